@@ -1,0 +1,1 @@
+"""feedpipe's async core: one module per pipeline stage. Imports no Celery."""

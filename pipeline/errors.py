@@ -1,0 +1,75 @@
+"""feedpipe's exception hierarchy.
+
+    FeedpipeError
+    ├── ConfigError                 bad settings or feeds file; fix and restart
+    └── FeedError (feed_url)        something went wrong with one feed or one of its pages
+        ├── TransientError          worth retrying later: timeouts, 5xx, 429, connection resets
+        │   ├── FetchTimeout
+        │   └── ServerError
+        └── PermanentError          retrying soon will not help: 4xx, not a feed, too large
+            ├── ClientError
+            ├── ResponseTooLarge
+            └── NotAFeed
+
+A discarded entry or item (duplicate, too short) is *not* an exception: it is a value with a
+reason (see ``pipeline.models.Discarded``).
+"""
+
+from __future__ import annotations
+
+
+class FeedpipeError(Exception):
+    """Base of every error feedpipe raises on purpose."""
+
+
+class ConfigError(FeedpipeError):
+    """Invalid configuration: a setting, a feeds file, a missing binary."""
+
+
+class FeedError(FeedpipeError):
+    """An error tied to one feed. ``url`` is the request that failed (feed or article page)."""
+
+    transient: bool = False
+
+    def __init__(self, feed_url: str, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.feed_url = feed_url
+        self.url = url or feed_url
+        self.message = message
+
+    def __str__(self) -> str:
+        where = self.feed_url if self.url == self.feed_url else f"{self.url} (feed {self.feed_url})"
+        return f"{where}: {self.message}"
+
+    @property
+    def reason(self) -> str:
+        """Short machine-readable kind, stored on the feed as ``last_error``'s prefix."""
+        return type(self).__name__
+
+
+class TransientError(FeedError):
+    transient = True
+
+
+class FetchTimeout(TransientError):
+    pass
+
+
+class ServerError(TransientError):
+    """HTTP 5xx, 429, or the connection failed/reset."""
+
+
+class PermanentError(FeedError):
+    transient = False
+
+
+class ClientError(PermanentError):
+    """HTTP 4xx other than 429."""
+
+
+class ResponseTooLarge(PermanentError):
+    pass
+
+
+class NotAFeed(PermanentError):
+    """The body is not RSS/Atom/RDF (HTML page, image, garbage)."""

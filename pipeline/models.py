@@ -1,0 +1,184 @@
+"""Frozen, typed values that cross stage boundaries (and Celery messages, as plain JSON).
+
+msgspec Structs: immutable, cheap, and ``msgspec.convert`` validates a JSON payload back into
+the model in one call, which is all the Celery glue needs to do.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+
+class FeedSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One feed as a user lists it (feeds file, OPML or `feedpipe feeds add`)."""
+
+    url: str
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    interval: int | None = None  # seconds; overrides FEEDPIPE_POLL_INTERVAL_SECONDS
+
+
+class FeedRef(msgspec.Struct, frozen=True):
+    """What an item carries about the feed it came from."""
+
+    id: str
+    url: str
+    title: str | None
+    tags: tuple[str, ...] = ()
+
+
+class FeedState(msgspec.Struct, frozen=True):
+    """A feed as stored in Redis (``feedpipe:feed:<id>`` hash)."""
+
+    id: str
+    url: str
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    interval: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_poll: float | None = None
+    last_status: str | None = None  # "200", "304", "error"
+    errors: int = 0  # consecutive failed polls
+    last_error: str | None = None
+    next_poll: float | None = None
+    items: int = 0  # items published from this feed so far
+    added_at: float | None = None
+
+    @property
+    def ref(self) -> FeedRef:
+        return FeedRef(id=self.id, url=self.url, title=self.title, tags=self.tags)
+
+
+class FetchResult(msgspec.Struct, frozen=True):
+    """One HTTP response, body already read (and capped)."""
+
+    url: str
+    final_url: str
+    status: int
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    charset: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """One feed entry, converted from feedparser's dict by ``pipeline.parse`` only."""
+
+    identity: str  # "guid:...", "url:..." or "hash:..."; see parse.entry_identity
+    title: str
+    url: str | None = None
+    canonical_url: str | None = None
+    guid: str | None = None
+    author: str | None = None
+    published_at: str | None = None  # ISO 8601 UTC
+    summary: str = ""  # plain text
+    content: str = ""  # plain text of the feed's full content, when it has one
+    categories: tuple[str, ...] = ()
+    image: str | None = None
+    language: str | None = None  # the feed's declared language
+
+
+class ParsedFeed(msgspec.Struct, frozen=True):
+    title: str | None
+    link: str | None
+    language: str | None
+    entries: tuple[Entry, ...]
+    problem: str | None = None  # feedparser "bozo" message when the XML was not well-formed
+
+
+class ExtractJob(msgspec.Struct, frozen=True):
+    """The message of one ``extract_article`` task. The page HTML travels by claim check."""
+
+    item_id: str
+    feed: FeedRef
+    entry: Entry
+    fetched_at: str
+    html_key: str | None = None
+    page_url: str | None = None
+    charset: str | None = None
+    page_error: str | None = None
+
+
+class Article(msgspec.Struct, frozen=True):
+    """What extraction made of a page (or of the feed entry, when the page gave too little)."""
+
+    title: str
+    text: str
+    extraction: Literal["trafilatura", "feed"]
+    author: str | None = None
+    published_at: str | None = None
+    language: str | None = None
+    site_name: str | None = None
+    image: str | None = None
+
+
+class FeedInfo(msgspec.Struct, frozen=True):
+    url: str
+    title: str | None
+    tags: tuple[str, ...]
+
+
+class Cluster(msgspec.Struct, frozen=True):
+    id: str
+    size: int = 1
+
+
+class Item(msgspec.Struct, frozen=True):
+    """The published item; ``docs/item-schema.json`` is its contract."""
+
+    id: str
+    url: str | None
+    canonical_url: str | None
+    feed: FeedInfo
+    source: str | None
+    title: str
+    author: str | None
+    published_at: str | None
+    fetched_at: str
+    language: str | None
+    text: str
+    summary: str
+    categories: tuple[str, ...]
+    image: str | None
+    extraction: Literal["trafilatura", "feed"]
+    content_hash: str
+    cluster: Cluster
+    schema: int = SCHEMA_VERSION
+
+
+class Published(msgspec.Struct, frozen=True):
+    item_id: str
+    stream_id: str
+
+
+DiscardReason = Literal["duplicate_url", "duplicate_content", "too_short"]
+
+
+class Discarded(msgspec.Struct, frozen=True):
+    """An item deliberately not published: a value with a reason, not an exception."""
+
+    item_id: str
+    reason: DiscardReason
+    duplicate_of: str | None = None
+
+
+PublishOutcome = Published | Discarded
+
+
+class PollOutcome(msgspec.Struct, frozen=True):
+    feed_id: str
+    feed_url: str
+    status: Literal["ok", "not_modified", "error", "gone"]
+    new_entries: int = 0
+    error: str | None = None
+    duration_ms: int = 0

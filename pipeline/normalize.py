@@ -1,0 +1,121 @@
+"""Pure text and URL normalization: canonical URLs, clean output text, stable ids.
+
+Output text keeps its original letters and every ZWNJ (U+200C): in Persian it separates parts
+of one word ("می‌نوشتند"), and dropping it changes the spelling. Normalization for *matching*
+(near-duplicate detection) is a separate, lossy step and never touches published text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import courlan
+import lxml.html
+from lxml import etree
+
+# Horizontal whitespace to fold into one space. Not \s: that would also match \n (paragraph
+# structure) and must not match ZWNJ/ZWJ (format characters, not whitespace, in Unicode).
+_HSPACE = re.compile(r"[ \t\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+# Invisible characters that carry no meaning in news text: BOM, soft hyphen, word joiner.
+_INVISIBLE = re.compile(r"[\ufeff\u00ad\u2060]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+_BLOCK_TAGS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote pre table tr section article header "
+    "footer figure figcaption dd dt hr".split()
+)
+_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object")
+
+
+def clean_text(text: str) -> str:
+    """NFC, folded spaces, paragraphs separated by exactly one blank line, ZWNJ kept."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text))
+    paragraphs = []
+    for line in text.split("\n"):
+        line = _HSPACE.sub(" ", line).strip()
+        if line:
+            paragraphs.append(line)
+    return "\n\n".join(paragraphs)
+
+
+def clean_line(text: str | None) -> str:
+    """A title or name: one line, clean."""
+    return clean_text(text or "").replace("\n\n", " ")
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of a feed's HTML content/summary, one paragraph per block element.
+
+    Written here rather than taken from trafilatura: trafilatura's extractors look for the main
+    content of a whole page and drop short fragments, which is wrong for a feed summary.
+    """
+    if "<" not in fragment:
+        return clean_text(html.unescape(fragment))
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return clean_text(fragment)
+    etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
+            element.tail = "\n" + (element.tail or "")
+            if element.tag.lower() != "br":
+                element.text = "\n" + (element.text or "")
+    return clean_text(root.text_content())
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """The URL an article is known by: absolute, http(s) only, tracking parameters removed.
+
+    Returns None for anything that is not a fetchable web URL (javascript:, data:, mailto:).
+    """
+    if not url:
+        return None
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    # Not strict=True: that keeps only courlan's whitelist of query parameters and would merge
+    # distinct articles such as "news.php?sid=5" and "?sid=6". Non-strict drops known trackers.
+    try:
+        normalized = courlan.normalize_url(url, strict=False)
+    except ValueError:
+        normalized = url
+    return urlunsplit(urlsplit(normalized)._replace(fragment=""))
+
+
+def absolute_url(url: str | None, base: str | None = None) -> str | None:
+    """An http(s) URL resolved against ``base``, unchanged otherwise; None if not fetchable."""
+    if not url:
+        return None
+    resolved = urljoin(base, url.strip()) if base else url.strip()
+    parts = urlsplit(resolved)
+    return resolved if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def short_hash(value: str, length: int = 24) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:length]
+
+
+def feed_id(url: str) -> str:
+    """A feed's id: stable across restarts and machines, from its URL as the user gave it."""
+    return short_hash(url.strip(), 16)
+
+
+def item_id(canonical: str | None, fallback_identity: str) -> str:
+    """An item's id: from its canonical URL, so the same article in two feeds is one item."""
+    return short_hash(canonical) if canonical else short_hash("entry:" + fallback_identity)
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text with whitespace and case folded: equal texts, equal hashes."""
+    folded = " ".join(unicodedata.normalize("NFC", text).casefold().split())
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,152 @@
+"""feedparser -> ParsedFeed. The only module that ever sees feedparser's dicts."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from pipeline.errors import NotAFeed
+from pipeline.models import Entry, FetchResult, ParsedFeed
+from pipeline.normalize import absolute_url, canonical_url, clean_line, html_to_text, short_hash
+
+
+def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFeed:
+    """Parse RSS 0.9x/1.0/2.0 or Atom. Raises NotAFeed when nothing feed-like is in the body.
+
+    A body that is not well-formed XML but still yields entries is kept, with ``problem`` set:
+    many real feeds have a stray '&' and their readers still expect the news.
+    """
+    parsed = feedparser.parse(
+        result.body,
+        response_headers=_response_headers(result),
+        # We turn content into plain text ourselves, so feedparser's HTML sanitizing and
+        # URI rewriting inside content would be wasted work (about half its parse time).
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    problem = _bozo_message(parsed)
+    if not parsed.get("version") and not parsed.entries:
+        raise NotAFeed(feed_url, f"not an RSS or Atom feed ({problem or _describe(result)})")
+    feed = parsed.get("feed", {})
+    base = result.final_url
+    language = _text(feed.get("language")) or None
+    raw_entries = parsed.entries[:max_entries]
+    repeated = _repeated_guids(raw_entries)
+    entries = tuple(_to_entry(raw, base, language, repeated) for raw in raw_entries)
+    return ParsedFeed(
+        title=clean_line(_text(feed.get("title"))) or None,
+        link=absolute_url(_text(feed.get("link")), base),
+        language=language,
+        entries=entries,
+        problem=problem,
+    )
+
+
+def entry_identity(guid: str | None, canonical: str | None, fallback: str) -> str:
+    """How an entry is recognized on later polls: its GUID, else its URL, else its content.
+
+    GUIDs that repeat within one feed (broken CMSs reuse one for every entry) must be passed
+    as None by the caller, so those entries fall back to their URL.
+    """
+    if guid:
+        return "guid:" + guid
+    if canonical:
+        return "url:" + canonical
+    return "hash:" + short_hash(fallback, 32)
+
+
+def _to_entry(
+    raw: dict[str, Any], base: str, language: str | None, repeated: set[str]
+) -> Entry:
+    guid = _text(raw.get("id")).strip() or None
+    url = absolute_url(_text(raw.get("link")), base)
+    canonical = canonical_url(url)
+    title = clean_line(html_to_text(_text(raw.get("title"))))
+    summary = html_to_text(_text(raw.get("summary")))
+    content = _content_text(raw)
+    if content == summary:
+        content = ""
+    return Entry(
+        identity=entry_identity(
+            None if guid in repeated else guid, canonical, f"{title}\n{summary}\n{content}"
+        ),
+        title=title,
+        url=url,
+        canonical_url=canonical,
+        guid=guid,
+        author=clean_line(_text(raw.get("author"))) or None,
+        published_at=_iso_date(raw.get("published_parsed") or raw.get("updated_parsed")),
+        summary=summary,
+        content=content,
+        categories=_categories(raw),
+        image=_image(raw, base),
+        language=_text(raw.get("language")) or language,
+    )
+
+
+def _response_headers(result: FetchResult) -> dict[str, str]:
+    # content-location lets feedparser resolve relative links against where the feed really is.
+    headers = {"content-location": result.final_url}
+    if result.content_type:
+        headers["content-type"] = result.content_type
+    return headers
+
+
+def _bozo_message(parsed: Any) -> str | None:
+    if not parsed.get("bozo"):
+        return None
+    exc = parsed.get("bozo_exception")
+    # feedparser flags a charset it had to override as bozo; the text is still right.
+    if isinstance(exc, feedparser.CharacterEncodingOverride):
+        return None
+    return f"{type(exc).__name__}: {exc}" if exc else "malformed feed"
+
+
+def _describe(result: FetchResult) -> str:
+    kind = result.content_type or "no content type"
+    return f"{kind}, {len(result.body)} bytes"
+
+
+def _repeated_guids(raw_entries: list[Any]) -> set[str]:
+    counts = Counter(_text(raw.get("id")).strip() for raw in raw_entries)
+    return {guid for guid, n in counts.items() if guid and n > 1}
+
+
+def _content_text(raw: dict[str, Any]) -> str:
+    parts = [html_to_text(_text(c.get("value"))) for c in raw.get("content") or []]
+    return max(parts, key=len, default="")
+
+
+def _categories(raw: dict[str, Any]) -> tuple[str, ...]:
+    terms = (clean_line(_text(tag.get("term") or tag.get("label"))) for tag in raw.get("tags") or [])
+    return tuple(dict.fromkeys(t for t in terms if t))
+
+
+def _image(raw: dict[str, Any], base: str) -> str | None:
+    for media in list(raw.get("media_content") or []) + list(raw.get("media_thumbnail") or []):
+        url = absolute_url(_text(media.get("url")), base)
+        if url:
+            return url
+    for link in raw.get("links") or []:
+        if link.get("rel") == "enclosure" and _text(link.get("type")).startswith("image/"):
+            return absolute_url(_text(link.get("href")), base)
+    return None
+
+
+def _iso_date(struct: time.struct_time | None) -> str | None:
+    if not struct:
+        return None
+    try:
+        stamp = calendar.timegm(struct)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,107 @@
+"""The one settings object. Built once per process (``Settings()``) and passed in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("feedpipe"))
+
+
+class Settings(BaseSettings):
+    """Every knob is a ``FEEDPIPE_<NAME>`` environment variable (or a line in ``.env``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEEDPIPE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- Redis ---------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for feeds, dedupe and output streams. Unset: `feedpipe run` starts "
+        "a local redis-server for you.",
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker URL; defaults to redis_url."
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded redis-server and beat keep their files.",
+    )
+
+    # --- Output --------------------------------------------------------------------------
+    output_stream: str = "feedpipe:items"
+    duplicates_stream: str = "feedpipe:duplicates"
+    stream_maxlen: int = Field(default=100_000, ge=100)
+
+    # --- Scheduling ----------------------------------------------------------------------
+    poll_interval_seconds: int = Field(default=600, ge=1)
+    min_poll_interval_seconds: int = Field(default=60, ge=1)
+    max_poll_interval_seconds: int = Field(default=86_400, ge=1)
+    error_backoff_max_seconds: int = Field(default=86_400, ge=1)
+    dispatch_interval_seconds: float = Field(default=5.0, gt=0)
+    dispatch_batch_size: int = Field(default=50, ge=1, le=500)
+    dispatch_max_feeds: int = Field(default=5000, ge=1)
+    poll_lease_seconds: int = Field(default=300, ge=10)
+
+    # --- Fetching ------------------------------------------------------------------------
+    user_agent: str = "feedpipe/0.1 (+https://github.com/feedpipe/feedpipe)"
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_feed_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_entries_per_poll: int = Field(default=200, ge=1)
+    feed_concurrency: int = Field(default=20, ge=1)
+    article_concurrency: int = Field(default=8, ge=1)
+    html_ttl_seconds: int = Field(default=86_400, ge=60)
+    claim_ttl_seconds: int = Field(default=900, ge=30)
+    seen_ttl_days: int = Field(default=30, ge=1)
+
+    # --- Extraction ----------------------------------------------------------------------
+    min_text_chars: int = Field(default=250, ge=0)
+
+    # --- Workers (used by `feedpipe run` and the compose file) ---------------------------
+    fetch_concurrency: int = Field(default=2, ge=1)
+    extract_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"must start with redis://, rediss:// or unix:// (got {value!r})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_intervals(self) -> Settings:
+        if self.min_poll_interval_seconds > self.max_poll_interval_seconds:
+            raise ValueError(
+                "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS must not exceed "
+                "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS"
+            )
+        return self
+
+    def require_redis_url(self) -> str:
+        """The configured Redis URL, or a clear error naming the setting."""
+        if not self.redis_url:
+            from pipeline.errors import ConfigError
+
+            raise ConfigError(
+                "FEEDPIPE_REDIS_URL is not set (only `feedpipe run` and `feedpipe demo` "
+                "start a Redis of their own)"
+            )
+        return self.redis_url
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or self.require_redis_url()

@@ -1,0 +1,115 @@
+"""The feedparser adapter: RSS 2.0, Atom and RSS 1.0 into Entry values."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import NotAFeed
+from pipeline.models import FetchResult
+from pipeline.parse import entry_identity, parse_feed
+
+FEED_URL = "https://agency.example/fa/rss.xml"
+
+
+def result(body: str, content_type: str = "application/rss+xml; charset=utf-8") -> FetchResult:
+    return FetchResult(url=FEED_URL, final_url=FEED_URL, status=200, body=body.encode(),
+                       content_type=content_type)
+
+
+RSS2 = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"
+     xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel><title>خبرگزاری نمونه</title><link>https://agency.example/</link><language>fa</language>
+<item><title>عنوان &lt;b&gt;اول&lt;/b&gt;</title><link>/fa/news/1?utm_source=rss</link>
+ <guid isPermaLink="false">n-1</guid><pubDate>Sat, 13 Dec 2025 09:30:00 +0330</pubDate>
+ <dc:creator>دبیر</dc:creator><category>سیاسی</category><category>سیاسی</category>
+ <description>&lt;p&gt;خلاصه&lt;/p&gt;</description>
+ <content:encoded><![CDATA[<p>بند یک</p><p>بند دو</p>]]></content:encoded>
+ <enclosure url="/img/1.jpg" type="image/jpeg" length="1"/></item>
+<item><title>No link</title><description>Only text here.</description></item>
+<item><title>Bad link</title><link>javascript:alert(1)</link><guid>n-3</guid></item>
+</channel></rss>"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Loopback Daily</title>
+<link href="https://daily.example/"/><id>urn:daily</id><updated>2025-06-01T10:00:00Z</updated>
+<entry><title>Harbour reopens</title><id>urn:daily:1</id>
+ <link rel="alternate" href="https://daily.example/en/news/harbour.html"/>
+ <updated>2025-06-01T10:00:00Z</updated><author><name>Jane Roe</name></author>
+ <summary>The harbour reopened.</summary></entry>
+</feed>"""
+
+RSS1 = """<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://ar.example/"><title>وكالة</title><link>https://ar.example/</link>
+ <items><rdf:Seq><rdf:li resource="https://ar.example/ar/news/1.html"/></rdf:Seq></items></channel>
+<item rdf:about="https://ar.example/ar/news/1.html"><title>خبر</title>
+ <link>https://ar.example/ar/news/1.html</link><description>نص</description>
+ <dc:date>2025-07-21T08:00:00Z</dc:date></item>
+</rdf:RDF>"""
+
+
+def test_rss2_entry_fields() -> None:
+    feed = parse_feed(result(RSS2), FEED_URL, 100)
+    assert feed.title == "خبرگزاری نمونه" and feed.language == "fa" and feed.problem is None
+    first = feed.entries[0]
+    assert first.title == "عنوان اول"
+    assert first.url == "https://agency.example/fa/news/1?utm_source=rss"
+    assert first.canonical_url == "https://agency.example/fa/news/1"
+    assert first.identity == "guid:n-1"
+    assert first.published_at == "2025-12-13T06:00:00Z"
+    assert first.author == "دبیر"
+    assert first.categories == ("سیاسی",)
+    assert first.summary == "خلاصه"
+    assert first.content == "بند یک\n\nبند دو"
+    assert first.image == "https://agency.example/img/1.jpg"
+    assert first.language == "fa"
+
+
+def test_entries_without_usable_links_fall_back_to_content_identity() -> None:
+    entries = parse_feed(result(RSS2), FEED_URL, 100).entries
+    assert entries[1].url is None and entries[1].identity.startswith("hash:")
+    # feedparser resolves a permalink GUID against the feed URL, like a link.
+    assert entries[2].url is None and entries[2].identity == "guid:https://agency.example/fa/n-3"
+
+
+def test_atom_and_rss1() -> None:
+    atom = parse_feed(result(ATOM, "application/atom+xml"), FEED_URL, 100)
+    assert [e.title for e in atom.entries] == ["Harbour reopens"]
+    assert atom.entries[0].author == "Jane Roe"
+    assert atom.entries[0].published_at == "2025-06-01T10:00:00Z"
+    rdf = parse_feed(result(RSS1, "application/rdf+xml"), FEED_URL, 100)
+    assert rdf.entries[0].url == "https://ar.example/ar/news/1.html"
+    assert rdf.entries[0].identity == "guid:https://ar.example/ar/news/1.html"
+    assert rdf.entries[0].published_at == "2025-07-21T08:00:00Z"
+
+
+def test_repeated_guids_fall_back_to_urls() -> None:
+    body = RSS2.replace("<guid>n-3</guid>", '<guid isPermaLink="false">n-1</guid>')
+    entries = parse_feed(result(body), FEED_URL, 100).entries
+    assert entries[0].identity == "url:https://agency.example/fa/news/1"
+
+
+def test_entry_cap_per_poll() -> None:
+    assert len(parse_feed(result(RSS2), FEED_URL, 2).entries) == 2
+
+
+def test_malformed_but_readable_feed_keeps_entries_and_reports() -> None:
+    broken = RSS2.replace("<title>No link</title>", "<title>Fish & chips</title>")
+    feed = parse_feed(result(broken), FEED_URL, 100)
+    assert len(feed.entries) == 3
+    assert feed.problem is not None
+
+
+@pytest.mark.parametrize("body", ["<html><body><p>Just a page</p></body></html>", "", "{\"a\": 1}"])
+def test_not_a_feed(body: str) -> None:
+    with pytest.raises(NotAFeed) as info:
+        parse_feed(result(body, "text/html"), FEED_URL, 100)
+    assert FEED_URL in str(info.value)
+
+
+def test_entry_identity_chain() -> None:
+    assert entry_identity("g", "https://x/1", "t") == "guid:g"
+    assert entry_identity(None, "https://x/1", "t") == "url:https://x/1"
+    assert entry_identity(None, None, "t").startswith("hash:")

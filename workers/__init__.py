@@ -1,0 +1,1 @@
+"""Celery glue and the `feedpipe` command. The pipeline itself lives in ``pipeline``."""

@@ -1,0 +1,302 @@
+"""The `feedpipe` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import msgspec
+import redis
+from pydantic import ValidationError
+from redis.asyncio import Redis as AsyncRedis
+
+from pipeline import registry
+from pipeline.errors import ConfigError
+from pipeline.keys import Keys, keys_for
+from pipeline.models import FeedSpec, FeedState
+from pipeline.settings import Settings
+from pipeline.subscribe import StreamSubscriber
+from workers import supervisor
+from workers.embedded_redis import EmbeddedRedis, running_embedded_url
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"FEEDPIPE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise click.ClickException(f"invalid settings: {problems}") from exc
+
+
+def redis_url(settings: Settings) -> str:
+    """FEEDPIPE_REDIS_URL, else the Redis of a `feedpipe run` running on this data dir."""
+    url = settings.redis_url or running_embedded_url(settings.data_dir)
+    if url is None:
+        raise click.ClickException(
+            "FEEDPIPE_REDIS_URL is not set and no `feedpipe run` is running with data dir "
+            f"{settings.data_dir}: start `feedpipe run` or set FEEDPIPE_REDIS_URL"
+        )
+    return url
+
+
+def run_async(settings: Settings, work: Callable[[AsyncRedis, Keys], Coroutine[Any, Any, T]]) -> T:
+    async def main() -> T:
+        client = AsyncRedis.from_url(redis_url(settings))
+        try:
+            return await work(client, keys_for(settings.output_stream, settings.duplicates_stream))
+        finally:
+            await client.aclose()
+
+    try:
+        return asyncio.run(main())
+    except redis.ConnectionError as exc:
+        raise click.ClickException(f"cannot reach Redis at {redis_url(settings)}: {exc}") from exc
+
+
+@click.group()
+def main() -> None:
+    """feedpipe: RSS/Atom feeds in, clean deduplicated items out on a Redis stream."""
+
+
+# ---------------------------------------------------------------------------------- run / demo
+
+
+@main.command()
+@click.option("--feeds", "feeds_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML or OPML feeds file to import at start.")
+@click.option("--summary-interval", default=5.0, show_default=True, help="Seconds per summary line.")
+@click.option("--verbose", is_flag=True, help="Show worker logs here instead of in the data dir.")
+def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None:
+    """Run the whole pipeline on this machine (starts Redis too when none is configured)."""
+    settings = load_settings()
+    specs = _load_specs(feeds_file)
+    with _redis_for(settings) as url:
+        client = redis.Redis.from_url(url)
+        added = _import(settings, url, specs)
+        click.echo(f"feedpipe: Redis {url}; {added} new feed(s) imported; output stream "
+                   f"{settings.output_stream}; Ctrl-C to stop")
+        keys = keys_for(settings.output_stream, settings.duplicates_stream)
+        summary = supervisor.Summary(client, keys)
+        summary.line()  # baseline: the first printed line shows this run's activity only
+        code = _supervise(settings, url, verbose, lambda: click.echo(summary.line()),
+                          summary_interval)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Exit once every demo article has been published.")
+@click.option("--timeout", default=180.0, show_default=True, help="With --once: give up after.")
+def demo(once: bool, timeout: float) -> None:
+    """Serve demo news feeds on 127.0.0.1 and run the pipeline on them, printing each item."""
+    from workers.demo_site import demo_feeds, find_fixture
+    from workers.demo_server import DemoServer
+
+    fixture = find_fixture()
+    if fixture is None:
+        click.echo("feedpipe demo: ../shared/fixtures/seed-ilna.txt not found; "
+                   "using only the demo's own Persian stories", err=True)
+    feeds = demo_feeds(fixture)
+    expected = sum(len(f.articles) for f in feeds)
+    with tempfile.TemporaryDirectory(prefix="feedpipe-demo-") as tmp, DemoServer(feeds) as server:
+        settings = load_settings().model_copy(
+            update={"redis_url": None, "data_dir": Path(tmp), "dispatch_interval_seconds": 1.0}
+        )
+        specs = [FeedSpec(url=server.url(f.path), title=f.title, tags=("demo", f.language))
+                 for f in feeds]
+        with _redis_for(settings) as url:
+            _import(settings, url, specs)
+            click.echo(f"feedpipe demo: {len(feeds)} feeds at {server.url('/')}, Redis {url}")
+            printer = _ItemPrinter(redis.Redis.from_url(url), settings.output_stream, "text")
+            deadline = time.monotonic() + timeout
+            code = _supervise(settings, url, False, printer.print_new, 0.5,
+                              until=lambda: once and (printer.count >= expected
+                                                      or time.monotonic() > deadline))
+    if once and printer.count < expected:
+        raise click.ClickException(f"only {printer.count} of {expected} items arrived")
+    sys.exit(code)
+
+
+def _supervise(settings: Settings, url: str, verbose: bool, tick: Callable[[], None],
+               interval: float, until: Callable[[], bool] = lambda: False) -> int:
+    env = {**os.environ, "FEEDPIPE_REDIS_URL": url, "FEEDPIPE_DATA_DIR": str(settings.data_dir),
+           "FEEDPIPE_DISPATCH_INTERVAL_SECONDS": str(settings.dispatch_interval_seconds)}
+    log_dir = None if verbose else settings.data_dir / "logs"
+    procs = supervisor.Supervisor(settings, env, log_dir)
+    try:
+        procs.start()
+        if log_dir:
+            click.echo(f"feedpipe: worker logs in {log_dir}")
+        return supervisor.watch(procs, tick, interval, until)
+    finally:
+        click.echo("feedpipe: stopping workers...", err=True)
+        procs.stop()
+
+
+@contextmanager
+def _redis_for(settings: Settings) -> Iterator[str]:
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    embedded = EmbeddedRedis(settings.data_dir / "redis")
+    try:
+        yield _start(embedded)
+    finally:
+        embedded.stop()
+
+
+def _start(embedded: EmbeddedRedis) -> str:
+    try:
+        return embedded.start()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+class _ItemPrinter:
+    def __init__(self, client: redis.Redis, stream: str, fmt: str) -> None:
+        self.subscriber = StreamSubscriber(client, stream, "feedpipe-demo", "demo",
+                                           from_start=True, block_ms=1)
+        self.fmt = fmt
+        self.count = 0
+
+    def print_new(self) -> None:
+        for entry_id, item in self.subscriber.read():
+            click.echo(format_item(item, self.fmt) + "\n")
+            self.subscriber.ack(entry_id)
+            self.count += 1
+
+
+# ---------------------------------------------------------------------------------------- tail
+
+
+@main.command()
+@click.option("--group", default="feedpipe-tail", show_default=True, help="Consumer group.")
+@click.option("--consumer", default=None, help="Consumer name [default: host name].")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json",
+              show_default=True)
+@click.option("--from-start", is_flag=True, help="A new group starts at the stream's beginning.")
+@click.option("--count", type=int, default=None, help="Exit after this many items.")
+def tail(group: str, consumer: str | None, fmt: str, from_start: bool, count: int | None) -> None:
+    """Print items from the output stream as a consumer group (XREADGROUP, XACK after printing)."""
+    settings = load_settings()
+    client = redis.Redis.from_url(redis_url(settings))
+    sub = StreamSubscriber(client, settings.output_stream, group, consumer or socket.gethostname(),
+                           from_start=from_start)
+    printed = 0
+    try:
+        while count is None or printed < count:
+            for entry_id, item in sub.read(count=1 if count else 100):
+                if item:
+                    click.echo(format_item(item, fmt) + ("\n" if fmt == "text" else ""))
+                sub.ack(entry_id)
+                printed += 1
+    except KeyboardInterrupt:
+        pass
+    except redis.ConnectionError as exc:
+        raise click.ClickException(f"lost Redis: {exc}") from exc
+
+
+def format_item(item: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(item, ensure_ascii=False)
+    day = (item.get("published_at") or item.get("fetched_at") or "")[:10]
+    source = item.get("source") or item.get("feed", {}).get("title") or ""
+    return f"date {day} {source}\n{item.get('title', '')}\n\n{item.get('text', '')}"
+
+
+# --------------------------------------------------------------------------------------- feeds
+
+
+@main.group()
+def feeds() -> None:
+    """Manage the feeds kept in Redis."""
+
+
+@feeds.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def feeds_import(path: Path) -> None:
+    """Add or update the feeds of a YAML or OPML file."""
+    specs = _load_specs(path)
+    added = _import(load_settings(), None, specs)
+    click.echo(f"{len(specs)} feed(s) in {path}: {added} new, {len(specs) - added} updated")
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
+@click.option("--title", default=None)
+@click.option("--interval", type=int, default=None, help="Poll interval in seconds.")
+def feeds_add(url: str, tags: tuple[str, ...], title: str | None, interval: int | None) -> None:
+    """Add one feed."""
+    try:
+        spec = registry.validate_feed_spec(
+            FeedSpec(url=url, title=title, tags=tags, interval=interval), "feeds add")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    added = _import(load_settings(), None, [spec])
+    click.echo(f"{'added' if added else 'updated'} {spec.url}")
+
+
+@feeds.command("rm")
+@click.argument("url_or_id")
+def feeds_rm(url_or_id: str) -> None:
+    """Remove a feed (by URL or id). Items already published stay on the stream."""
+    removed = run_async(load_settings(), lambda r, k: registry.remove_feed(r, k, url_or_id))
+    if removed is None:
+        raise click.ClickException(f"no such feed: {url_or_id}")
+    click.echo(f"removed {removed.url}")
+
+
+@feeds.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
+def feeds_ls(as_json: bool) -> None:
+    """List feeds with their state."""
+    states = run_async(load_settings(), registry.list_feeds)
+    for state in states:
+        click.echo(json.dumps(msgspec.to_builtins(state), ensure_ascii=False) if as_json
+                   else _feed_row(state))
+    if not as_json:
+        click.echo(f"{len(states)} feed(s)")
+
+
+def _feed_row(state: FeedState) -> str:
+    error = (state.last_error or "")[:80]
+    return (f"{state.url}\n  last poll {_when(state.last_poll)}  status {state.last_status or '-'}"
+            f"  errors {state.errors}  next poll {_when(state.next_poll)}  items {state.items}"
+            + (f"\n  last error: {error}" if error else ""))
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "never"
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _load_specs(path: Path | None) -> list[FeedSpec]:
+    if path is None:
+        return []
+    try:
+        return registry.load_feeds_file(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _import(settings: Settings, url: str | None, specs: list[FeedSpec]) -> int:
+    if url is not None:
+        settings = settings.model_copy(update={"redis_url": url})
+    return run_async(settings, lambda r, k: registry.add_feeds(r, k, specs, time.time()))

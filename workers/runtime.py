@@ -1,0 +1,66 @@
+"""Per-process resources of a worker: one event loop, one HTTP session, one Redis pool.
+
+Created lazily inside the process that uses them. A prefork child gets a fresh Runtime in
+``worker_process_init`` (after the fork), so no loop or socket is ever shared across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+from redis.asyncio import Redis
+
+from pipeline.fetch import new_session
+from pipeline.ingest import IngestContext
+from pipeline.keys import Keys, keys_for
+from pipeline.poll import ExtractQueue, PollContext
+from pipeline.settings import Settings
+
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys: Keys = keys_for(settings.output_stream, settings.duplicates_stream)
+        self._runner: asyncio.Runner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._redis: Redis | None = None
+        self._ingest: IngestContext | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on this process's persistent loop (reused by every task)."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(coro)
+
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = Redis.from_url(
+                self.settings.require_redis_url(), health_check_interval=30,
+                socket_keepalive=True,
+            )
+        return self._redis
+
+    async def poll_context(self, queue: ExtractQueue) -> PollContext:
+        if self._http is None or self._http.closed:
+            self._http = new_session(self.settings)  # inside the running loop, as aiohttp needs
+        return PollContext.create(self.settings, self.keys, self.redis(), self._http, queue)
+
+    def ingest_context(self) -> IngestContext:
+        if self._ingest is None:
+            self._ingest = IngestContext.create(self.settings, self.keys, self.redis())
+        return self._ingest
+
+    def close(self) -> None:
+        if self._runner is None:
+            return
+        if self._http is not None and not self._http.closed:
+            self._runner.run(self._http.close())
+        if self._redis is not None:
+            self._runner.run(self._redis.aclose())
+        self._runner.close()
+        self._runner = None

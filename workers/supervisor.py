@@ -1,0 +1,138 @@
+"""`feedpipe run`: Redis (embedded if needed), fetch + extract workers and beat, one summary line
+per interval, and a clean stop of everything on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import redis
+
+from pipeline import keys as K
+from pipeline.keys import Keys
+from pipeline.settings import Settings
+
+CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
+STOP_TIMEOUT = 75.0  # above the extract hard time limit (60 s): warm shutdown may finish a task
+
+
+def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
+    """The three processes of a deployment; docker-compose.yml runs the same commands."""
+    common = ["-l", settings.log_level, "-E", "--without-gossip", "--without-mingle"]
+    return {
+        "fetch": [*CELERY, "worker", "-Q", "fetch,dispatch", "-n", f"fetch-{node}@%h",
+                  "-c", str(settings.fetch_concurrency), "--prefetch-multiplier=1",
+                  "--max-tasks-per-child=1000", *common],
+        "extract": [*CELERY, "worker", "-Q", "extract", "-n", f"extract-{node}@%h",
+                    "-c", str(settings.extract_concurrency), "--prefetch-multiplier=1",
+                    "--max-tasks-per-child=200", "--max-memory-per-child=400000", *common],
+        "beat": [*CELERY, "beat", "-l", settings.log_level,
+                 "-s", str(settings.data_dir / "celerybeat-schedule")],
+    }
+
+
+class Stop(Exception):
+    """Raised from the signal handler to leave the watch loop."""
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    env: Mapping[str, str]
+    log_dir: Path | None  # None: children log to our stderr
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        node = f"{os.getpid()}"
+        for name, command in celery_commands(self.settings, node).items():
+            self.procs[name] = subprocess.Popen(
+                command, env=dict(self.env), stdin=subprocess.DEVNULL,
+                stdout=self._log(name), stderr=subprocess.STDOUT,
+                start_new_session=True,  # we decide the shutdown order, not the terminal
+            )
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+    def stop(self) -> None:
+        # Beat first (no new work), then workers: SIGTERM is Celery's warm shutdown.
+        for name in ("beat", "fetch", "extract"):
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def _log(self, name: str) -> TextIO | int | None:
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
+
+
+@dataclass
+class Summary:
+    """Counters from Redis, printed as deltas since the previous line."""
+
+    client: redis.Redis
+    keys: Keys
+    previous: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        keys = self.keys
+        raw = self.client.hgetall(keys.stats)
+        now = {k.decode(): int(v) for k, v in raw.items()}
+        delta = {k: now.get(k, 0) - self.previous.get(k, 0) for k in _SUMMARY_STATS}
+        self.previous = now
+        feeds = self.client.zcard(keys.feeds_due)
+        queued = self.client.llen("fetch") + self.client.llen("extract")
+        return (
+            f"{time.strftime('%H:%M:%S')} feeds {feeds} | polled {delta[K.STAT_POLLS]} "
+            f"(not modified {delta[K.STAT_NOT_MODIFIED]}) | new items {delta[K.STAT_NEW_ENTRIES]} "
+            f"| published {delta[K.STAT_PUBLISHED]} | duplicates {delta[K.STAT_DUPLICATES]} "
+            f"| errors {delta[K.STAT_POLL_ERRORS]} | queued {queued}"
+        )
+
+
+_SUMMARY_STATS = (K.STAT_POLLS, K.STAT_NOT_MODIFIED, K.STAT_NEW_ENTRIES, K.STAT_PUBLISHED,
+                  K.STAT_DUPLICATES, K.STAT_POLL_ERRORS)
+
+
+def watch(
+    supervisor: Supervisor, tick: Callable[[], None], interval: float,
+    until: Callable[[], bool] = lambda: False,
+) -> int:
+    """Call ``tick`` every ``interval`` seconds until Ctrl-C/SIGTERM, ``until()``, or a child
+    dies. Returns the exit code."""
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        raise Stop(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            time.sleep(interval)
+            tick()
+            if dead := supervisor.dead():
+                print(f"feedpipe: {', '.join(dead)} exited unexpectedly; stopping", file=sys.stderr)
+                return 1
+            if until():
+                return 0
+    except Stop:
+        return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
