@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import lxml.html
 import trafilatura
 from lxml import etree
-from trafilatura.settings import Extractor
+from trafilatura.settings import Document, Extractor
 
 from pipeline.models import Article, Entry
 from pipeline.normalize import clean_line, clean_text
@@ -83,7 +83,7 @@ def _extract_page(html: str, entry: Entry, policy: ExtractionPolicy) -> Article 
     language = _page_language(tree)
     _protect_joiners(tree)
     document = trafilatura.bare_extraction(tree, options=policy.options)
-    if document is None or not document.text:
+    if not isinstance(document, Document) or not document.text:
         return None
     # The feed's title is what the publisher chose for syndication; the page's is a fallback.
     page_title = _restored_line(document.title)

@@ -25,6 +25,7 @@ from pipeline.models import FeedState, FetchResult
 from pipeline.settings import Settings
 
 _CHUNK = 64 * 1024
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"
 MAX_REDIRECTS = 10
 
 
@@ -70,7 +71,7 @@ def new_session(settings: Settings) -> aiohttp.ClientSession:
 
 
 def conditional_headers(state: FeedState) -> dict[str, str]:
-    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"}
+    headers = {"Accept": FEED_ACCEPT}
     if state.etag:
         headers["If-None-Match"] = state.etag
     if state.last_modified:
@@ -107,7 +108,9 @@ async def fetch_url(
             url, headers=headers, timeout=limits.timeout, max_redirects=MAX_REDIRECTS
         ) as response:
             _raise_for_status(response, feed_url, url)
-            body = b"" if response.status == 304 else await _read_capped(response, limits, feed_url, url)
+            body = b""
+            if response.status != 304:
+                body = await _read_capped(response, limits, feed_url, url)
             return FetchResult(
                 url=url,
                 final_url=str(response.url),

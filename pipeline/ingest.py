@@ -43,7 +43,8 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
     start = time.monotonic()
     html = await _load_html(ctx, job)
     article = extract_article(html, job.charset, job.entry, ctx.extraction)
-    outcome = await publish_item(ctx.redis, ctx.keys, job.feed.id, build_item(job, article), ctx.publish)
+    item = build_item(job, article)
+    outcome = await publish_item(ctx.redis, ctx.keys, job.feed.id, item, ctx.publish)
     async with ctx.redis.pipeline(transaction=False) as pipe:
         if article.extraction == "feed":
             pipe.hincrby(ctx.keys.stats, STAT_FALLBACKS, 1)
@@ -53,8 +54,14 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
     reason = outcome.reason if isinstance(outcome, Discarded) else "published"
     log.info(
         "article",
-        extra={"stage": "extract", "feed_url": job.feed.url, "entry_url": job.entry.url,
-               "reason": reason, "status": article.extraction, "duration_ms": elapsed_ms(start)},
+        extra={
+            "stage": "extract",
+            "feed_url": job.feed.url,
+            "entry_url": job.entry.url,
+            "reason": reason,
+            "status": article.extraction,
+            "duration_ms": elapsed_ms(start),
+        },
     )
     return outcome
 
@@ -63,10 +70,16 @@ async def _load_html(ctx: IngestContext, job: ExtractJob) -> bytes | None:
     if not job.html_key:
         return None
     blob = await ctx.redis.get(job.html_key)
-    if blob is None:
+    if not isinstance(blob, bytes):
         # Expired (FEEDPIPE_HTML_TTL_SECONDS) before this task ran: the feed's text stands in.
-        log.warning("article page expired before extraction",
-                    extra={"stage": "extract", "feed_url": job.feed.url,
-                           "entry_url": job.entry.url, "reason": "html_expired"})
+        log.warning(
+            "article page expired before extraction",
+            extra={
+                "stage": "extract",
+                "feed_url": job.feed.url,
+                "entry_url": job.entry.url,
+                "reason": "html_expired",
+            },
+        )
         return None
     return decompress_html(blob)

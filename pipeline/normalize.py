@@ -26,8 +26,33 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 _BLOCK_TAGS = frozenset(
-    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote pre table tr section article header "
-    "footer figure figcaption dd dt hr".split()
+    [
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "table",
+        "tr",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figure",
+        "figcaption",
+        "dd",
+        "dt",
+        "hr",
+    ]
 )
 _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object")
 
@@ -37,8 +62,8 @@ def clean_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub(" ", _INVISIBLE.sub("", text))
     paragraphs = []
-    for line in text.split("\n"):
-        line = _HSPACE.sub(" ", line).strip()
+    for raw_line in text.split("\n"):
+        line = _HSPACE.sub(" ", raw_line).strip()
         if line:
             paragraphs.append(line)
     return "\n\n".join(paragraphs)

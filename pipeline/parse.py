@@ -60,9 +60,7 @@ def entry_identity(guid: str | None, canonical: str | None, fallback: str) -> st
     return "hash:" + short_hash(fallback, 32)
 
 
-def _to_entry(
-    raw: dict[str, Any], base: str, language: str | None, repeated: set[str]
-) -> Entry:
+def _to_entry(raw: dict[str, Any], base: str, language: str | None, repeated: set[str]) -> Entry:
     guid = _text(raw.get("id")).strip() or None
     url = absolute_url(_text(raw.get("link")), base)
     canonical = canonical_url(url)
@@ -123,7 +121,8 @@ def _content_text(raw: dict[str, Any]) -> str:
 
 
 def _categories(raw: dict[str, Any]) -> tuple[str, ...]:
-    terms = (clean_line(_text(tag.get("term") or tag.get("label"))) for tag in raw.get("tags") or [])
+    tags = raw.get("tags") or []
+    terms = (clean_line(_text(tag.get("term") or tag.get("label"))) for tag in tags)
     return tuple(dict.fromkeys(t for t in terms if t))
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import aiohttp
 import msgspec
@@ -59,11 +59,19 @@ class PollContext:
 
     @classmethod
     def create(
-        cls, settings: Settings, keys: Keys, redis: Redis, http: aiohttp.ClientSession,
+        cls,
+        settings: Settings,
+        keys: Keys,
+        redis: Redis,
+        http: aiohttp.ClientSession,
         queue: ExtractQueue,
     ) -> PollContext:
         return cls(
-            settings=settings, keys=keys, redis=redis, http=http, queue=queue,
+            settings=settings,
+            keys=keys,
+            redis=redis,
+            http=http,
+            queue=queue,
             schedule=SchedulePolicy.from_settings(settings),
             feed_limits=FetchLimits.for_feeds(settings),
             page_limits=FetchLimits.for_pages(settings),
@@ -89,8 +97,10 @@ async def poll_feed(ctx: PollContext, fid: str) -> PollOutcome:
     now = time.time()
     try:
         result = await fetch_feed(ctx.http, state, ctx.feed_limits)
-        parsed = None if result.not_modified else parse_feed(
-            result, state.url, ctx.settings.max_entries_per_poll
+        parsed = (
+            None
+            if result.not_modified
+            else parse_feed(result, state.url, ctx.settings.max_entries_per_poll)
         )
         new_entries = await take_new_entries(ctx, state, parsed) if parsed else 0
     except FeedError as err:
@@ -125,8 +135,12 @@ async def _claim_entries(
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for entry, iid in pending:
             pipe.eval(
-                CLAIM_ENTRY, 2, _seen_key(ctx, state, entry), ctx.keys.item(iid),
-                ctx.settings.claim_ttl_seconds, _seen_ttl(ctx),
+                CLAIM_ENTRY,
+                2,
+                _seen_key(ctx, state, entry),
+                ctx.keys.item(iid),
+                ctx.settings.claim_ttl_seconds,
+                _seen_ttl(ctx),
             )
         claims = await pipe.execute()
     return [pair for pair, claim in zip(pending, claims, strict=True) if claim == CLAIM_NEW]
@@ -158,8 +172,13 @@ async def _prepare_job(
 
 
 async def _record_success(
-    ctx: PollContext, state: FeedState, result: FetchResult, parsed: ParsedFeed | None,
-    new_entries: int, now: float, start: float,
+    ctx: PollContext,
+    state: FeedState,
+    result: FetchResult,
+    parsed: ParsedFeed | None,
+    new_entries: int,
+    now: float,
+    start: float,
 ) -> PollOutcome:
     fields = {"last_poll": repr(now), "last_status": str(result.status), "errors": "0"}
     if not result.not_modified:
@@ -171,29 +190,57 @@ async def _record_success(
     next_poll = ctx.schedule.next_poll_after_success(state, now, ctx.rng)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
     await _count(ctx, STAT_NOT_MODIFIED if result.not_modified else None)
-    status = "not_modified" if result.not_modified else "ok"
+    status: Literal["ok", "not_modified"] = "not_modified" if result.not_modified else "ok"
     duration = elapsed_ms(start)
-    log.info("polled", extra={"stage": "poll", "feed_url": state.url, "status": result.status,
-                              "items": new_entries, "duration_ms": duration})
-    return PollOutcome(feed_id=state.id, feed_url=state.url, status=status,
-                       new_entries=new_entries, duration_ms=duration)
+    log.info(
+        "polled",
+        extra={
+            "stage": "poll",
+            "feed_url": state.url,
+            "status": result.status,
+            "items": new_entries,
+            "duration_ms": duration,
+        },
+    )
+    return PollOutcome(
+        feed_id=state.id,
+        feed_url=state.url,
+        status=status,
+        new_entries=new_entries,
+        duration_ms=duration,
+    )
 
 
 async def _record_failure(
     ctx: PollContext, state: FeedState, err: FeedError, now: float, start: float
 ) -> PollOutcome:
     errors = state.errors + 1
-    fields = {"last_poll": repr(now), "last_status": "error", "errors": str(errors),
-              "last_error": f"{err.reason}: {err}"}
+    fields = {
+        "last_poll": repr(now),
+        "last_status": "error",
+        "errors": str(errors),
+        "last_error": f"{err.reason}: {err}",
+    }
     next_poll = ctx.schedule.next_poll_after_error(state, errors, now, ctx.rng)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
     await _count(ctx, STAT_POLL_ERRORS)
     duration = elapsed_ms(start)
-    log.warning("poll failed", extra={"stage": "poll", "feed_url": state.url,
-                                      "reason": f"{err.reason}: {err.message}",
-                                      "duration_ms": duration})
-    return PollOutcome(feed_id=state.id, feed_url=state.url, status="error",
-                       error=f"{err.reason}: {err}", duration_ms=duration)
+    log.warning(
+        "poll failed",
+        extra={
+            "stage": "poll",
+            "feed_url": state.url,
+            "reason": f"{err.reason}: {err.message}",
+            "duration_ms": duration,
+        },
+    )
+    return PollOutcome(
+        feed_id=state.id,
+        feed_url=state.url,
+        status="error",
+        error=f"{err.reason}: {err}",
+        duration_ms=duration,
+    )
 
 
 async def _count(ctx: PollContext, extra_stat: str | None) -> None:

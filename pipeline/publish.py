@@ -12,6 +12,7 @@ from pipeline.models import (
     Article,
     Cluster,
     Discarded,
+    DiscardReason,
     ExtractJob,
     FeedInfo,
     Item,
@@ -86,7 +87,7 @@ async def publish_item(
     kind, value = _str(kind), _str(value)
     if kind == "published":
         return Published(item_id=item.id, stream_id=value)
-    reason = "duplicate_url" if kind == "duplicate_url" else "duplicate_content"
+    reason: DiscardReason = "duplicate_url" if kind == "duplicate_url" else "duplicate_content"
     return Discarded(item_id=item.id, reason=reason, duplicate_of=value)
 
 

@@ -95,8 +95,8 @@ async def add_feeds(redis: Redis, keys: Keys, specs: Iterable[FeedSpec], now: fl
     return added
 
 
-def _spec_fields(fid: str, spec: FeedSpec) -> dict[str, str]:
-    fields = {
+def _spec_fields(fid: str, spec: FeedSpec) -> dict[Any, str]:
+    fields: dict[Any, str] = {
         "id": fid,
         "url": spec.url,
         "tags": json.dumps(list(spec.tags), ensure_ascii=False),
@@ -158,8 +158,9 @@ async def save_poll(
     """Store a poll's outcome and the next poll time, unless the feed was removed meanwhile."""
     if not await redis.exists(keys.feed(fid)):
         return
+    mapping: dict[Any, str] = {**fields, "next_poll": repr(next_poll)}
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.feed(fid), mapping={**fields, "next_poll": repr(next_poll)})
+        pipe.hset(keys.feed(fid), mapping=mapping)
         pipe.zadd(keys.feeds_due, {fid: next_poll}, xx=True)
         await pipe.execute()
 

@@ -9,6 +9,8 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.errors import ConfigError
+
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("feedpipe"))
@@ -77,9 +79,7 @@ class Settings(BaseSettings):
         if value in (None, ""):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(
-                f"must start with redis://, rediss:// or unix:// (got {value!r})"
-            )
+            raise ValueError(f"must start with redis://, rediss:// or unix:// (got {value!r})")
         return value
 
     @model_validator(mode="after")
@@ -94,8 +94,6 @@ class Settings(BaseSettings):
     def require_redis_url(self) -> str:
         """The configured Redis URL, or a clear error naming the setting."""
         if not self.redis_url:
-            from pipeline.errors import ConfigError
-
             raise ConfigError(
                 "FEEDPIPE_REDIS_URL is not set (only `feedpipe run` and `feedpipe demo` "
                 "start a Redis of their own)"

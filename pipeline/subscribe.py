@@ -58,7 +58,7 @@ class StreamSubscriber:
             self.client.xack(self.stream, self.group, *entry_ids)
 
     def _read(self, start: str, count: int, block: int | None) -> list[tuple[str, dict[str, Any]]]:
-        reply = self.client.xreadgroup(
+        reply: Any = self.client.xreadgroup(
             self.group, self.consumer, {self.stream: start}, count=count, block=block
         )
         out = []

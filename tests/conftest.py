@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from workers.embedded_redis import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FIXTURE = SHARED / "fixtures" / "seed-ilna.txt"
-
-
-def free_port() -> int:
-    from workers.embedded_redis import free_port as pick
-
-    return pick()
 
 
 class RedisServer:
@@ -31,9 +27,23 @@ class RedisServer:
         self.directory = directory
         self.port = free_port()
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--save", "", "--appendonly", "no", "--logfile", "redis.log"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                "redis.log",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10

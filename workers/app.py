@@ -1,4 +1,4 @@
-"""The Celery app: JSON only, late acks, prefetch 1, one queue per kind of work.
+"""The worker's Celery app, configured from the environment (FEEDPIPE_*).
 
 Run with ``celery -A workers.app worker -Q fetch,dispatch`` / ``-Q extract`` / ``beat``.
 """
@@ -7,76 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
 from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 
 from pipeline import logs
 from pipeline.settings import Settings
+from workers.config import create_app
 from workers.runtime import Runtime
-
-# Must exceed the longest task (poll hard limit 120 s) plus any retry countdown (<= 300 s),
-# or the broker redelivers a task that is still running. Set in all three places (celery#7651).
-VISIBILITY_TIMEOUT = 1800
-
-POLL_SOFT_LIMIT, POLL_HARD_LIMIT = 100, 120
-EXTRACT_SOFT_LIMIT, EXTRACT_HARD_LIMIT = 45, 60
-
-QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_EXTRACT = "dispatch", "fetch", "extract"
-TASK_DISPATCH = "feedpipe.dispatch_due_feeds"
-TASK_POLL = "feedpipe.poll_feeds"
-TASK_EXTRACT = "feedpipe.extract_article"
-
-
-class FeedpipeCelery(Celery):
-    """A Celery app that carries feedpipe's settings and this process's runtime."""
-
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__("feedpipe", **kwargs)
-        self.settings = settings
-        self.runtime = Runtime(settings)
-
-
-def celery_config(settings: Settings) -> dict[str, Any]:
-    transport = {"visibility_timeout": VISIBILITY_TIMEOUT, "socket_keepalive": True}
-    return {
-        "broker_url": settings.celery_broker_url,
-        "broker_transport_options": transport,
-        "result_backend_transport_options": transport,
-        "visibility_timeout": VISIBILITY_TIMEOUT,
-        "broker_connection_retry_on_startup": True,
-        "task_ignore_result": True,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "event_serializer": "json",
-        "accept_content": ["json"],
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
-        "worker_hijack_root_logger": False,
-        "timezone": "UTC",
-        "task_routes": {
-            TASK_DISPATCH: {"queue": QUEUE_DISPATCH},
-            TASK_POLL: {"queue": QUEUE_FETCH},
-            TASK_EXTRACT: {"queue": QUEUE_EXTRACT},
-        },
-        "beat_schedule": {
-            "dispatch-due-feeds": {
-                "task": TASK_DISPATCH,
-                "schedule": settings.dispatch_interval_seconds,
-                # A dispatch that waited longer than one interval is stale: the next one covers it.
-                "options": {"expires": max(settings.dispatch_interval_seconds, 1.0)},
-            }
-        },
-    }
-
-
-def create_app(settings: Settings) -> FeedpipeCelery:
-    app = FeedpipeCelery(settings, include=["workers.tasks"])
-    app.conf.update(celery_config(settings))
-    return app
-
 
 app = create_app(Settings())
 

@@ -28,6 +28,8 @@ from pipeline.models import FeedSpec, FeedState
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
+from workers.demo_server import DemoServer
+from workers.demo_site import demo_feeds, find_fixture
 from workers.embedded_redis import EmbeddedRedis, running_embedded_url
 
 T = TypeVar("T")
@@ -78,9 +80,15 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--feeds", "feeds_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML or OPML feeds file to import at start.")
-@click.option("--summary-interval", default=5.0, show_default=True, help="Seconds per summary line.")
+@click.option(
+    "--feeds",
+    "feeds_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML or OPML feeds file to import at start.",
+)
+@click.option(
+    "--summary-interval", default=5.0, show_default=True, help="Seconds per summary line."
+)
 @click.option("--verbose", is_flag=True, help="Show worker logs here instead of in the data dir.")
 def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None:
     """Run the whole pipeline on this machine (starts Redis too when none is configured)."""
@@ -89,13 +97,16 @@ def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None
     with _redis_for(settings) as url:
         client = redis.Redis.from_url(url)
         added = _import(settings, url, specs)
-        click.echo(f"feedpipe: Redis {url}; {added} new feed(s) imported; output stream "
-                   f"{settings.output_stream}; Ctrl-C to stop")
+        click.echo(
+            f"feedpipe: Redis {url}; {added} new feed(s) imported; output stream "
+            f"{settings.output_stream}; Ctrl-C to stop"
+        )
         keys = keys_for(settings.output_stream, settings.duplicates_stream)
         summary = supervisor.Summary(client, keys)
         summary.line()  # baseline: the first printed line shows this run's activity only
-        code = _supervise(settings, url, verbose, lambda: click.echo(summary.line()),
-                          summary_interval)
+        code = _supervise(
+            settings, url, verbose, lambda: click.echo(summary.line()), summary_interval
+        )
     sys.exit(code)
 
 
@@ -104,38 +115,58 @@ def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None
 @click.option("--timeout", default=180.0, show_default=True, help="With --once: give up after.")
 def demo(once: bool, timeout: float) -> None:
     """Serve demo news feeds on 127.0.0.1 and run the pipeline on them, printing each item."""
-    from workers.demo_site import demo_feeds, find_fixture
     from workers.demo_server import DemoServer
+    from workers.demo_site import demo_feeds, find_fixture
 
     fixture = find_fixture()
     if fixture is None:
-        click.echo("feedpipe demo: ../shared/fixtures/seed-ilna.txt not found; "
-                   "using only the demo's own Persian stories", err=True)
+        click.echo(
+            "feedpipe demo: ../shared/fixtures/seed-ilna.txt not found; "
+            "using only the demo's own Persian stories",
+            err=True,
+        )
     feeds = demo_feeds(fixture)
     expected = sum(len(f.articles) for f in feeds)
     with tempfile.TemporaryDirectory(prefix="feedpipe-demo-") as tmp, DemoServer(feeds) as server:
         settings = load_settings().model_copy(
             update={"redis_url": None, "data_dir": Path(tmp), "dispatch_interval_seconds": 1.0}
         )
-        specs = [FeedSpec(url=server.url(f.path), title=f.title, tags=("demo", f.language))
-                 for f in feeds]
+        specs = [
+            FeedSpec(url=server.url(f.path), title=f.title, tags=("demo", f.language))
+            for f in feeds
+        ]
         with _redis_for(settings) as url:
             _import(settings, url, specs)
             click.echo(f"feedpipe demo: {len(feeds)} feeds at {server.url('/')}, Redis {url}")
             printer = _ItemPrinter(redis.Redis.from_url(url), settings.output_stream, "text")
             deadline = time.monotonic() + timeout
-            code = _supervise(settings, url, False, printer.print_new, 0.5,
-                              until=lambda: once and (printer.count >= expected
-                                                      or time.monotonic() > deadline))
+            code = _supervise(
+                settings,
+                url,
+                False,
+                printer.print_new,
+                0.5,
+                until=lambda: once and (printer.count >= expected or time.monotonic() > deadline),
+            )
     if once and printer.count < expected:
         raise click.ClickException(f"only {printer.count} of {expected} items arrived")
     sys.exit(code)
 
 
-def _supervise(settings: Settings, url: str, verbose: bool, tick: Callable[[], None],
-               interval: float, until: Callable[[], bool] = lambda: False) -> int:
-    env = {**os.environ, "FEEDPIPE_REDIS_URL": url, "FEEDPIPE_DATA_DIR": str(settings.data_dir),
-           "FEEDPIPE_DISPATCH_INTERVAL_SECONDS": str(settings.dispatch_interval_seconds)}
+def _supervise(
+    settings: Settings,
+    url: str,
+    verbose: bool,
+    tick: Callable[[], None],
+    interval: float,
+    until: Callable[[], bool] = lambda: False,
+) -> int:
+    env = {
+        **os.environ,
+        "FEEDPIPE_REDIS_URL": url,
+        "FEEDPIPE_DATA_DIR": str(settings.data_dir),
+        "FEEDPIPE_DISPATCH_INTERVAL_SECONDS": str(settings.dispatch_interval_seconds),
+    }
     log_dir = None if verbose else settings.data_dir / "logs"
     procs = supervisor.Supervisor(settings, env, log_dir)
     try:
@@ -169,8 +200,9 @@ def _start(embedded: EmbeddedRedis) -> str:
 
 class _ItemPrinter:
     def __init__(self, client: redis.Redis, stream: str, fmt: str) -> None:
-        self.subscriber = StreamSubscriber(client, stream, "feedpipe-demo", "demo",
-                                           from_start=True, block_ms=1)
+        self.subscriber = StreamSubscriber(
+            client, stream, "feedpipe-demo", "demo", from_start=True, block_ms=1
+        )
         self.fmt = fmt
         self.count = 0
 
@@ -187,16 +219,22 @@ class _ItemPrinter:
 @main.command()
 @click.option("--group", default="feedpipe-tail", show_default=True, help="Consumer group.")
 @click.option("--consumer", default=None, help="Consumer name [default: host name].")
-@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True
+)
 @click.option("--from-start", is_flag=True, help="A new group starts at the stream's beginning.")
 @click.option("--count", type=int, default=None, help="Exit after this many items.")
 def tail(group: str, consumer: str | None, fmt: str, from_start: bool, count: int | None) -> None:
     """Print items from the output stream as a consumer group (XREADGROUP, XACK after printing)."""
     settings = load_settings()
     client = redis.Redis.from_url(redis_url(settings))
-    sub = StreamSubscriber(client, settings.output_stream, group, consumer or socket.gethostname(),
-                           from_start=from_start)
+    sub = StreamSubscriber(
+        client,
+        settings.output_stream,
+        group,
+        consumer or socket.gethostname(),
+        from_start=from_start,
+    )
     printed = 0
     try:
         while count is None or printed < count:
@@ -245,7 +283,8 @@ def feeds_add(url: str, tags: tuple[str, ...], title: str | None, interval: int 
     """Add one feed."""
     try:
         spec = registry.validate_feed_spec(
-            FeedSpec(url=url, title=title, tags=tags, interval=interval), "feeds add")
+            FeedSpec(url=url, title=title, tags=tags, interval=interval), "feeds add"
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     added = _import(load_settings(), None, [spec])
@@ -268,17 +307,22 @@ def feeds_ls(as_json: bool) -> None:
     """List feeds with their state."""
     states = run_async(load_settings(), registry.list_feeds)
     for state in states:
-        click.echo(json.dumps(msgspec.to_builtins(state), ensure_ascii=False) if as_json
-                   else _feed_row(state))
+        click.echo(
+            json.dumps(msgspec.to_builtins(state), ensure_ascii=False)
+            if as_json
+            else _feed_row(state)
+        )
     if not as_json:
         click.echo(f"{len(states)} feed(s)")
 
 
 def _feed_row(state: FeedState) -> str:
     error = (state.last_error or "")[:80]
-    return (f"{state.url}\n  last poll {_when(state.last_poll)}  status {state.last_status or '-'}"
-            f"  errors {state.errors}  next poll {_when(state.next_poll)}  items {state.items}"
-            + (f"\n  last error: {error}" if error else ""))
+    return (
+        f"{state.url}\n  last poll {_when(state.last_poll)}  status {state.last_status or '-'}"
+        f"  errors {state.errors}  next poll {_when(state.next_poll)}  items {state.items}"
+        + (f"\n  last error: {error}" if error else "")
+    )
 
 
 def _when(stamp: float | None) -> str:
@@ -300,3 +344,7 @@ def _import(settings: Settings, url: str | None, specs: list[FeedSpec]) -> int:
     if url is not None:
         settings = settings.model_copy(update={"redis_url": url})
     return run_async(settings, lambda r, k: registry.add_feeds(r, k, specs, time.time()))
+
+
+if __name__ == "__main__":
+    main()

@@ -40,7 +40,8 @@ class Runtime:
     def redis(self) -> Redis:
         if self._redis is None:
             self._redis = Redis.from_url(
-                self.settings.require_redis_url(), health_check_interval=30,
+                self.settings.require_redis_url(),
+                health_check_interval=30,
                 socket_keepalive=True,
             )
         return self._redis

@@ -12,12 +12,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import IO
 
 import redis
 
-from pipeline import keys as K
-from pipeline.keys import Keys
+from pipeline.keys import (
+    STAT_DUPLICATES,
+    STAT_NEW_ENTRIES,
+    STAT_NOT_MODIFIED,
+    STAT_POLL_ERRORS,
+    STAT_POLLS,
+    STAT_PUBLISHED,
+    Keys,
+)
 from pipeline.settings import Settings
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
@@ -28,14 +35,41 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
     """The three processes of a deployment; docker-compose.yml runs the same commands."""
     common = ["-l", settings.log_level, "-E", "--without-gossip", "--without-mingle"]
     return {
-        "fetch": [*CELERY, "worker", "-Q", "fetch,dispatch", "-n", f"fetch-{node}@%h",
-                  "-c", str(settings.fetch_concurrency), "--prefetch-multiplier=1",
-                  "--max-tasks-per-child=1000", *common],
-        "extract": [*CELERY, "worker", "-Q", "extract", "-n", f"extract-{node}@%h",
-                    "-c", str(settings.extract_concurrency), "--prefetch-multiplier=1",
-                    "--max-tasks-per-child=200", "--max-memory-per-child=400000", *common],
-        "beat": [*CELERY, "beat", "-l", settings.log_level,
-                 "-s", str(settings.data_dir / "celerybeat-schedule")],
+        "fetch": [
+            *CELERY,
+            "worker",
+            "-Q",
+            "fetch,dispatch",
+            "-n",
+            f"fetch-{node}@%h",
+            "-c",
+            str(settings.fetch_concurrency),
+            "--prefetch-multiplier=1",
+            "--max-tasks-per-child=1000",
+            *common,
+        ],
+        "extract": [
+            *CELERY,
+            "worker",
+            "-Q",
+            "extract",
+            "-n",
+            f"extract-{node}@%h",
+            "-c",
+            str(settings.extract_concurrency),
+            "--prefetch-multiplier=1",
+            "--max-tasks-per-child=200",
+            "--max-memory-per-child=400000",
+            *common,
+        ],
+        "beat": [
+            *CELERY,
+            "beat",
+            "-l",
+            settings.log_level,
+            "-s",
+            str(settings.data_dir / "celerybeat-schedule"),
+        ],
     }
 
 
@@ -54,8 +88,11 @@ class Supervisor:
         node = f"{os.getpid()}"
         for name, command in celery_commands(self.settings, node).items():
             self.procs[name] = subprocess.Popen(
-                command, env=dict(self.env), stdin=subprocess.DEVNULL,
-                stdout=self._log(name), stderr=subprocess.STDOUT,
+                command,
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log(name),
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # we decide the shutdown order, not the terminal
             )
 
@@ -76,11 +113,11 @@ class Supervisor:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
-    def _log(self, name: str) -> TextIO | int | None:
+    def _log(self, name: str) -> IO[bytes] | None:
         if self.log_dir is None:
             return None
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
+        return open(self.log_dir / f"{name}.log", "ab")
 
 
 @dataclass
@@ -94,25 +131,33 @@ class Summary:
     def line(self) -> str:
         keys = self.keys
         raw = self.client.hgetall(keys.stats)
-        now = {k.decode(): int(v) for k, v in raw.items()}
+        now = {_str(k): int(v) for k, v in raw.items()}
         delta = {k: now.get(k, 0) - self.previous.get(k, 0) for k in _SUMMARY_STATS}
         self.previous = now
         feeds = self.client.zcard(keys.feeds_due)
         queued = self.client.llen("fetch") + self.client.llen("extract")
         return (
-            f"{time.strftime('%H:%M:%S')} feeds {feeds} | polled {delta[K.STAT_POLLS]} "
-            f"(not modified {delta[K.STAT_NOT_MODIFIED]}) | new items {delta[K.STAT_NEW_ENTRIES]} "
-            f"| published {delta[K.STAT_PUBLISHED]} | duplicates {delta[K.STAT_DUPLICATES]} "
-            f"| errors {delta[K.STAT_POLL_ERRORS]} | queued {queued}"
+            f"{time.strftime('%H:%M:%S')} feeds {feeds} | polled {delta[STAT_POLLS]} "
+            f"(not modified {delta[STAT_NOT_MODIFIED]}) | new items {delta[STAT_NEW_ENTRIES]} "
+            f"| published {delta[STAT_PUBLISHED]} | duplicates {delta[STAT_DUPLICATES]} "
+            f"| errors {delta[STAT_POLL_ERRORS]} | queued {queued}"
         )
 
 
-_SUMMARY_STATS = (K.STAT_POLLS, K.STAT_NOT_MODIFIED, K.STAT_NEW_ENTRIES, K.STAT_PUBLISHED,
-                  K.STAT_DUPLICATES, K.STAT_POLL_ERRORS)
+_SUMMARY_STATS = (
+    STAT_POLLS,
+    STAT_NOT_MODIFIED,
+    STAT_NEW_ENTRIES,
+    STAT_PUBLISHED,
+    STAT_DUPLICATES,
+    STAT_POLL_ERRORS,
+)
 
 
 def watch(
-    supervisor: Supervisor, tick: Callable[[], None], interval: float,
+    supervisor: Supervisor,
+    tick: Callable[[], None],
+    interval: float,
     until: Callable[[], bool] = lambda: False,
 ) -> int:
     """Call ``tick`` every ``interval`` seconds until Ctrl-C/SIGTERM, ``until()``, or a child
@@ -136,3 +181,7 @@ def watch(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

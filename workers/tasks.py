@@ -13,7 +13,8 @@ from celery import Task
 
 from pipeline import ingest, poll, registry
 from pipeline.models import ExtractJob, Published
-from workers.app import (
+from workers.app import app
+from workers.config import (
     EXTRACT_HARD_LIMIT,
     EXTRACT_SOFT_LIMIT,
     POLL_HARD_LIMIT,
@@ -21,7 +22,6 @@ from workers.app import (
     TASK_DISPATCH,
     TASK_EXTRACT,
     TASK_POLL,
-    app,
 )
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,19 @@ def dispatch_due_feeds() -> int:
     settings, rt = app.settings, app.runtime
     ids = rt.run(
         registry.claim_due_feeds(
-            rt.redis(), rt.keys, time.time(), settings.poll_lease_seconds, settings.dispatch_max_feeds
+            rt.redis(),
+            rt.keys,
+            time.time(),
+            settings.poll_lease_seconds,
+            settings.dispatch_max_feeds,
         )
     )
     size = settings.dispatch_batch_size
     for start in range(0, len(ids), size):
         # expires: a batch still queued when its lease ends would race the re-dispatched one.
-        poll_feeds.apply_async(args=[ids[start : start + size]], expires=settings.poll_lease_seconds)
+        poll_feeds.apply_async(
+            args=[ids[start : start + size]], expires=settings.poll_lease_seconds
+        )
     return len(ids)
 
 
@@ -76,8 +82,11 @@ def poll_feeds(feed_ids: list[str]) -> dict[str, int]:
 
 
 @app.task(
-    name=TASK_EXTRACT, bind=True, max_retries=5,
-    soft_time_limit=EXTRACT_SOFT_LIMIT, time_limit=EXTRACT_HARD_LIMIT,
+    name=TASK_EXTRACT,
+    bind=True,
+    max_retries=5,
+    soft_time_limit=EXTRACT_SOFT_LIMIT,
+    time_limit=EXTRACT_HARD_LIMIT,
 )
 def extract_article(self: Task, payload: dict[str, Any]) -> str:
     job = msgspec.convert(payload, ExtractJob)

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from pipeline import registry
 from pipeline.keys import PREFIX, Keys
 from pipeline.models import FeedSpec
+from pipeline.normalize import feed_id
 from pipeline.settings import Settings
 from workers.supervisor import celery_commands
 
@@ -43,12 +44,18 @@ class Workers:
 
     def __init__(self, redis_url: str, data_dir: Path) -> None:
         env = worker_env(redis_url, data_dir)
-        settings = Settings(redis_url=redis_url, data_dir=data_dir, fetch_concurrency=2,
-                            extract_concurrency=2)
+        settings = Settings(
+            redis_url=redis_url, data_dir=data_dir, fetch_concurrency=2, extract_concurrency=2
+        )
         self.logs = {name: data_dir / f"{name}.log" for name in ("fetch", "extract", "beat")}
         self.procs = {
-            name: subprocess.Popen(command, env=env, stdout=self.logs[name].open("wb"),
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+            name: subprocess.Popen(
+                command,
+                env=env,
+                stdout=self.logs[name].open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             for name, command in celery_commands(settings, "test").items()
         }
         self._wait_ready()
@@ -99,8 +106,6 @@ async def redis(redis_server: Any, workers: Workers) -> AsyncIterator[Redis]:
 async def add_feeds(client: Redis, *urls: str, **options: Any) -> list[str]:
     specs = [FeedSpec(url=u, **options) for u in urls]
     await registry.add_feeds(client, KEYS, specs, time.time())
-    from pipeline.normalize import feed_id
-
     return [feed_id(u) for u in urls]
 
 
@@ -108,9 +113,7 @@ async def stream_items(client: Redis, stream: str = KEYS.output_stream) -> list[
     return [json.loads(fields[b"item"]) for _id, fields in await client.xrange(stream)]
 
 
-async def wait_for(
-    check: Callable[[], Any], timeout: float = 45, what: str = "condition"
-) -> Any:
+async def wait_for(check: Callable[[], Any], timeout: float = 45, what: str = "condition") -> Any:
     """Poll an async ``check`` until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:

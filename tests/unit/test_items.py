@@ -29,15 +29,27 @@ PAGE = f"""<html lang="fa" dir="rtl"><head><title>{TITLE} - خبرگزاری ن�
 
 
 def entry(**changes: Any) -> Entry:
-    base = Entry(identity="guid:1", title=TITLE, url="https://agency.example/fa/news/1",
-                 canonical_url="https://agency.example/fa/news/1",
-                 published_at="2025-12-13T06:00:00Z", summary="خلاصه خبر", language="fa")
+    base = Entry(
+        identity="guid:1",
+        title=TITLE,
+        url="https://agency.example/fa/news/1",
+        canonical_url="https://agency.example/fa/news/1",
+        published_at="2025-12-13T06:00:00Z",
+        summary="خلاصه خبر",
+        language="fa",
+    )
     return msgspec.structs.replace(base, **changes)
 
 
 def job(e: Entry) -> ExtractJob:
-    return ExtractJob(item_id="a" * 24, feed=FeedRef(id="f" * 16, url="https://agency.example/rss",
-                      title="خبرگزاری نمونه", tags=("fa",)), entry=e, fetched_at="2025-12-13T07:00:00Z")
+    return ExtractJob(
+        item_id="a" * 24,
+        feed=FeedRef(
+            id="f" * 16, url="https://agency.example/rss", title="خبرگزاری نمونه", tags=("fa",)
+        ),
+        entry=e,
+        fetched_at="2025-12-13T07:00:00Z",
+    )
 
 
 POLICY = ExtractionPolicy.create(min_text_chars=200)
@@ -55,13 +67,19 @@ def test_page_extraction_keeps_paragraphs_and_zwnj() -> None:
 def test_page_in_declared_legacy_charset() -> None:
     # windows-1256 has no ZWNJ-free gap for Persian letters like گ/پ; Arabic text round-trips.
     arabic = PAGE.replace(TITLE, "عنوان الخبر")
-    sentences = ["أعلنت الوزارة اليوم عن افتتاح ثلاثة مستشفيات جديدة في المنطقة الشرقية.",
-                 "وقال المتحدث الرسمي إن المشروع يخدم أكثر من مئتي ألف نسمة في القرى المجاورة.",
-                 "ومن المتوقع أن تبدأ المرحلة الثانية من المشروع مطلع العام المقبل بتكلفة إضافية."]
+    sentences = [
+        "أعلنت الوزارة اليوم عن افتتاح ثلاثة مستشفيات جديدة في المنطقة الشرقية.",
+        "وقال المتحدث الرسمي إن المشروع يخدم أكثر من مئتي ألف نسمة في القرى المجاورة.",
+        "ومن المتوقع أن تبدأ المرحلة الثانية من المشروع مطلع العام المقبل بتكلفة إضافية.",
+    ]
     body = "".join(f"<p>{s} {s}</p>" for s in sentences)
-    page = arabic.split("<article>")[0] + f"<article><h1>عنوان الخبر</h1>{body}</article></body></html>"
-    article = extract_article(page.encode("cp1256", errors="replace"), "windows-1256",
-                              entry(title="عنوان الخبر"), POLICY)
+    page = (
+        arabic.split("<article>")[0]
+        + f"<article><h1>عنوان الخبر</h1>{body}</article></body></html>"
+    )
+    article = extract_article(
+        page.encode("cp1256", errors="replace"), "windows-1256", entry(title="عنوان الخبر"), POLICY
+    )
     assert article.extraction == "trafilatura"
     assert article.text.startswith("أعلنت الوزارة اليوم")
 
@@ -87,8 +105,11 @@ def test_item_matches_schema(item_schema: dict[str, Any]) -> None:
     jsonschema.validate(document, item_schema, format_checker=jsonschema.FormatChecker())
     assert document["schema"] == 1
     assert document["source"] == "خبرگزاری نمونه"
-    assert document["feed"] == {"url": "https://agency.example/rss", "title": "خبرگزاری نمونه",
-                                "tags": ["fa"]}
+    assert document["feed"] == {
+        "url": "https://agency.example/rss",
+        "title": "خبرگزاری نمونه",
+        "tags": ["fa"],
+    }
     assert document["cluster"] == {"id": "a" * 24, "size": 1}
     # UTF-8 on the wire, not \\u escapes: readable with redis-cli.
     assert TITLE.encode() in item_json(item)

@@ -29,14 +29,21 @@ def test_canonical_url_strips_tracking_and_noise(raw: str, expected: str) -> Non
     assert canonical_url(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["javascript:alert(1)", "data:text/html,hi", "mailto:a@b.c", "", None])
+@pytest.mark.parametrize(
+    "raw", ["javascript:alert(1)", "data:text/html,hi", "mailto:a@b.c", "", None]
+)
 def test_canonical_url_refuses_non_web_links(raw: str | None) -> None:
     assert canonical_url(raw) is None
 
 
 def test_relative_links_resolve_against_the_feed() -> None:
-    assert canonical_url("/news/7?utm_medium=x", "https://agency.ir/rss") == "https://agency.ir/news/7"
-    assert absolute_url("story.html", "https://agency.ir/fa/rss.xml") == "https://agency.ir/fa/story.html"
+    assert (
+        canonical_url("/news/7?utm_medium=x", "https://agency.ir/rss") == "https://agency.ir/news/7"
+    )
+    assert (
+        absolute_url("story.html", "https://agency.ir/fa/rss.xml")
+        == "https://agency.ir/fa/story.html"
+    )
     assert absolute_url("javascript:void(0)", "https://agency.ir/") is None
 
 

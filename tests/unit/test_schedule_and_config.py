@@ -12,8 +12,9 @@ from pipeline.registry import load_feeds_file, parse_feeds_yaml, parse_opml
 from pipeline.schedule import SchedulePolicy
 from pipeline.settings import Settings
 
-POLICY = SchedulePolicy(base_interval=600, min_interval=60, max_interval=86_400,
-                        backoff_max=86_400, jitter_fraction=0.0)
+POLICY = SchedulePolicy(
+    base_interval=600, min_interval=60, max_interval=86_400, backoff_max=86_400, jitter_fraction=0.0
+)
 
 
 def feed(interval: int | None = None) -> FeedState:
@@ -25,10 +26,14 @@ def feed(interval: int | None = None) -> FeedState:
 )
 def test_interval_override_within_floor_and_ceiling(interval: int | None, expected: int) -> None:
     assert POLICY.interval(feed(interval)) == expected
-    assert POLICY.next_poll_after_success(feed(interval), 1000.0, random.Random(1)) == 1000 + expected
+    assert (
+        POLICY.next_poll_after_success(feed(interval), 1000.0, random.Random(1)) == 1000 + expected
+    )
 
 
-@pytest.mark.parametrize(("errors", "delay"), [(1, 600), (2, 1200), (3, 2400), (9, 86_400), (60, 86_400)])
+@pytest.mark.parametrize(
+    ("errors", "delay"), [(1, 600), (2, 1200), (3, 2400), (9, 86_400), (60, 86_400)]
+)
 def test_error_backoff_is_exponential_and_capped(errors: int, delay: int) -> None:
     assert POLICY.next_poll_after_error(feed(), errors, 0.0, random.Random(1)) == delay
 
@@ -43,9 +48,13 @@ def test_jitter_stays_small() -> None:
 def test_feeds_yaml() -> None:
     specs = parse_feeds_yaml(
         b"feeds:\n  - url: https://a.example/rss\n    title: A\n    tags: [fa, news]\n"
-        b"    interval: 300\n  - https://b.example/atom\n", "feeds.yaml")
-    assert specs == [FeedSpec(url="https://a.example/rss", title="A", tags=("fa", "news"),
-                              interval=300), FeedSpec(url="https://b.example/atom")]
+        b"    interval: 300\n  - https://b.example/atom\n",
+        "feeds.yaml",
+    )
+    assert specs == [
+        FeedSpec(url="https://a.example/rss", title="A", tags=("fa", "news"), interval=300),
+        FeedSpec(url="https://b.example/atom"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +62,10 @@ def test_feeds_yaml() -> None:
     [
         (b"feeds: [", "not valid YAML"),
         (b"urls: []", "top-level 'feeds:' list"),
-        (b"feeds:\n  - url: ftp://a.example/rss\n", "feeds[0]: feed url must be an absolute http(s)"),
+        (
+            b"feeds:\n  - url: ftp://a.example/rss\n",
+            "feeds[0]: feed url must be an absolute http(s)",
+        ),
         (b"feeds:\n  - title: no url\n", "feeds[0]"),
         (b"feeds:\n  - url: https://a.example/\n    interval: -5\n", "interval must be a positive"),
         (b"feeds:\n  - url: https://a.example/\n    colour: red\n", "colour"),
@@ -62,7 +74,9 @@ def test_feeds_yaml() -> None:
 def test_bad_feeds_files_name_the_file_and_entry(body: bytes, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_feeds_yaml(body, "my-feeds.yaml")
-    assert "my-feeds.yaml" in str(info.value) and message.split(":")[0] in str(info.value)
+    assert "my-feeds.yaml" in str(info.value) and message.split(":", maxsplit=1)[0] in str(
+        info.value
+    )
 
 
 def test_opml_with_folders(tmp_path: Path) -> None:

@@ -1,0 +1,231 @@
+"""The `feedpipe` command as a user runs it: subprocesses, real Redis, loopback feeds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+
+from pipeline.subscribe import StreamSubscriber
+from tests.integration.conftest import KEYS
+
+FEEDPIPE = [sys.executable, "-m", "workers.cli"]
+
+
+def cli_env(redis_url: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDPIPE_")}
+    if redis_url:
+        env["FEEDPIPE_REDIS_URL"] = redis_url
+    return env | extra
+
+
+def feedpipe(
+    *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [*FEEDPIPE, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture
+def clean_redis(redis_server: Any) -> sync_redis.Redis:
+    client = sync_redis.Redis.from_url(redis_server.url)
+    for key in client.scan_iter("feedpipe:*"):
+        client.delete(key)
+    return client
+
+
+def test_feeds_import_add_ls_rm(
+    redis_server: Any, clean_redis: sync_redis.Redis, tmp_path: Path
+) -> None:
+    env = cli_env(redis_server.url)
+    yaml_file = tmp_path / "feeds.yaml"
+    yaml_file.write_text(
+        "feeds:\n  - url: https://a.example/rss\n    title: A\n    tags: [fa]\n"
+        "  - url: https://b.example/atom\n    interval: 300\n"
+    )
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<opml version="2.0"><body><outline text="News">'
+        '<outline text="C" xmlUrl="https://c.example/feed"/></outline></body></opml>'
+    )
+    assert "2 new" in feedpipe("feeds", "import", str(yaml_file), env=env).stdout
+    assert "1 new" in feedpipe("feeds", "import", str(opml), env=env).stdout
+    assert "0 new, 2 updated" in feedpipe("feeds", "import", str(yaml_file), env=env).stdout
+    feedpipe("feeds", "add", "https://d.example/rss", "--tag", "ar", "--tag", "agency", env=env)
+
+    rows = [
+        json.loads(line) for line in feedpipe("feeds", "ls", "--json", env=env).stdout.splitlines()
+    ]
+    by_url = {r["url"]: r for r in rows}
+    assert sorted(by_url) == [
+        "https://a.example/rss",
+        "https://b.example/atom",
+        "https://c.example/feed",
+        "https://d.example/rss",
+    ]
+    assert by_url["https://a.example/rss"]["tags"] == ["fa"]
+    assert by_url["https://b.example/atom"]["interval"] == 300
+    assert by_url["https://c.example/feed"]["tags"] == ["News"]
+    assert by_url["https://d.example/rss"]["tags"] == ["ar", "agency"]
+    assert {"last_poll", "last_status", "errors", "last_error", "next_poll", "items"} <= set(
+        rows[0]
+    )
+    table = feedpipe("feeds", "ls", env=env).stdout
+    assert "https://a.example/rss" in table and "4 feed(s)" in table
+
+    feedpipe("feeds", "rm", "https://a.example/rss", env=env)
+    assert "https://a.example/rss" not in feedpipe("feeds", "ls", env=env).stdout
+    missing = feedpipe("feeds", "rm", "https://nope.example/", env=env, check=False)
+    assert missing.returncode != 0 and "no such feed" in missing.stderr
+
+
+def test_bad_input_gets_clear_errors(redis_server: Any, tmp_path: Path) -> None:
+    env = cli_env(redis_server.url)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("feeds:\n  - url: not-a-url\n")
+    done = feedpipe("feeds", "import", str(bad), env=env, check=False)
+    assert done.returncode != 0 and "bad.yaml: feeds[0]" in done.stderr
+    done = feedpipe("feeds", "add", "ftp://x.example/", env=env, check=False)
+    assert done.returncode != 0 and "absolute http(s) URL" in done.stderr
+    done = feedpipe("feeds", "ls", env=cli_env("http://wrong"), check=False)
+    assert done.returncode != 0 and "FEEDPIPE_REDIS_URL" in done.stderr
+    done = feedpipe("feeds", "ls", env=cli_env(None, FEEDPIPE_DATA_DIR=str(tmp_path)), check=False)
+    assert done.returncode != 0 and "FEEDPIPE_REDIS_URL is not set" in done.stderr
+
+
+def publish_raw(client: sync_redis.Redis, title: str) -> None:
+    item = {
+        "schema": 1,
+        "title": title,
+        "text": f"Body of {title}.",
+        "source": "Agency",
+        "published_at": "2025-12-13T06:00:00Z",
+        "fetched_at": "2025-12-13T07:00:00Z",
+    }
+    client.xadd(KEYS.output_stream, {"item": json.dumps(item, ensure_ascii=False)})
+
+
+def test_tail_consumer_group_acks_and_resumes(
+    redis_server: Any, clean_redis: sync_redis.Redis
+) -> None:
+    env = cli_env(redis_server.url)
+    for n in range(1, 4):
+        publish_raw(clean_redis, f"Story {n}")
+    first = feedpipe(
+        "tail", "--group", "app", "--from-start", "--count", "1", "--format", "text", env=env
+    ).stdout
+    assert first == "date 2025-12-13 Agency\nStory 1\n\nBody of Story 1.\n\n"
+    # A restarted consumer of the same group resumes after what it acked.
+    second = feedpipe("tail", "--group", "app", "--count", "2", env=env).stdout.splitlines()
+    assert [json.loads(line)["title"] for line in second] == ["Story 2", "Story 3"]
+    assert clean_redis.xpending(KEYS.output_stream, "app")["pending"] == 0
+
+
+def test_subscriber_gets_unacked_items_again_after_a_crash(
+    redis_server: Any, clean_redis: sync_redis.Redis
+) -> None:
+    publish_raw(clean_redis, "Unacked")
+    crashed = StreamSubscriber(
+        clean_redis, KEYS.output_stream, "svc", "c1", from_start=True, block_ms=10
+    )
+    [(entry_id, item)] = crashed.read()
+    assert item["title"] == "Unacked"  # ... and the consumer dies before XACK
+    restarted = StreamSubscriber(clean_redis, KEYS.output_stream, "svc", "c1", block_ms=10)
+    assert [i["title"] for _id, i in restarted.read()] == ["Unacked"]
+    restarted.ack(entry_id)
+    assert restarted.read() == []
+
+
+def test_run_without_redis_server_binary_says_what_to_do(tmp_path: Path) -> None:
+    env = cli_env(None, FEEDPIPE_DATA_DIR=str(tmp_path), PATH=str(Path(sys.executable).parent))
+    done = feedpipe("run", env=env, check=False)
+    assert done.returncode != 0
+    assert "redis-server was not found" in done.stderr and "FEEDPIPE_REDIS_URL" in done.stderr
+
+
+async def test_run_starts_its_own_redis_and_stops_everything(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    from workers.demo_site import DemoFeed
+
+    from tests.integration.test_pipeline import serve, story, url
+
+    feed = DemoFeed(
+        path="/en/atom.xml",
+        format="atom",
+        title="Harbour",
+        site_name="Harbour Post",
+        language="en",
+        articles=[story("embedded", "Embedded Redis works", 6)],
+    )
+    _site, server = await serve(aiohttp_server, [feed])
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text(f"feeds:\n  - url: {url(server, feed.path)}\n")
+    env = cli_env(
+        None,
+        FEEDPIPE_DATA_DIR=str(tmp_path / "data"),
+        FEEDPIPE_DISPATCH_INTERVAL_SECONDS="0.5",
+        FEEDPIPE_EXTRACT_CONCURRENCY="1",
+        FEEDPIPE_FETCH_CONCURRENCY="1",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *FEEDPIPE,
+        "run",
+        "--feeds",
+        str(feeds_file),
+        "--summary-interval",
+        "1",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    banner = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    redis_url = banner.split("Redis ")[1].split(";")[0]
+    client = sync_redis.Redis.from_url(redis_url)
+    summary = ""
+    deadline = time.monotonic() + 60
+    while client.xlen(KEYS.output_stream) < 1:
+        assert time.monotonic() < deadline, "no item from `feedpipe run`"
+        summary = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    item = json.loads(client.xrange(KEYS.output_stream)[0][1][b"item"])
+    assert item["title"] == "Embedded Redis works"
+    while "published" not in summary:
+        summary = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    assert "feeds 1" in summary
+
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    assert await asyncio.wait_for(proc.wait(), 90) == 0
+    with pytest.raises(sync_redis.ConnectionError):
+        client.ping()
+    for pattern in (str(tmp_path), f"-{proc.pid}@"):  # beat's schedule path, worker node names
+        leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False)
+        assert leftovers.stdout == b"", f"processes left running: {pattern}"
+    assert not (tmp_path / "data" / "redis" / "redis.url").exists()
+
+
+def test_demo_once_prints_every_item(tmp_path: Path) -> None:
+    env = cli_env(None, FEEDPIPE_EXTRACT_CONCURRENCY="1", FEEDPIPE_FETCH_CONCURRENCY="1")
+    done = subprocess.run(
+        [*FEEDPIPE, "demo", "--once", "--timeout", "120"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("date 20") == 6
+    assert "Loopback Daily" in done.stdout
