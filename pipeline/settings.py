@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     feed_concurrency: int = Field(default=20, ge=1)
     article_concurrency: int = Field(default=8, ge=1)
     html_ttl_seconds: int = Field(default=86_400, ge=60)
-    claim_ttl_seconds: int = Field(default=900, ge=30)
+    # > poll hard time limit (120 s), < poll lease: a re-dispatched poll can retake the entries.
+    claim_ttl_seconds: int = Field(default=240, ge=30)
     seen_ttl_days: int = Field(default=30, ge=1)
 
     # --- Extraction ----------------------------------------------------------------------

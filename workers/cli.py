@@ -115,9 +115,6 @@ def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None
 @click.option("--timeout", default=180.0, show_default=True, help="With --once: give up after.")
 def demo(once: bool, timeout: float) -> None:
     """Serve demo news feeds on 127.0.0.1 and run the pipeline on them, printing each item."""
-    from workers.demo_server import DemoServer
-    from workers.demo_site import demo_feeds, find_fixture
-
     fixture = find_fixture()
     if fixture is None:
         click.echo(

@@ -1,0 +1,840 @@
+"""A loopback news site for `feedpipe demo` and the integration tests.
+
+Three outlets publish RSS 2.0, Atom 1.0 and RSS 1.0 feeds whose items link to article pages
+laid out like real news pages: navigation, breadcrumb, related and most-read boxes, share
+buttons, a newsletter form and a footer around the story. trafilatura must take exactly the
+story's paragraphs out of that chrome; tests/unit/test_demo_site.py holds the site to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+FeedFormat = Literal["rss2", "atom", "rss1"]
+
+FIXTURE_RELATIVE = Path("..", "shared", "fixtures", "seed-ilna.txt")
+FIXTURE_SLUG = "north-korea-kursk-engineers"
+RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur"})
+CONTENT_TYPES: dict[FeedFormat, str] = {
+    "rss2": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "rss1": "application/rdf+xml",
+}
+
+
+@dataclass(frozen=True)
+class DemoArticle:
+    slug: str  # URL path segment, ascii
+    title: str
+    paragraphs: tuple[str, ...]
+    author: str | None
+    published: datetime  # tz-aware UTC
+    summary: str  # short plain-text summary used in the feed
+
+
+@dataclass
+class DemoFeed:
+    path: str  # e.g. "/fa/rss.xml"
+    format: FeedFormat
+    title: str
+    site_name: str  # outlet name (og:site_name on the article pages)
+    language: str  # "fa", "en", "ar"
+    articles: list[DemoArticle]  # any order: feeds list them newest first
+
+
+class NewsSite:
+    """The site's mutable state: its feeds, a request log, and paths forced to fail."""
+
+    def __init__(self, feeds: list[DemoFeed]) -> None:
+        self.feeds: dict[str, DemoFeed] = {feed.path: feed for feed in feeds}
+        self.requests: Counter[str] = Counter()
+        self.fail_paths: dict[str, tuple[int, bytes]] = {}
+
+    def add_article(self, feed_path: str, article: DemoArticle) -> None:
+        # Validators are derived from the rendered feed on every request, so appending is
+        # enough to change the feed's ETag (and Last-Modified when the article is the newest).
+        self.feeds[feed_path].articles.append(article)
+
+    def article_path(self, feed_path: str, slug: str) -> str:
+        # Keyed by language, not by feed: a story in two feeds of one outlet has one URL.
+        return f"/{self.feeds[feed_path].language}/news/{slug}.html"
+
+    def find_article(self, path: str) -> tuple[DemoFeed, DemoArticle] | None:
+        for feed in self.feeds.values():
+            for article in feed.articles:
+                if self.article_path(feed.path, article.slug) == path:
+                    return feed, article
+        return None
+
+    def render_feed(self, feed_path: str, origin: str) -> bytes:
+        feed = self.feeds[feed_path]
+        newest_first = sorted(feed.articles, key=lambda a: a.published, reverse=True)
+        items = [(a, origin + self.article_path(feed_path, a.slug)) for a in newest_first]
+        render = {"rss2": _rss2, "atom": _atom, "rss1": _rss1}[feed.format]
+        return render(feed, origin, items).encode("utf-8")
+
+    def render_page(self, feed: DemoFeed, article: DemoArticle, origin: str) -> str:
+        related = {
+            other.title: self.article_path(f.path, other.slug)
+            for f in self.feeds.values()
+            if f.language == feed.language
+            for other in f.articles
+            if other.slug != article.slug
+        }
+        return _page(feed, article, origin + self.article_path(feed.path, article.slug), related)
+
+
+# --- feeds ---------------------------------------------------------------------------------
+
+Item = tuple[DemoArticle, str]  # an article and its absolute URL
+
+
+def _x(text: str) -> str:
+    return escape(text, quote=True)  # also right for XML: &#x27; and &quot; are both valid
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _rfc822(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def _guid(feed: DemoFeed, article: DemoArticle) -> str:
+    return f"urn:feedpipe-demo:{feed.language}:{article.slug}"
+
+
+def _newest(feed: DemoFeed) -> datetime | None:
+    return max((a.published for a in feed.articles), default=None)
+
+
+def _optional(template: str, value: str | None) -> str:
+    return template.format(_x(value)) if value else ""
+
+
+def _rss2(feed: DemoFeed, origin: str, items: list[Item]) -> str:
+    entries = "".join(
+        f"<item><title>{_x(a.title)}</title><link>{_x(link)}</link>"
+        f'<guid isPermaLink="false">{_x(_guid(feed, a))}</guid>'
+        f"<pubDate>{_rfc822(a.published)}</pubDate>"
+        f"<description>{_x(a.summary)}</description>"
+        f"{_optional('<dc:creator>{}</dc:creator>', a.author)}</item>\n"
+        for a, link in items
+    )
+    newest = _newest(feed)
+    built = f"<lastBuildDate>{_rfc822(newest)}</lastBuildDate>" if newest else ""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:atom="http://www.w3.org/2005/Atom">\n<channel>'
+        f"<title>{_x(feed.title)}</title><link>{_x(origin)}/</link>"
+        f"<description>{_x(feed.site_name)}</description><language>{_x(feed.language)}</language>"
+        f"{built}"
+        f'<atom:link href="{_x(origin + feed.path)}" rel="self" type="application/rss+xml"/>\n'
+        f"{entries}</channel>\n</rss>\n"
+    )
+
+
+def _atom(feed: DemoFeed, origin: str, items: list[Item]) -> str:
+    entries = "".join(
+        f"<entry><title>{_x(a.title)}</title><id>{_x(_guid(feed, a))}</id>"
+        f'<link rel="alternate" type="text/html" href="{_x(link)}"/>'
+        f"<published>{_iso(a.published)}</published><updated>{_iso(a.published)}</updated>"
+        f'<summary type="text">{_x(a.summary)}</summary>'
+        f"{_optional('<author><name>{}</name></author>', a.author)}</entry>\n"
+        for a, link in items
+    )
+    updated = _iso(_newest(feed) or datetime(2025, 1, 1, tzinfo=UTC))
+    # Atom requires an author on every entry; the feed-level one covers unsigned stories.
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{_x(feed.language)}">\n'
+        f"<title>{_x(feed.title)}</title><id>{_x(origin + feed.path)}</id>"
+        f'<link rel="self" type="application/atom+xml" href="{_x(origin + feed.path)}"/>'
+        f'<link rel="alternate" type="text/html" href="{_x(origin)}/"/>'
+        f"<updated>{updated}</updated><author><name>{_x(feed.site_name)}</name></author>\n"
+        f"{entries}</feed>\n"
+    )
+
+
+def _rss1(feed: DemoFeed, origin: str, items: list[Item]) -> str:
+    sequence = "".join(f'<rdf:li rdf:resource="{_x(link)}"/>' for _, link in items)
+    entries = "".join(
+        f'<item rdf:about="{_x(link)}"><title>{_x(a.title)}</title><link>{_x(link)}</link>'
+        f"<description>{_x(a.summary)}</description><dc:date>{_iso(a.published)}</dc:date>"
+        f"{_optional('<dc:creator>{}</dc:creator>', a.author)}</item>\n"
+        for a, link in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
+        f'<channel rdf:about="{_x(origin + feed.path)}"><title>{_x(feed.title)}</title>'
+        f"<link>{_x(origin)}/</link><description>{_x(feed.site_name)}</description>"
+        f"<dc:language>{_x(feed.language)}</dc:language>"
+        f"<items><rdf:Seq>{sequence}</rdf:Seq></items></channel>\n{entries}</rdf:RDF>\n"
+    )
+
+
+# --- article pages -------------------------------------------------------------------------
+
+
+def _page(feed: DemoFeed, article: DemoArticle, url: str, related: dict[str, str]) -> str:
+    chrome = CHROME.get(feed.language, CHROME["en"])
+    direction = "rtl" if feed.language in RTL_LANGUAGES else "ltr"
+    section = zlib.crc32(article.slug.encode()) % len(SECTION_SLUGS)  # stable per story
+    return (
+        f'<!DOCTYPE html>\n<html lang="{_x(feed.language)}" dir="{direction}">\n'
+        f'{_head(feed, article, url, SECTION_SLUGS[section])}\n<body class="article-page">\n'
+        f'{_site_header(feed, chrome)}\n<main class="container">\n'
+        f"{_breadcrumb(feed, chrome, section)}\n"
+        f'<div class="columns">\n{_story(article, chrome, url)}\n'
+        f"{_sidebar(feed, chrome, related)}\n</div>\n{_newsletter(feed, chrome)}\n</main>\n"
+        f"{_site_footer(feed, chrome)}\n{TAIL_SCRIPT}\n</body>\n</html>\n"
+    )
+
+
+def _head(feed: DemoFeed, article: DemoArticle, url: str, section: str) -> str:
+    author = _optional('<meta name="author" content="{}">\n', article.author)
+    tracked = _script_json({"section": section, "slug": article.slug})
+    return (
+        '<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_x(article.title)} - {_x(feed.site_name)}</title>\n"
+        f'<meta name="description" content="{_x(article.summary)}">\n{author}'
+        f'<link rel="canonical" href="{_x(url)}">\n'
+        f'<link rel="alternate" type="{CONTENT_TYPES[feed.format]}" href="{_x(feed.path)}">\n'
+        '<meta property="og:type" content="article">\n'
+        f'<meta property="og:site_name" content="{_x(feed.site_name)}">\n'
+        f'<meta property="og:title" content="{_x(article.title)}">\n'
+        f'<meta property="og:url" content="{_x(url)}">\n'
+        f'<meta property="og:description" content="{_x(article.summary)}">\n'
+        f'<meta property="article:published_time" content="{_iso(article.published)}">\n'
+        f'<meta property="article:section" content="{section}">\n'
+        f"{_json_ld(feed, article, url)}\n<style>{STYLE}</style>\n"
+        f"<script>{ANALYTICS_STUB}track('pageview', {tracked});</script>\n</head>"
+    )
+
+
+def _json_ld(feed: DemoFeed, article: DemoArticle, url: str) -> str:
+    publisher = {"@type": "Organization", "name": feed.site_name}
+    author = {"@type": "Person", "name": article.author} if article.author else publisher
+    data = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": article.title,
+        "description": article.summary,
+        "inLanguage": feed.language,
+        "datePublished": _iso(article.published),
+        "mainEntityOfPage": url,
+        "author": author,
+        "publisher": publisher,
+    }
+    return f'<script type="application/ld+json">{_script_json(data)}</script>'
+
+
+def _script_json(data: object) -> str:
+    # A "</script>" or "<!--" in a headline would break out of the <script> element; JSON's
+    # \u escapes carry the same strings without a single markup character.
+    text = json.dumps(data, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _links(pairs: Iterable[tuple[str, str]], css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    return "".join(f'<li{cls}><a href="{_x(href)}">{_x(text)}</a></li>' for href, text in pairs)
+
+
+def _sections(feed: DemoFeed, chrome: Chrome) -> Iterable[tuple[str, str]]:
+    return zip((f"/{feed.language}/{s}/" for s in SECTION_SLUGS), chrome.sections, strict=True)
+
+
+def _site_header(feed: DemoFeed, chrome: Chrome) -> str:
+    return (
+        '<header class="site-header">\n<div class="topbar"><a href="/">'
+        f'{_x(chrome.home)}</a> <a href="{_x(feed.path)}">RSS</a></div>\n'
+        f'<div class="brand"><a class="logo" href="/">{_x(feed.site_name)}</a></div>\n'
+        '<nav class="main-nav" aria-label="sections">'
+        f"<ul>{_links(_sections(feed, chrome), 'nav-item')}</ul></nav>\n</header>"
+    )
+
+
+def _breadcrumb(feed: DemoFeed, chrome: Chrome, section: int) -> str:
+    # Links only, never the headline: a plain-text crumb would be one more line that can leak.
+    crumbs = [("/", chrome.home), list(_sections(feed, chrome))[section]]
+    return f'<nav class="breadcrumb" aria-label="breadcrumb"><ol>{_links(crumbs)}</ol></nav>'
+
+
+def _story(article: DemoArticle, chrome: Chrome, url: str) -> str:
+    byline = _optional(f'<span class="author">{_x(chrome.by)} {{}}</span> · ', article.author)
+    body = "\n".join(f"<p>{_x(paragraph)}</p>" for paragraph in article.paragraphs)
+    shares = ((f"https://share.invalid/{s}?url={quote(url, safe='')}", s) for s in SHARE_TO)
+    # Title and byline live in the article's <header>, the story alone in its body <div>:
+    # trafilatura drops <time> and author-classed elements, so neither date nor name leaks.
+    return (
+        '<article class="news-article">\n'
+        f'<header class="article-header"><h1>{_x(article.title)}</h1>\n'
+        f'<div class="byline">{byline}<time datetime="{_iso(article.published)}">'
+        f"{_x(chrome.published)} {article.published:%Y-%m-%d %H:%M} UTC</time></div></header>\n"
+        f'<div class="article-body">\n{body}\n</div>\n'
+        f'<div class="share-buttons"><span>{_x(chrome.share)}</span>'
+        f"<ul>{_links(shares, 'share')}</ul></div>\n</article>"
+    )
+
+
+def _sidebar(feed: DemoFeed, chrome: Chrome, related: dict[str, str]) -> str:
+    archive = {h: f"/{feed.language}/news/archive-{n}.html" for n, h in enumerate(chrome.headlines)}
+    # The site's other stories first, then filler headlines: always five related links.
+    picks = [(href, title) for title, href in {**related, **archive}.items()][:5]
+    most_read = [(href, title) for title, href in archive.items()][3:8]
+    return (
+        '<aside class="sidebar">\n'
+        f'<section class="related"><h2>{_x(chrome.related)}</h2><ul>{_links(picks)}</ul>'
+        f'</section>\n<section class="most-read"><h2>{_x(chrome.most_read)}</h2>'
+        f"<ol>{_links(most_read)}</ol></section>\n</aside>"
+    )
+
+
+def _newsletter(feed: DemoFeed, chrome: Chrome) -> str:
+    return (
+        f'<aside class="newsletter"><h2>{_x(chrome.newsletter)}</h2>'
+        f'<form action="/{_x(feed.language)}/newsletter" method="post">'
+        f"<label>{_x(chrome.newsletter_text)}"
+        f'<input type="email" name="email" placeholder="{_x(chrome.email)}"></label>'
+        f'<button type="submit">{_x(chrome.subscribe)}</button></form></aside>'
+    )
+
+
+def _site_footer(feed: DemoFeed, chrome: Chrome) -> str:
+    pages = zip((f"/{feed.language}/{p}.html" for p in FOOTER_PAGES), chrome.footer, strict=True)
+    return (
+        f'<footer class="site-footer">\n<ul class="footer-links">{_links(pages)}</ul>\n'
+        f'<ul class="footer-sections">{_links(_sections(feed, chrome))}</ul>\n'
+        f'<p class="copyright">© 2025 {_x(feed.site_name)}. {_x(chrome.rights)}</p>\n</footer>'
+    )
+
+
+def _index(site: NewsSite) -> str:
+    items = "".join(
+        f'<li><a href="{_x(f.path)}">{_x(f.title)}</a> ({_x(f.site_name)}, {f.format})</li>'
+        for f in site.feeds.values()
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>feedpipe demo feeds</title></head>\n<body><h1>Demo feeds</h1><ul>{items}</ul>"
+        "</body></html>\n"
+    )
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+SITE = web.AppKey("site", NewsSite)
+
+
+def make_app(site: NewsSite) -> web.Application:
+    app = web.Application(middlewares=[_count_and_fail])
+    app[SITE] = site
+    app.router.add_get("/", _index_page)
+    app.router.add_get("/{lang}/news/{slug}.html", _article_page)
+    # Feeds are looked up per request, so feeds added to site.feeds later are served too.
+    app.router.add_get("/{path:.*}", _feed)
+    return app
+
+
+@web.middleware
+async def _count_and_fail(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # A middleware sees every request, unknown paths included, before any route does.
+    site = request.app[SITE]
+    site.requests[request.path] += 1
+    failure = site.fail_paths.get(request.path)
+    if failure is not None:
+        return web.Response(status=failure[0], body=failure[1])
+    return await handler(request)
+
+
+async def _index_page(request: web.Request) -> web.Response:
+    return web.Response(text=_index(request.app[SITE]), content_type="text/html")
+
+
+async def _article_page(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    found = site.find_article(request.path)
+    if found is None:
+        raise web.HTTPNotFound()
+    html = site.render_page(*found, str(request.url.origin()))
+    return web.Response(text=html, content_type="text/html")
+
+
+async def _feed(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    feed = site.feeds.get(request.path)
+    if feed is None:
+        raise web.HTTPNotFound()
+    body = site.render_feed(feed.path, str(request.url.origin()))
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    newest = _newest(feed)
+    last_modified = newest.replace(microsecond=0) if newest else None  # HTTP dates: seconds
+    if _not_modified(request, etag, last_modified):
+        response = web.Response(status=304)
+    else:
+        response = web.Response(body=body, content_type=CONTENT_TYPES[feed.format])
+        response.charset = "utf-8"
+    response.etag = etag
+    if last_modified is not None:
+        response.last_modified = last_modified
+    return response
+
+
+def _not_modified(request: web.Request, etag: str, last_modified: datetime | None) -> bool:
+    # RFC 9110 13.1.3: If-None-Match, when present, decides alone (weak comparison).
+    tags = request.if_none_match
+    if tags is not None:
+        return any(tag.value in (etag, "*") for tag in tags)
+    since = request.if_modified_since
+    return since is not None and last_modified is not None and since >= last_modified
+
+
+# --- fixture and demo feeds ----------------------------------------------------------------
+
+_FIXTURE_HEADER = re.compile(r"date\s+(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def find_fixture(start: Path | None = None) -> Path | None:
+    """The shared seed article, looked up relative to `start`, else to the repo root and cwd."""
+    bases = [start] if start is not None else [Path(__file__).resolve().parents[1], Path.cwd()]
+    for base in bases:
+        candidate = (base / FIXTURE_RELATIVE).resolve()
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_fixture(path: Path) -> DemoArticle:
+    """`date YYYY-MM-DD agency`, the title, a blank line, then blank-line separated paragraphs."""
+    lines = path.read_text(encoding="utf-8").lstrip("\ufeff \t\r\n").splitlines()
+    header = _FIXTURE_HEADER.match(lines[0].strip("\ufeff \t")) if lines else None
+    if header is None or len(lines) < 3:
+        raise ValueError(f"{path}: expected 'date YYYY-MM-DD <agency>', a title, then paragraphs")
+    body = "\n".join(lines[2:])
+    paragraphs = tuple(p.strip() for p in re.split(r"\n\s*\n", body) if p.strip())
+    if not paragraphs:
+        raise ValueError(f"{path}: no paragraphs after the title")
+    year, month, day = (int(part) for part in header.groups())
+    return DemoArticle(
+        slug=FIXTURE_SLUG,
+        title=lines[1].strip(),
+        paragraphs=paragraphs,
+        author=None,
+        published=datetime(year, month, day, 9, 30, tzinfo=UTC),
+        summary=summarize(paragraphs[0]),
+    )
+
+
+def summarize(text: str, limit: int = 200) -> str:
+    """The text cut at the last word boundary within `limit` characters, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,،;؛:") + "…"
+
+
+def demo_feeds(fixture: Path | None) -> list[DemoFeed]:
+    """The demo's three outlets; the shared seed article replaces one Persian story if found."""
+    persian = [read_fixture(fixture) if fixture else FA_BOOKS, FA_WATER]
+    return [
+        DemoFeed("/fa/rss.xml", "rss2", FA_FEED, FA_SITE, "fa", persian),
+        DemoFeed("/en/atom.xml", "atom", EN_FEED, EN_SITE, "en", [EN_FERRY, EN_LIBRARY]),
+        DemoFeed("/ar/rdf.xml", "rss1", AR_FEED, AR_SITE, "ar", [AR_SOLAR, AR_HERITAGE]),
+    ]
+
+
+# --- texts: page chrome and stories, all written for this demo -----------------------------
+
+# `~` marks a zero-width non-joiner (U+200C) in the Persian texts below: the real character is
+# invisible in most editors, and Persian spelling needs it ("می‌شود", not "میشود").
+ZWNJ = "\u200c"
+
+
+def _z(text: str) -> str:
+    return text.replace("~", ZWNJ)
+
+
+def _demo_article(
+    slug: str, title: str, author: str | None, published: datetime, paragraphs: tuple[str, ...]
+) -> DemoArticle:
+    body = tuple(_z(p) for p in paragraphs)
+    return DemoArticle(slug, _z(title), body, author, published, summarize(body[0]))
+
+
+@dataclass(frozen=True)
+class Chrome:
+    """Everything on an outlet's pages that is not the story, in the outlet's language."""
+
+    home: str
+    sections: tuple[str, ...]  # labels for SECTION_SLUGS
+    by: str
+    published: str
+    related: str
+    most_read: str
+    share: str
+    newsletter: str
+    newsletter_text: str
+    email: str
+    subscribe: str
+    footer: tuple[str, ...]  # labels for FOOTER_PAGES
+    rights: str
+    headlines: tuple[str, ...]  # filler for the related and most-read boxes
+
+
+SECTION_SLUGS = (
+    "politics",
+    "economy",
+    "society",
+    "world",
+    "culture",
+    "sport",
+    "science",
+    "regions",
+    "photo",
+    "video",
+)
+FOOTER_PAGES = ("about", "contact", "advertise", "privacy", "terms", "jobs", "archive", "rss")
+SHARE_TO = ("telegram", "whatsapp", "x", "facebook", "email")
+FA_SITE, FA_FEED = "خبرگزاری نمونه پارس", "نمونه پارس - آخرین اخبار"
+EN_SITE, EN_FEED = "Loopback Daily", "Loopback Daily: Top Stories"
+AR_SITE, AR_FEED = "وكالة الأنباء التجريبية", "وكالة الأنباء التجريبية - آخر الأخبار"
+
+CHROME: dict[str, Chrome] = {
+    "fa": Chrome(
+        home="صفحه نخست",
+        sections=tuple(
+            _z(label)
+            for label in (
+                "سیاسی",
+                "اقتصادی",
+                "اجتماعی",
+                "بین~الملل",
+                "فرهنگ و هنر",
+                "ورزشی",
+                "علم و فناوری",
+                "استان~ها",
+                "عکس",
+                "ویدئو",
+            )
+        ),
+        by="نویسنده:",
+        published="تاریخ انتشار:",
+        related="اخبار مرتبط",
+        most_read=_z("پربازدیدترین~ها"),
+        share=_z("اشتراک~گذاری"),
+        newsletter="خبرنامه",
+        newsletter_text=_z("مهم~ترین خبرهای روز را هر صبح در ایمیل خود بخوانید"),
+        email="نشانی ایمیل",
+        subscribe="عضویت",
+        footer=(
+            "درباره ما",
+            "تماس با ما",
+            "تبلیغات",
+            "حریم خصوصی",
+            "شرایط استفاده",
+            _z("فرصت~های شغلی"),
+            "آرشیو",
+            "خوراک خبری",
+        ),
+        rights="تمامی حقوق محفوظ است.",
+        headlines=tuple(
+            _z(headline)
+            for headline in (
+                "افزایش ساعت کاری مترو در روزهای پایانی هفته",
+                "پیش~بینی بارش باران در نیمه شمالی کشور",
+                "برگزاری جشنواره فیلم کوتاه دانشجویی در اصفهان",
+                "آغاز ثبت~نام آزمون استخدامی معلمان از هفته آینده",
+                "کاهش قیمت میوه در بازارهای میوه و تره~بار",
+                "افتتاح نخستین پارک علم و فناوری دانش~آموزی",
+                "اردوی آماده~سازی تیم ملی والیبال آغاز شد",
+                "نمایش آثار خوشنویسی معاصر در موزه شهر",
+            )
+        ),
+    ),
+    "en": Chrome(
+        home="Home",
+        sections=(
+            "Politics",
+            "Business",
+            "Local",
+            "World",
+            "Culture",
+            "Sport",
+            "Science",
+            "Regions",
+            "Photos",
+            "Video",
+        ),
+        by="By",
+        published="Published",
+        related="Related stories",
+        most_read="Most read",
+        share="Share this story",
+        newsletter="The Morning Briefing",
+        newsletter_text="The day's essential stories in your inbox before breakfast",
+        email="Email address",
+        subscribe="Sign up",
+        footer=(
+            "About us",
+            "Contact",
+            "Advertise",
+            "Privacy",
+            "Terms of use",
+            "Careers",
+            "Archive",
+            "RSS feeds",
+        ),
+        rights="All rights reserved.",
+        headlines=(
+            "Council approves new cycle lanes on the river road",
+            "Weekend forecast: showers clearing by Sunday",
+            "Hospital opens night clinic for minor injuries",
+            "Local side seals promotion with a late winner",
+            "Market traders warn over rising rents",
+            "School orchestra wins national youth prize",
+            "Bridge repairs to close the east road for a week",
+            "Museum extends its lighthouse exhibition after strong demand",
+        ),
+    ),
+    "ar": Chrome(
+        home="الرئيسية",
+        sections=(
+            "سياسة",
+            "اقتصاد",
+            "مجتمع",
+            "دولي",
+            "ثقافة وفنون",
+            "رياضة",
+            "علوم وتكنولوجيا",
+            "محافظات",
+            "صور",
+            "فيديو",
+        ),
+        by="بقلم:",
+        published="نشر في:",
+        related="أخبار ذات صلة",
+        most_read="الأكثر قراءة",
+        share="شارك الخبر",
+        newsletter="النشرة البريدية",
+        newsletter_text="أهم أخبار اليوم في بريدك الإلكتروني كل صباح",
+        email="البريد الإلكتروني",
+        subscribe="اشترك",
+        footer=(
+            "من نحن",
+            "اتصل بنا",
+            "أعلن معنا",
+            "سياسة الخصوصية",
+            "شروط الاستخدام",
+            "وظائف",
+            "الأرشيف",
+            "خدمة RSS",
+        ),
+        rights="جميع الحقوق محفوظة.",
+        headlines=(
+            "افتتاح خط جديد للحافلات بين وسط المدينة والمطار",
+            "توقعات بهطول أمطار غزيرة على المناطق الشمالية",
+            "انطلاق حملة وطنية للتشجير في المدارس",
+            "المنتخب الوطني يبدأ استعداداته للبطولة القارية",
+            "ارتفاع صادرات التمور خلال الموسم الحالي",
+            "معرض للفنون التشكيلية يحتفي بالفنانين الشباب",
+            "تمديد ساعات عمل المكتبات العامة خلال العطلة الصيفية",
+            "جامعة محلية تطلق برنامجا جديدا للمنح الدراسية",
+        ),
+    ),
+}
+
+ANALYTICS_STUB = (
+    "window.dataLayer = window.dataLayer || [];\n"
+    "function track() { window.dataLayer.push(arguments); }\n"
+)
+# Real pages load their trackers late; this stub keeps the markup honest without any network.
+TAIL_SCRIPT = (
+    "<script>(function () { var s = document.createElement('script'); s.async = true;\n"
+    "s.src = '/static/analytics.js'; document.head.appendChild(s); })();</script>"
+)
+
+FA_WATER = _demo_article(
+    slug="dashtabad-water-pipeline",
+    title="آغاز مرحله دوم طرح آب~رسانی به روستاهای دشت~آباد",
+    author="مریم صالحی",
+    published=datetime(2025, 11, 20, 7, 15, tzinfo=UTC),
+    paragraphs=(
+        "مرحله دوم طرح آب~رسانی به روستاهای شهرستان دشت~آباد روز دوشنبه با حضور مسئولان استانی "
+        "آغاز شد. با اجرای این مرحله، آب آشامیدنی سالم به ۳۲ روستای دیگر می~رسد.",
+        "به گفته مدیرعامل شرکت آب و فاضلاب استان، در این مرحله ۱۴۰ کیلومتر خط انتقال و شش مخزن "
+        "ذخیره ساخته می~شود. او افزود که بخش عمده لوله~ها در کارخانه~های داخلی تولید شده~اند.",
+        "ساکنان این روستاها سال~ها برای تأمین آب به تانکرهای سیار وابسته بودند؛ موضوعی که در "
+        "ماه~های گرم سال به کمبود جدی می~انجامید. یکی از اهالی روستای چشمه~سفید گفت: "
+        "«امیدواریم دیگر لازم نباشد هر هفته در صف تانکر بایستیم.»",
+        "کارشناسان منابع آب می~گویند افت سطح آب~های زیرزمینی در دشت~های اطراف، اجرای طرح~های "
+        "انتقال از سد را ضروری کرده است. آنان همچنین بر نصب کنتورهای هوشمند برای کاهش هدررفت "
+        "آب تأکید دارند.",
+        "پیش~بینی می~شود عملیات اجرایی این مرحله تا پایان سال آینده به پایان برسد. اعتبار طرح از "
+        "محل بودجه استانی و تسهیلات بانکی تأمین شده است.",
+    ),
+)
+
+FA_BOOKS = _demo_article(
+    slug="tehran-book-fair-opens",
+    title="نمایشگاه کتاب تهران با حضور پررنگ ناشران شهرستانی گشایش یافت",
+    author=None,
+    published=datetime(2025, 10, 5, 10, 0, tzinfo=UTC),
+    paragraphs=(
+        "نمایشگاه کتاب تهران صبح امروز با حضور بیش از دو هزار ناشر کار خود را آغاز کرد. این "
+        "نمایشگاه تا ده روز آینده هر روز از ساعت ۱۰ تا ۲۰ پذیرای بازدیدکنندگان است.",
+        "امسال بخش ویژه~ای به ناشران شهرستانی اختصاص یافته تا کتاب~های چاپ~شده در استان~ها نیز "
+        "دیده شوند. مسئولان نمایشگاه می~گویند این بخش نسبت به سال گذشته دو برابر شده است.",
+        "در سالن کودک و نوجوان، کارگاه~های قصه~گویی و نقاشی برای خردسالان برگزار می~شود. "
+        "بسیاری از خانواده~ها از نخستین ساعات صبح همراه فرزندانشان به این سالن آمده بودند.",
+        "یکی از ناشران حاضر در نمایشگاه گفت افزایش قیمت کاغذ شمارگان کتاب~ها را کاهش داده است، "
+        "اما استقبال مخاطبان از رمان~های ایرانی همچنان امیدوارکننده است.",
+        "خرید اینترنتی نیز مانند سال~های گذشته از طریق سامانه نمایشگاه مجازی امکان~پذیر است و "
+        "کتاب~ها با تخفیف ویژه به سراسر کشور ارسال می~شوند.",
+    ),
+)
+
+EN_FERRY = _demo_article(
+    slug="harbour-ferry-timetable",
+    title="Harbour ferry timetable expanded after record summer",
+    author="Nora Whitfield",
+    published=datetime(2025, 9, 15, 12, 30, tzinfo=UTC),
+    paragraphs=(
+        "Port Ellery's harbour ferry will run every twenty minutes from next month, the transport "
+        "authority announced on Monday, after passenger numbers hit a record over the summer.",
+        "The authority said 1.4 million trips were made between June and August, up almost a "
+        "fifth on last year. Queues at the northern pier regularly stretched past the fish market "
+        "on weekend mornings.",
+        "Two additional vessels, leased from a coastal operator, will join the fleet in October. "
+        "Crews are being recruited locally, and training begins next week.",
+        "“We heard the complaints, and we have the numbers to back them up,” said Dana Okafor, "
+        "the authority's head of operations. “More boats and shorter waits are the obvious "
+        "answer.”",
+        "Fares will stay the same until at least the spring. The revised timetable will be "
+        "published online and at every pier a fortnight before it takes effect.",
+    ),
+)
+
+EN_LIBRARY = _demo_article(
+    slug="library-reading-room-reopens",
+    title="Central library reopens its restored reading room",
+    author=None,
+    published=datetime(2025, 9, 14, 8, 0, tzinfo=UTC),
+    paragraphs=(
+        "The central library's domed reading room reopened to the public on Saturday after a "
+        "three-year restoration that replaced its leaking roof and repaired more than four "
+        "hundred plaster panels.",
+        "Visitors queued from early morning, and staff counted nearly three thousand people "
+        "through the doors by mid-afternoon. Many stopped to photograph the newly cleaned "
+        "skylight.",
+        "The project cost £11 million, most of it raised through a heritage grant and a public "
+        "appeal that drew donations from more than six thousand residents.",
+        "Conservators also uncovered a painted frieze of the city's old trades beneath later "
+        "layers of paint. It has been left partly exposed so visitors can compare the original "
+        "colours.",
+        "Opening hours have been extended to 9 p.m. on weekdays, and the room's 120 desks can now "
+        "be booked online up to a week in advance.",
+    ),
+)
+
+AR_SOLAR = _demo_article(
+    slug="solar-desalination-plant",
+    title="افتتاح محطة لتحلية مياه البحر تعمل بالطاقة الشمسية",
+    author="سلمى الحداد",
+    published=datetime(2025, 8, 4, 11, 20, tzinfo=UTC),
+    paragraphs=(
+        "افتتحت صباح الثلاثاء محطة جديدة لتحلية مياه البحر تعمل بالطاقة الشمسية في مدينة رأس "
+        "الوادي الساحلية، بطاقة إنتاجية تبلغ عشرين ألف متر مكعب يوميا.",
+        "وقال مدير المشروع إن المحطة ستغطي احتياجات نحو ستين ألف نسمة من مياه الشرب، وستخفف "
+        "الضغط على الآبار الجوفية التي تراجع منسوبها في السنوات الأخيرة.",
+        "وتعتمد المحطة على حقل من الألواح الشمسية يمتد على مساحة أربعين هكتارا، مع بطاريات تخزين "
+        "تسمح بتشغيلها ساعات عدة بعد غروب الشمس.",
+        "وأشار خبراء في قطاع المياه إلى أن كلفة إنتاج المتر المكعب في المحطة أقل بنحو الثلث من "
+        "المحطات التقليدية العاملة بالوقود.",
+        "ومن المقرر أن تبدأ المرحلة الثانية من المشروع مطلع العام المقبل، لتمتد شبكة التوزيع إلى "
+        "القرى المجاورة.",
+    ),
+)
+
+AR_HERITAGE = _demo_article(
+    slug="folk-heritage-festival",
+    title="مهرجان التراث الشعبي يستقطب آلاف الزوار في دورته الجديدة",
+    author=None,
+    published=datetime(2025, 8, 3, 6, 45, tzinfo=UTC),
+    paragraphs=(
+        "استقطب مهرجان التراث الشعبي في دورته الجديدة آلاف الزوار خلال أيامه الثلاثة الأولى، "
+        "وسط إقبال لافت من العائلات والسياح.",
+        "ويضم المهرجان أكثر من مئتي جناح للحرف اليدوية، من صناعة الفخار والنسيج إلى النقش على "
+        "النحاس، إلى جانب عروض يومية للفنون الشعبية.",
+        "وقالت رئيسة اللجنة المنظمة إن الدورة الحالية خصصت مساحة أكبر للحرفيين الشباب، بهدف نقل "
+        "المهارات التقليدية إلى جيل جديد.",
+        "وشهدت الأمسية الافتتاحية عرضا موسيقيا شاركت فيه فرق من مختلف المحافظات، فيما امتدت "
+        "الطوابير أمام أجنحة المأكولات التراثية حتى ساعات متأخرة.",
+        "ويستمر المهرجان حتى نهاية الأسبوع المقبل، على أن تخصص أيامه الأخيرة لورش عمل تعليمية "
+        "لطلاب المدارس.",
+    ),
+)
+
+STYLE = """
+:root { --accent: #b3121d; --ink: #1b1b1b; --muted: #6b6b6b; --rule: #e2e2e2; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 17px/1.7 Vazirmatn, Tahoma, "Segoe UI", Arial, sans-serif;
+  color: var(--ink); background: #fafafa; }
+a { color: inherit; text-decoration: none; }
+a:hover { color: var(--accent); }
+.container { max-width: 1180px; margin: 0 auto; padding: 0 16px; }
+.topbar { display: flex; gap: 16px; justify-content: flex-end; font-size: 13px;
+  color: var(--muted); padding: 6px 16px; border-bottom: 1px solid var(--rule); }
+.brand { padding: 18px 16px; }
+.logo { font-size: 30px; font-weight: 800; color: var(--accent); letter-spacing: -0.5px; }
+.main-nav { background: var(--ink); }
+.main-nav ul { display: flex; flex-wrap: wrap; gap: 4px; list-style: none; margin: 0;
+  padding: 0 16px; }
+.main-nav a { display: block; padding: 10px 12px; color: #fff; font-weight: 600; }
+.breadcrumb ol { display: flex; gap: 8px; list-style: none; padding: 0; font-size: 14px;
+  color: var(--muted); }
+.breadcrumb li + li::before { content: "›"; margin-inline-end: 8px; }
+.columns { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); gap: 32px; }
+.news-article h1 { font-size: 34px; line-height: 1.35; margin: 8px 0 12px; }
+.byline { font-size: 14px; color: var(--muted); border-bottom: 1px solid var(--rule);
+  padding-bottom: 12px; }
+.article-body p { margin: 0 0 1.1em; text-align: justify; }
+.share-buttons ul { display: flex; gap: 8px; list-style: none; padding: 0; }
+.share-buttons a { display: inline-block; padding: 6px 12px; border-radius: 4px;
+  background: #eee; font-size: 13px; text-transform: capitalize; }
+.sidebar section { background: #fff; border: 1px solid var(--rule); padding: 12px 16px;
+  margin-bottom: 24px; }
+.sidebar h2, .newsletter h2 { font-size: 18px; border-inline-start: 4px solid var(--accent);
+  padding-inline-start: 8px; margin: 0 0 8px; }
+.sidebar li { padding: 8px 0; border-bottom: 1px dashed var(--rule); font-size: 15px; }
+.most-read ol { counter-reset: rank; list-style: none; padding: 0; }
+.most-read li::before { counter-increment: rank; content: counter(rank);
+  color: var(--accent); font-weight: 800; margin-inline-end: 8px; }
+.newsletter { background: #fff3f3; padding: 20px; margin: 32px 0; border-radius: 6px; }
+.newsletter input { padding: 8px; min-width: 260px; border: 1px solid #ccc; }
+.newsletter button { padding: 8px 16px; background: var(--accent); color: #fff; border: 0; }
+.site-footer { background: var(--ink); color: #ccc; padding: 24px 16px; font-size: 14px; }
+.site-footer ul { display: flex; flex-wrap: wrap; gap: 16px; list-style: none; padding: 0; }
+.copyright { color: #999; margin: 16px 0 0; }
+@media (max-width: 800px) { .columns { grid-template-columns: 1fr; } .logo { font-size: 24px; } }
+"""
