@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
-from workers.demo_site import DemoArticle, DemoFeed, NewsSite, demo_feeds, make_app, read_fixture
 
 from pipeline import registry
 from pipeline.models import Entry, ExtractJob, FeedRef
@@ -26,6 +25,7 @@ from tests.integration.conftest import (
     wait_for_items,
 )
 from workers.config import TASK_EXTRACT, create_app
+from workers.demo_site import DemoArticle, DemoFeed, NewsSite, demo_feeds, make_app, read_fixture
 
 ZWNJ = "\u200c"
 
