@@ -144,3 +144,48 @@ def content_hash(text: str) -> str:
     """Hash of the text with whitespace and case folded: equal texts, equal hashes."""
     folded = " ".join(unicodedata.normalize("NFC", text).casefold().split())
     return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
+
+
+# --- Normalization for matching (near-duplicate detection) -------------------------------------
+# Lossy on purpose and never applied to published text. Any change here changes fingerprints:
+# bump MATCH_NORMALIZER_VERSION, which is part of every dedupe key (pipeline/keys.py).
+MATCH_NORMALIZER_VERSION = 1
+
+_DELETE = "\u0640"  # tatweel
+_DIACRITICS = (
+    "\u064b-\u065f\u0670\u0610-\u061a\u06d6-\u06ed\u08d3-\u08ff"  # tashkeel, Quranic marks
+)
+_LETTERS = str.maketrans(
+    {
+        **dict.fromkeys("يىےئ", "ی"),
+        **dict.fromkeys("كڪ", "ک"),
+        **dict.fromkeys("ةۀہھە", "ه"),
+        **dict.fromkeys("أإٱٲٳآ", "ا"),
+        "ؤ": "و",
+        **{chr(0x06F0 + d): str(d) for d in range(10)},  # Persian digits
+        **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+        **dict.fromkeys(
+            "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+            "\u2066\u2067\u2068\u2069\ufeff\u00ad\u00ac\u00a0",
+            " ",
+        ),
+    }
+)
+_STRIP_MARKS = re.compile(f"[{_DELETE}{_DIACRITICS}]")
+# Punctuation and symbols of every script become spaces. (Stdlib \W also matches combining
+# marks; the Arabic ones are deleted above, and any other would only turn into a space, which
+# character shingling removes anyway.)
+_NON_WORD = re.compile(r"[\W_]+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def normalize_for_matching(text: str) -> str:
+    """Fold every spelling variant syndicated copies use into one form (see docs/dedupe.md)."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _STRIP_MARKS.sub("", text).translate(_LETTERS).lower()
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def numbers_in(normalized: str) -> list[str]:
+    """The numbers of a normalized text (ASCII digits by then), in order of appearance."""
+    return _NUMBER.findall(normalized)

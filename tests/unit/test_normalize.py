@@ -89,3 +89,17 @@ def test_canonical_url_keeps_identifying_parameters() -> None:
     one = canonical_url("https://agency.example/news.php?sid=5&utm_campaign=x")
     assert one == "https://agency.example/news.php?sid=5"
     assert one != canonical_url("https://agency.example/news.php?sid=6")
+
+
+def test_matching_normalization_folds_syndication_variants() -> None:
+    from pipeline.normalize import normalize_for_matching
+
+    variants = [
+        f"کره{ZWNJ}شمالی ۱۲۰ روزه، «۹ نفر» را از دست داد.",
+        "كره شمالي 120 روزه «9 نفر» را از دست داد",  # Arabic yeh/kaf, ASCII digits, ZWNJ as space
+        "کره شمالی ١٢٠ روزه، ۹ نفر را از دست داد!",  # Arabic-Indic digits
+    ]
+    folded = {normalize_for_matching(v).replace(" ", "") for v in variants}
+    assert folded == {"کرهشمالی120روزه9نفرراازدستداد"}
+    assert normalize_for_matching("كَتَبَ الـــخبر") == "کتب الخبر"  # diacritics, tatweel
+    assert normalize_for_matching("Hello, WORLD_x") == "hello world x"
