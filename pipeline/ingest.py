@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from pipeline.dedupe import DedupePolicy
 from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
 from pipeline.keys import STAT_FALLBACKS, Keys
 from pipeline.logs import elapsed_ms
@@ -35,6 +36,7 @@ class IngestContext:
                 maxlen=settings.stream_maxlen,
                 dedupe_ttl_seconds=settings.seen_ttl_days * 86_400,
                 min_text_chars=settings.min_text_chars,
+                near=DedupePolicy(window_days=settings.dedupe_window_days),
             ),
         )
 

@@ -35,6 +35,18 @@ class Keys:
         """STRING: the id of the item first published with this exact normalized text."""
         return f"{PREFIX}:v1:content:{content_hash}"
 
+    clusters: str = f"{PREFIX}:clusters"  # ZSET kept item id -> cluster size
+
+    def cluster(self, item_id: str) -> str:
+        """HASH {title} of a story cluster; "<key>:sources" is the SET of its outlets."""
+        return f"{PREFIX}:cluster:{item_id}"
+
+    def dedupe_index(self, scheme: str) -> str:
+        """Prefix of the near-duplicate index of one fingerprint scheme:
+        ``<prefix><YYYYMMDD>:<shard>`` HASH band hash -> doc seq (one per day, expiring),
+        ``<prefix>doc:<seq>`` STRING fingerprint record, ``<prefix>seq`` the counter."""
+        return f"{PREFIX}:dd:{scheme}:"
+
     def html(self, item_id: str) -> str:
         """STRING: zlib-compressed article HTML (claim check for the extract task)."""
         return f"{PREFIX}:v1:html:{item_id}"
@@ -76,11 +88,22 @@ return 0
 """
 
 # Publish an item exactly once, or record why not. One script, so there is no window between
-# "is it new?" and "publish" in which another worker or a retried task could slip in.
-# KEYS: 1 item, 2 content, 3 output stream, 4 duplicates stream, 5 stats, 6 feed hash
-# ARGV: 1 item id, 2 ttl seconds, 3 maxlen, 4 item JSON, 5 duplicate record JSON,
-#       6 "1" to dedupe on content too
-# Returns {"published", stream id} | {"duplicate_url", kept id} | {"duplicate_content", kept id}
+# "is it new?" and "publish" in which another worker or a retried task could slip in:
+#   1. its URL was published (retry, redelivery, same article in two feeds) -> nothing;
+#   2. the same normalized text was published under another URL -> feedpipe:duplicates;
+#   3. near-duplicate: candidates from today's and earlier days' LSH band shards are verified
+#      (MinHash resemblance, containment, leads; see pipeline/dedupe.py, the reference) and the
+#      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
+#   4. otherwise XADD to the output stream and insert its bands into today's shards.
+# KEYS: 1 item, 2 content, 3 output stream, 4 duplicates stream, 5 stats, 6 feed hash,
+#       7 index sequence, 8 clusters ZSET
+# ARGV: 1 item id, 2 exact ttl s, 3 maxlen, 4 item JSON, 5 duplicate record JSON,
+#       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
+#       9 days "YYYYMMDD,..." today first, 10 index ttl s, 11 signature, 12 lead signature,
+#       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates",
+#       16 doc record, 17 source, 18 title, 19 cluster key prefix, 20.. shard,field pairs
+# Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
+#       | {"duplicate_near", kept, jaccard, containment, lead}
 PUBLISH_ITEM = """
 local ttl = tonumber(ARGV[2])
 local existing = redis.call('GET', KEYS[1])
@@ -88,22 +111,112 @@ if existing then
   local kept = string.match(existing, '^dup:(.+)$')
   return {'duplicate_url', kept or ARGV[1]}
 end
+
+local function record_duplicate(kept, reason, sim)
+  local record = cjson.decode(ARGV[5])
+  record['duplicate_of'] = kept
+  record['reason'] = reason
+  if sim then record['similarity'] = sim end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'duplicate', cjson.encode(record))
+  redis.call('SET', KEYS[1], 'dup:' .. kept, 'EX', ttl)
+  redis.call('HINCRBY', KEYS[5], 'duplicates', 1)
+end
+
 if ARGV[6] == '1' then
   local other = redis.call('GET', KEYS[2])
   if other and other ~= ARGV[1] then
-    local record = cjson.decode(ARGV[5])
-    record['duplicate_of'] = other
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'duplicate', cjson.encode(record))
-    redis.call('SET', KEYS[1], 'dup:' .. other, 'EX', ttl)
-    redis.call('HINCRBY', KEYS[5], 'duplicates', 1)
+    record_duplicate(other, 'same_text', nil)
     return {'duplicate_content', other}
   end
 end
+
+local near = ARGV[7] == '1'
+local prefix, index_ttl = ARGV[8], tonumber(ARGV[10])
+local sig, lead, n, ln = ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
+local days = {}
+for day in string.gmatch(ARGV[9], '[^,]+') do days[#days + 1] = day end
+
+local function estimate(matches, bits)
+  local chance = 1 / 2 ^ bits
+  return math.max(0, (matches / 128 - chance) / (1 - chance))
+end
+local function containment(j, a, b, of) return math.min(1, j * (a + b) / ((1 + j) * of)) end
+local function lead_in(lead_sig, lead_n, full_sig, full_n)
+  local m = 0
+  for i = 1, 128 do
+    if string.byte(lead_sig, i) == string.byte(full_sig, 2 * i) then m = m + 1 end
+  end
+  return containment(estimate(m, 8), lead_n, full_n, lead_n)
+end
+local function compare(rec)
+  local csig, clead = string.sub(rec, 1, 256), string.sub(rec, 257, 384)
+  local cn, cln = struct.unpack('>I4>I4', string.sub(rec, 385, 392))
+  local m = 0
+  for i = 1, 255, 2 do
+    if string.sub(sig, i, i + 1) == string.sub(csig, i, i + 1) then m = m + 1 end
+  end
+  local j = estimate(m, 16)
+  local c = containment(j, n, cn, math.min(n, cn))
+  local l = math.min(lead_in(lead, ln, csig, cn), lead_in(clead, cln, sig, n))
+  return j, c, l, string.sub(rec, 393, 416), string.sub(rec, 417)
+end
+
+local slots = {}
+for i = 20, #ARGV, 2 do slots[#slots + 1] = {ARGV[i], ARGV[i + 1]} end
+
+if near then
+  local limits = {}
+  for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
+  local seen, candidates = {}, {}
+  for _, day in ipairs(days) do
+    for _, slot in ipairs(slots) do
+      local seq = redis.call('HGET', prefix .. day .. ':' .. slot[1], slot[2])
+      if seq and not seen[seq] then seen[seq] = true; candidates[#candidates + 1] = seq end
+    end
+    if #candidates >= limits[4] then break end
+  end
+  local best, best_j, best_c, best_l, best_source = nil, -1, 0, 0, ''
+  for k = 1, math.min(#candidates, limits[4]) do
+    local rec = redis.call('GET', prefix .. 'doc:' .. candidates[k])
+    if rec then
+      local j, c, l, kept, source = compare(rec)
+      local dup = j >= limits[1] or (c >= limits[2] and l >= limits[3])
+      if dup and j > best_j then
+        best, best_j, best_c, best_l, best_source = kept, j, c, l, source
+      end
+    end
+  end
+  if best then
+    local sim = {jaccard = best_j, containment = best_c, lead = best_l}
+    record_duplicate(best, 'near_duplicate', sim)
+    local cluster = ARGV[19] .. best
+    local size = redis.call('ZINCRBY', KEYS[8], 1, best)
+    if tonumber(size) == 1 then  -- first copy: the cluster starts with the kept item itself
+      size = redis.call('ZINCRBY', KEYS[8], 1, best)
+      redis.call('SADD', cluster .. ':sources', best_source)
+    end
+    redis.call('HSETNX', cluster, 'title', ARGV[18])
+    redis.call('SADD', cluster .. ':sources', ARGV[17])
+    redis.call('EXPIRE', cluster, index_ttl)
+    redis.call('EXPIRE', cluster .. ':sources', index_ttl)
+    return {'duplicate_near', best, tostring(best_j), tostring(best_c), tostring(best_l)}
+  end
+end
+
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'item', ARGV[4])
 redis.call('SET', KEYS[1], sid, 'EX', ttl)
 if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
+if near then
+  local seq = redis.call('INCR', KEYS[7])
+  for _, slot in ipairs(slots) do
+    local shard = prefix .. days[1] .. ':' .. slot[1]
+    redis.call('HSET', shard, slot[2], seq)
+    redis.call('EXPIRE', shard, index_ttl, 'NX')
+  end
+  redis.call('SET', prefix .. 'doc:' .. seq, ARGV[16], 'EX', index_ttl)
+end
 return {'published', sid}
 """
 

@@ -161,7 +161,7 @@ class Published(msgspec.Struct, frozen=True):
     stream_id: str
 
 
-DiscardReason = Literal["duplicate_url", "duplicate_content", "too_short"]
+DiscardReason = Literal["duplicate_url", "duplicate_content", "duplicate_near", "too_short"]
 
 
 class Discarded(msgspec.Struct, frozen=True):
@@ -170,6 +170,8 @@ class Discarded(msgspec.Struct, frozen=True):
     item_id: str
     reason: DiscardReason
     duplicate_of: str | None = None
+    # For near-duplicates: jaccard, containment, lead (see pipeline/dedupe.py).
+    similarity: dict[str, float] | None = None
 
 
 PublishOutcome = Published | Discarded

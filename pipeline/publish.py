@@ -7,6 +7,15 @@ from dataclasses import dataclass
 import msgspec
 from redis.asyncio import Redis
 
+from pipeline.dedupe import (
+    SCHEME,
+    DedupePolicy,
+    Fingerprint,
+    band_slot,
+    doc_record,
+    fingerprint,
+    index_days,
+)
 from pipeline.keys import PUBLISH_ITEM, Keys
 from pipeline.models import (
     Article,
@@ -29,6 +38,7 @@ class PublishPolicy:
     maxlen: int  # MAXLEN ~ of the output streams
     dedupe_ttl_seconds: int  # how long "already published" is remembered
     min_text_chars: int  # shorter texts are too generic to dedupe by content hash
+    near: DedupePolicy  # near-duplicate detection
 
 
 def build_item(job: ExtractJob, article: Article) -> Item:
@@ -61,34 +71,66 @@ def item_json(item: Item) -> bytes:
 async def publish_item(
     redis: Redis, keys: Keys, feed_id: str, item: Item, policy: PublishPolicy
 ) -> PublishOutcome:
-    """XADD the item unless its URL (or, for substantial texts, its exact text) was published.
+    """Publish the item unless it was already published: same URL, same text, or (for texts
+    long enough to fingerprint) a syndicated copy of a story published in the dedupe window.
 
     Idempotent: a retried or redelivered task gets ``Discarded(duplicate_url)`` the second time.
     """
     if not item.title and not item.text:
         return Discarded(item_id=item.id, reason="too_short")
-    dedupe_content = len(item.text) >= policy.min_text_chars
-    kind, value = await redis.eval(
+    fp = fingerprint(item.text, policy.near)
+    reply = await redis.eval(
         PUBLISH_ITEM,
-        6,
+        8,
         keys.item(item.id),
         keys.content(item.content_hash),
         keys.output_stream,
         keys.duplicates_stream,
         keys.stats,
         keys.feed(feed_id),
+        keys.dedupe_index(SCHEME) + "seq",
+        keys.clusters,
+        *_publish_args(keys, item, fp, policy),
+    )
+    kind, kept, *figures = (_str(v) for v in reply)
+    if kind == "published":
+        return Published(item_id=item.id, stream_id=kept)
+    if kind == "duplicate_near":
+        names = ("jaccard", "containment", "lead")
+        similarity = {n: round(float(v), 3) for n, v in zip(names, figures, strict=True)}
+        return Discarded(item.id, "duplicate_near", duplicate_of=kept, similarity=similarity)
+    reason: DiscardReason = "duplicate_url" if kind == "duplicate_url" else "duplicate_content"
+    return Discarded(item_id=item.id, reason=reason, duplicate_of=kept)
+
+
+def _publish_args(
+    keys: Keys, item: Item, fp: Fingerprint | None, policy: PublishPolicy
+) -> list[bytes | str | int]:
+    near = policy.near
+    args: list[bytes | str | int] = [
         item.id,
         policy.dedupe_ttl_seconds,
         policy.maxlen,
         item_json(item),
         _encode(_duplicate_record(item)),
-        "1" if dedupe_content else "0",
-    )
-    kind, value = _str(kind), _str(value)
-    if kind == "published":
-        return Published(item_id=item.id, stream_id=value)
-    reason: DiscardReason = "duplicate_url" if kind == "duplicate_url" else "duplicate_content"
-    return Discarded(item_id=item.id, reason=reason, duplicate_of=value)
+        "1" if len(item.text) >= policy.min_text_chars else "0",
+        "1" if fp else "0",
+        keys.dedupe_index(SCHEME),
+        ",".join(index_days(near)),
+        (near.window_days + 1) * 86_400,
+        fp.signature if fp else b"",
+        fp.lead_signature if fp else b"",
+        fp.shingles if fp else 0,
+        fp.lead_shingles if fp else 0,
+        f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates}",
+        doc_record(fp, item.id, item.source) if fp else b"",
+        item.source or "",
+        item.title,
+        keys.cluster(""),
+    ]
+    for band in fp.bands if fp else ():
+        args.extend(band_slot(band, near))
+    return args
 
 
 def _duplicate_record(item: Item) -> dict[str, object]:
@@ -98,7 +140,6 @@ def _duplicate_record(item: Item) -> dict[str, object]:
         "feed": {"url": item.feed.url, "title": item.feed.title},
         "source": item.source,
         "title": item.title,
-        "reason": "same_text",
         "fetched_at": item.fetched_at,
     }
 

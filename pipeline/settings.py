@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     claim_ttl_seconds: int = Field(default=240, ge=30)
     seen_ttl_days: int = Field(default=30, ge=1)
 
+    # --- Dedupe ---------------------------------------------------------------------------
+    dedupe_window_days: int = Field(default=7, ge=1, le=90)
+
     # --- Extraction ----------------------------------------------------------------------
     min_text_chars: int = Field(default=250, ge=0)
 

@@ -1,0 +1,156 @@
+"""Near-duplicate detection of syndicated copies: fingerprints and the decision rule.
+
+A fingerprint is a 128-permutation MinHash of the text's character 8-grams (after
+``normalize_for_matching`` with spaces removed, so ZWNJ written as nothing, a space or U+200C
+is one spelling) plus a MinHash of its lead (first ``LEAD_CHARS`` characters). LSH bands of both
+find candidates in Redis; the decision is made inside one Lua script (``keys.PUBLISH_ITEM``) that
+also inserts and publishes, so two workers finishing copies of one story publish one.
+
+``similarity`` and ``is_duplicate`` here are the reference of what the script computes; unit tests
+hold the two to the same figures. Measured choices and figures: docs/dedupe.md.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import rensa
+
+from pipeline.normalize import MATCH_NORMALIZER_VERSION, normalize_for_matching, short_hash
+
+NUM_PERM = 128
+SEED = 20251213
+SHINGLE = 8
+LEAD_CHARS = 300
+FULL_BANDS, FULL_ROWS = 32, 4
+LEAD_BANDS, LEAD_ROWS = 8, 4
+# Everything that makes two signatures comparable; part of every dedupe key name, so a change
+# starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
+# it because its hashing is only promised stable within one (tests pin a golden signature).
+SCHEME = (
+    f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}-s{SEED}-b{FULL_BANDS}x{FULL_ROWS}"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-rensa05"
+)
+_U16 = struct.Struct(f">{NUM_PERM}H")
+
+
+class Fingerprint(msgspec.Struct, frozen=True):
+    signature: bytes  # NUM_PERM big-endian uint16: low 16 bits of each MinHash value
+    lead_signature: bytes  # NUM_PERM uint8: low 8 bits of the lead's MinHash values
+    shingles: int
+    lead_shingles: int
+    bands: tuple[int, ...]  # FULL_BANDS + LEAD_BANDS band hashes (uint32)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    jaccard: float  # resemblance of the two texts
+    containment: float  # share of the shorter text found in the longer
+    lead: float  # the smaller of "A's lead found in B" and "B's lead found in A"
+
+
+@dataclass(frozen=True)
+class DedupePolicy:
+    """The operating point (calibrated on the development sets; see docs/dedupe.md)."""
+
+    window_days: int = 7
+    min_chars: int = 250  # normalized characters; shorter texts are only deduplicated exactly
+    jaccard: float = 0.8  # duplicate at this resemblance, whatever the lead
+    containment: float = 0.7  # or at this containment ...
+    lead: float = 0.2  # ... when both leads are found in the other text (not a bundle)
+    max_candidates: int = 16
+    index_shards: int = 65536  # per day; keeps each shard a compact listpack (<= 128 fields)
+
+    def days(self, now: datetime) -> list[str]:
+        """Day buckets to search, today first."""
+        return [(now - timedelta(days=d)).strftime("%Y%m%d") for d in range(self.window_days)]
+
+
+def fingerprint(text: str, policy: DedupePolicy) -> Fingerprint | None:
+    """The text's fingerprint, or None when it is too short to tell copies from templates."""
+    joined = normalize_for_matching(text).replace(" ", "")
+    if len(joined) < policy.min_chars:
+        return None
+    shingles = _shingles(joined)
+    full = _minhash(shingles)
+    lead_shingles = _shingles(joined[:LEAD_CHARS])
+    lead = _minhash(lead_shingles)
+    return Fingerprint(
+        signature=_U16.pack(*(v & 0xFFFF for v in full)),
+        lead_signature=bytes(v & 0xFF for v in lead),
+        shingles=len(shingles),
+        lead_shingles=len(lead_shingles),
+        bands=_bands(full, FULL_BANDS, FULL_ROWS, 0) + _bands(lead, LEAD_BANDS, LEAD_ROWS, 100),
+    )
+
+
+def similarity(a: Fingerprint, b: Fingerprint) -> Similarity:
+    jaccard = _estimate(_matches16(a.signature, b.signature), 16)
+    containment = _containment(jaccard, a.shingles, b.shingles, min(a.shingles, b.shingles))
+    lead = min(_lead_in(a, b), _lead_in(b, a))
+    return Similarity(jaccard=jaccard, containment=containment, lead=lead)
+
+
+def is_duplicate(sim: Similarity, policy: DedupePolicy) -> bool:
+    return sim.jaccard >= policy.jaccard or (
+        sim.containment >= policy.containment and sim.lead >= policy.lead
+    )
+
+
+def band_slot(band_hash: int, policy: DedupePolicy) -> tuple[int, int]:
+    """(shard, field) of a band hash in a day's index."""
+    return band_hash % policy.index_shards, band_hash
+
+
+def _shingles(joined: str) -> set[str]:
+    return {joined[i : i + SHINGLE] for i in range(max(1, len(joined) - SHINGLE + 1))}
+
+
+def _minhash(shingles: set[str]) -> list[int]:
+    sketch = rensa.RMinHash(NUM_PERM, SEED)
+    sketch.update(list(shingles))
+    return list(sketch.digest())
+
+
+def _bands(values: list[int], bands: int, rows: int, salt: int) -> tuple[int, ...]:
+    # The band number is hashed in, so equal values in different bands never collide.
+    return tuple(
+        int(short_hash(f"{salt + b}:{values[b * rows : (b + 1) * rows]}", 8), 16)
+        for b in range(bands)
+    )
+
+
+def _matches16(a: bytes, b: bytes) -> int:
+    return sum(x == y for x, y in zip(_U16.unpack(a), _U16.unpack(b), strict=True))
+
+
+def _estimate(matches: int, bits: int) -> float:
+    """Jaccard from matching b-bit MinHash values, corrected for chance collisions."""
+    chance = 1.0 / (1 << bits)
+    return max(0.0, (matches / NUM_PERM - chance) / (1 - chance))
+
+
+def _containment(jaccard: float, size_a: int, size_b: int, of: int) -> float:
+    # |A ∩ B| = J (|A| + |B|) / (1 + J)
+    return min(1.0, jaccard * (size_a + size_b) / ((1 + jaccard) * of))
+
+
+def _lead_in(a: Fingerprint, b: Fingerprint) -> float:
+    """Share of a's lead found in b: MinHash of a's lead vs b's full MinHash (same permutations)."""
+    low_bytes = _U16.unpack(b.signature)
+    matches = sum(x == (y & 0xFF) for x, y in zip(a.lead_signature, low_bytes, strict=True))
+    jaccard = _estimate(matches, 8)
+    return _containment(jaccard, a.lead_shingles, b.shingles, a.lead_shingles)
+
+
+def doc_record(fp: Fingerprint, item_id: str, source: str | None) -> bytes:
+    """What the index keeps per published item, in the layout the Lua script reads."""
+    counts = struct.pack(">II", fp.shingles, fp.lead_shingles)
+    return fp.signature + fp.lead_signature + counts + item_id.encode() + (source or "").encode()
+
+
+def index_days(policy: DedupePolicy, now: datetime | None = None) -> list[str]:
+    return policy.days(now or datetime.now(UTC))
