@@ -57,7 +57,7 @@ class DedupePolicy:
     """The operating point (calibrated on the development sets; see docs/dedupe.md)."""
 
     window_days: int = 7
-    min_chars: int = 250  # normalized characters; shorter texts are only deduplicated exactly
+    min_chars: int = 150  # normalized characters; shorter texts are only deduplicated exactly
     jaccard: float = 0.8  # duplicate at this resemblance, whatever the lead
     containment: float = 0.7  # or at this containment ...
     lead: float = 0.2  # ... when both leads are found in the other text (not a bundle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -150,3 +151,32 @@ def _first_paragraph(text: str) -> str:
 
 def _str(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class ClusterInfo(msgspec.Struct, frozen=True):
+    id: str  # the kept item's id
+    size: int  # items of the story seen, the kept one included
+    title: str | None
+    sources: tuple[str, ...]
+
+
+async def biggest_clusters(redis: Redis, keys: Keys, limit: int) -> list[ClusterInfo]:
+    """The largest story clusters of the dedupe window (clusters expire with the window)."""
+    ranked: list[Any] = await redis.zrevrange(keys.clusters, 0, limit - 1, withscores=True)
+    async with redis.pipeline(transaction=False) as pipe:
+        for member, _score in ranked:
+            pipe.hget(keys.cluster(_str(member)), "title")
+            pipe.smembers(keys.cluster(_str(member)) + ":sources")
+        details = await pipe.execute()
+    clusters = []
+    for index, (member, score) in enumerate(ranked):
+        title, sources = details[2 * index], details[2 * index + 1]
+        clusters.append(
+            ClusterInfo(
+                id=_str(member),
+                size=int(score),
+                title=_str(title) if title else None,
+                sources=tuple(sorted(_str(s) for s in sources)),
+            )
+        )
+    return clusters

@@ -25,6 +25,7 @@ from pipeline import registry
 from pipeline.errors import ConfigError
 from pipeline.keys import Keys, keys_for
 from pipeline.models import FeedSpec, FeedState
+from pipeline.publish import biggest_clusters
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
@@ -252,6 +253,27 @@ def format_item(item: dict[str, Any], fmt: str) -> str:
     day = (item.get("published_at") or item.get("fetched_at") or "")[:10]
     source = item.get("source") or item.get("feed", {}).get("title") or ""
     return f"date {day} {source}\n{item.get('title', '')}\n\n{item.get('text', '')}"
+
+
+# ------------------------------------------------------------------------------------ clusters
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, help="How many clusters.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per cluster.")
+def clusters(limit: int, as_json: bool) -> None:
+    """The biggest recent story clusters: syndicated copies withheld as duplicates."""
+    found = run_async(load_settings(), lambda r, k: biggest_clusters(r, k, limit))
+    for cluster in found:
+        if as_json:
+            click.echo(json.dumps(msgspec.to_builtins(cluster), ensure_ascii=False))
+        else:
+            click.echo(
+                f"{cluster.size:4}  {cluster.title or '(no title)'}\n      "
+                f"{', '.join(cluster.sources)}  [{cluster.id}]"
+            )
+    if not found and not as_json:
+        click.echo("no clusters yet: no syndicated copies seen in the dedupe window")
 
 
 # --------------------------------------------------------------------------------------- feeds

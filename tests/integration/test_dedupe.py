@@ -1,0 +1,240 @@
+"""Near-duplicate detection on real Redis: the Lua decision, its atomicity, and the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from pipeline.dedupe import DedupePolicy, fingerprint, similarity
+from pipeline.models import Cluster, Discarded, FeedInfo, Item, Published
+from pipeline.normalize import content_hash, short_hash
+from pipeline.publish import PublishPolicy, biggest_clusters, publish_item
+from tests.integration.conftest import (
+    KEYS,
+    add_feeds,
+    stream_items,
+    validate,
+    wait_for,
+    wait_for_items,
+)
+from tests.integration.test_pipeline import serve, url
+from tests.unit.test_dedupe import STORY, ZWNJ
+from workers.demo_site import DemoFeed, read_fixture
+
+POLICY = PublishPolicy(
+    maxlen=1000, dedupe_ttl_seconds=3600, min_text_chars=250, near=DedupePolicy()
+)
+PERSIAN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "syndication"
+
+
+def item(key: str, text: str, source: str = "Agency", title: str = "T") -> Item:
+    return Item(
+        id=short_hash(key),
+        url=f"https://{source.lower()}.example/{key}",
+        canonical_url=None,
+        feed=FeedInfo(url=f"https://{source.lower()}.example/rss", title=source, tags=()),
+        source=source,
+        title=title,
+        author=None,
+        published_at=None,
+        fetched_at="2025-12-13T00:00:00Z",
+        language="fa",
+        text=text,
+        summary="",
+        categories=(),
+        image=None,
+        extraction="feed",
+        content_hash=content_hash(text),
+        cluster=Cluster(id="x"),
+    )
+
+
+def copies_of(story: list[str], n: int) -> list[str]:
+    """n syndicated copies: other attributions, ZWNJ as space or nothing, Arabic letters, trims."""
+    variants = []
+    for k in range(n):
+        lead = story[0].replace("خبرگزاری نمونه", f"خبرگزاری شماره {k} به نقل از خبرگزاری نمونه")
+        text = "\n\n".join([lead, *story[1 : len(story) - (k % 2)]])
+        if k % 3 == 1:
+            text = text.replace(ZWNJ, " ")
+        if k % 3 == 2:
+            text = text.replace(ZWNJ, "").replace("ی", "ي").replace("ک", "ك")
+        variants.append(text)
+    return variants
+
+
+WORDS = [
+    "وزیر",
+    "استان",
+    "روستا",
+    "آب",
+    "برق",
+    "جاده",
+    "مدرسه",
+    "بیمارستان",
+    "کارخانه",
+    "بندر",
+    "فرودگاه",
+    "دانشگاه",
+    "بازار",
+    "گندم",
+    "نفت",
+    "گاز",
+    "مجلس",
+    "دولت",
+    "شورا",
+    "شهردار",
+    "کارگران",
+    "کشاورزان",
+    "دانشجویان",
+    "پزشکان",
+    "معلمان",
+    "رانندگان",
+    "افتتاح",
+    "تصویب",
+    "تعطیل",
+    "توسعه",
+    "بازسازی",
+    "اعتراض",
+    "استقبال",
+    "بودجه",
+    "طرح",
+    "قرارداد",
+    "سفر",
+    "دیدار",
+    "گزارش",
+]
+
+
+def distinct_story(seed: int) -> list[str]:
+    """A story of its own (random words seeded by ``seed``) in STORY's shape."""
+    rng = random.Random(seed)
+    return [
+        "به گزارش خبرگزاری نمونه، " + " ".join(rng.choice(WORDS) for _ in range(30)) + "."
+        for _ in range(4)
+    ]
+
+
+async def test_lua_decision_matches_the_python_reference(redis: Redis) -> None:
+    original = "\n\n".join(STORY)
+    assert isinstance(await publish_item(redis, KEYS, "f", item("o", original), POLICY), Published)
+    for k, copy in enumerate(copies_of(STORY, 3)):
+        outcome = await publish_item(redis, KEYS, "f", item(f"c{k}", copy), POLICY)
+        assert isinstance(outcome, Discarded) and outcome.reason == "duplicate_near"
+        assert outcome.duplicate_of == short_hash("o")
+        fa, fb = fingerprint(original, POLICY.near), fingerprint(copy, POLICY.near)
+        assert fa is not None and fb is not None
+        ref = similarity(fb, fa)
+        assert outcome.similarity == {
+            "jaccard": round(ref.jaccard, 3),
+            "containment": round(ref.containment, 3),
+            "lead": round(ref.lead, 3),
+        }
+    [cluster] = await biggest_clusters(redis, KEYS, 10)
+    assert cluster.size == 4 and cluster.id == short_hash("o")
+    duplicates = [
+        json.loads(f[b"duplicate"]) for _i, f in await redis.xrange(KEYS.duplicates_stream)
+    ]
+    assert [d["duplicate_of"] for d in duplicates] == [short_hash("o")] * 3
+    assert {"jaccard", "containment", "lead"} == set(duplicates[0]["similarity"])
+    assert duplicates[0]["url"].startswith("https://agency.example/c")
+
+
+async def test_different_story_on_the_same_topic_is_kept(redis: Redis) -> None:
+    await publish_item(redis, KEYS, "f", item("o", "\n\n".join(STORY)), POLICY)
+    # Same template, other numbers and place: "5th relief plane" vs "6th relief plane".
+    other = [
+        p.replace("۱۲۰ روستای", "۴۵ روستای")
+        .replace("۸۵ کیلومتر", "۱۷ کیلومتر")
+        .replace("چهار مخزن", "دو مخزن")
+        for p in STORY[:2]
+    ] + [
+        f"فرماندار شهرستان گفت بهره{ZWNJ}برداری از این بخش با حضور مسئولان استانی و نمایندگان "
+        f"مجلس انجام شد و مرحله بعدی از بهار آغاز می{ZWNJ}شود."
+    ]
+    outcome = await publish_item(redis, KEYS, "f", item("other", "\n\n".join(other)), POLICY)
+    assert isinstance(outcome, Published)
+
+
+async def test_concurrent_copies_publish_exactly_once(redis_server: Any, redis: Redis) -> None:
+    """Workers finishing copies of one story at the same moment: one item, every time."""
+    clients = [Redis.from_url(redis_server.url) for _ in range(6)]
+    try:
+        for round_ in range(40):
+            story = distinct_story(round_)
+            texts = copies_of(story, 6)
+            outcomes = await asyncio.gather(
+                *(
+                    publish_item(c, KEYS, "f", item(f"r{round_}-{k}", t), POLICY)
+                    for k, (c, t) in enumerate(zip(clients, texts, strict=True))
+                )
+            )
+            published = [o for o in outcomes if isinstance(o, Published)]
+            assert len(published) == 1, f"round {round_}: {outcomes}"
+            kept = published[0].item_id
+            assert all(o.duplicate_of == kept for o in outcomes if isinstance(o, Discarded))
+    finally:
+        for c in clients:
+            await c.aclose()
+    assert await redis.xlen(KEYS.output_stream) == 40
+
+
+async def test_three_agencies_one_item_two_duplicates_through_the_pipeline(
+    aiohttp_server: Any, redis: Redis, item_schema: dict[str, Any], fixture_path: Path
+) -> None:
+    folder = PERSIAN / "persian-set-a"
+    if not folder.exists():
+        pytest.skip(f"{folder} not found: the shared evaluation data lives beside the project")
+    seed = read_fixture(fixture_path)
+    feeds = [
+        DemoFeed(
+            path="/ilna/rss.xml",
+            format="rss2",
+            title="ایلنا",
+            site_name="خبرگزاری کار ایران",
+            language="fa",
+            articles=[seed],
+        )
+    ]
+    for agency, name in (("mehr", "dup_01.txt"), ("isna", "dup_02.txt")):
+        copy = dataclasses.replace(read_fixture(folder / name), slug=f"{agency}-kursk")
+        feeds.append(
+            DemoFeed(
+                path=f"/{agency}/rss.xml",
+                format="rss2",
+                title=agency,
+                site_name=agency.upper(),
+                language="fa",
+                articles=[copy],
+            )
+        )
+    other = dataclasses.replace(read_fixture(folder / "distinct_02.txt"), slug="nis-estimate")
+    feeds[0].articles.append(other)
+    _site, server = await serve(aiohttp_server, feeds)
+    await add_feeds(redis, *(url(server, f.path) for f in feeds))
+
+    async def settled() -> bool:
+        return await redis.xlen(KEYS.duplicates_stream) >= 2
+
+    await wait_for(settled, what="two duplicates")
+    items = await wait_for_items(redis, 2, url(server, "/"))
+    titles = {i["title"] for i in items}
+    assert other.title in titles and len(items) == 2
+    [kept] = [i for i in items if i["title"] != other.title]
+    validate(kept, item_schema)
+    duplicates = [
+        json.loads(f[b"duplicate"]) for _i, f in await redis.xrange(KEYS.duplicates_stream)
+    ]
+    assert {d["duplicate_of"] for d in duplicates} == {kept["id"]}
+    assert all(d["similarity"]["containment"] >= 0.7 for d in duplicates)
+    [cluster] = await biggest_clusters(redis, KEYS, 5)
+    assert cluster.id == kept["id"] and cluster.size == 3
+    assert set(cluster.sources) == {"خبرگزاری کار ایران", "MEHR", "ISNA"}
+    assert len(await stream_items(redis)) == 2

@@ -1,0 +1,100 @@
+"""Fingerprints and the reference decision (pipeline/dedupe.py). The Lua twin of `similarity` is
+held to the same figures in tests/integration/test_dedupe.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.dedupe import (
+    SCHEME,
+    DedupePolicy,
+    Similarity,
+    fingerprint,
+    is_duplicate,
+    similarity,
+)
+
+POLICY = DedupePolicy()
+ZWNJ = "\u200c"
+FOX = (
+    "The quick brown fox jumps over the lazy dog near the riverbank every single morning before "
+    "sunrise, while the farmers of the valley count their sheep and the baker lights his ovens "
+    "for the day."
+)
+# A Persian agency story written for these tests, in the shared fixture's style.
+STORY = [
+    f"به گزارش خبرگزاری نمونه، وزیر نیرو روز سه{ZWNJ}شنبه از آغاز مرحله نخست طرح انتقال آب به "
+    f"۱۲۰ روستای استان خبر داد و گفت این طرح تا پایان سال به بهره{ZWNJ}برداری می{ZWNJ}رسد.",
+    f"او افزود: در این مرحله ۸۵ کیلومتر خط لوله و چهار مخزن ذخیره ساخته می{ZWNJ}شود و "
+    f"اعتبار آن از محل بودجه ملی و مشارکت بخش خصوصی تأمین شده است.",
+    f"به گفته وزیر، ساکنان این روستاها سال{ZWNJ}ها برای تأمین آب آشامیدنی به تانکرهای سیار "
+    f"وابسته بوده{ZWNJ}اند و افت سطح آب{ZWNJ}های زیرزمینی وضعیت را دشوارتر کرده است.",
+    f"کارشناسان منابع آب معتقدند اجرای چنین طرح{ZWNJ}هایی بدون اصلاح الگوی مصرف در بخش "
+    f"کشاورزی نمی{ZWNJ}تواند بحران کم{ZWNJ}آبی را در درازمدت برطرف کند.",
+]
+
+
+def fp(text: str):
+    result = fingerprint(text, POLICY)
+    assert result is not None
+    return result
+
+
+def test_signature_is_pinned() -> None:
+    """A rensa upgrade that changes hashing must fail here, not silently split the index."""
+    result = fp(FOX)
+    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-rensa05"
+    assert result.signature[:8].hex() == "f9c6bec5d006774c"
+    assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
+    assert (result.shingles, result.lead_shingles) == (150, 150)
+    assert result.bands[:2] == (1944496352, 2328176914)
+    assert len(result.signature) == 256 and len(result.lead_signature) == 128
+    assert len(result.bands) == 40
+
+
+def test_too_short_texts_have_no_fingerprint() -> None:
+    assert fingerprint("Short brief of twenty words at most.", POLICY) is None
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "\n\n".join(STORY).replace(ZWNJ, ""),  # ZWNJ written as nothing
+        "\n\n".join(STORY).replace(ZWNJ, " "),  # ... as a space
+        "\n\n".join(STORY).replace("ی", "ي").replace("ک", "ك"),  # Arabic yeh and kaf
+        "\n\n".join(STORY).translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")),  # ASCII digits
+        "\n\n".join(STORY).replace("،", "").replace(":", " -"),  # punctuation
+    ],
+)
+def test_spelling_variants_have_identical_fingerprints(variant: str) -> None:
+    assert fp(variant) == fp("\n\n".join(STORY))
+
+
+def test_syndicated_copy_is_a_duplicate() -> None:
+    original = "\n\n".join(STORY)
+    copy = "\n\n".join(
+        [STORY[0].replace("خبرگزاری نمونه", "خبرگزاری دیگر به نقل از خبرگزاری نمونه"), *STORY[1:3]]
+    )  # new attribution, last paragraph trimmed
+    sim = similarity(fp(original), fp(copy))
+    assert sim.containment > 0.9 and sim.lead > 0.5
+    assert is_duplicate(sim, POLICY)
+    assert similarity(fp(copy), fp(original)) == sim  # symmetric
+
+
+def test_bundle_leading_with_another_story_is_not_a_duplicate() -> None:
+    other = (
+        f"در خبری دیگر، شورای شهر تهران امروز طرح توسعه خطوط اتوبوس{ZWNJ}رانی را تصویب کرد و "
+        f"شهردار گفت ۳۰۰ دستگاه اتوبوس تازه تا پایان سال وارد ناوگان می{ZWNJ}شود. " * 3
+    )
+    bundle = other + "\n\n" + "\n\n".join(STORY[:2])
+    sim = similarity(fp("\n\n".join(STORY[:2])), fp(bundle))
+    assert sim.containment > 0.8  # the short story is inside the bundle ...
+    assert sim.lead < POLICY.lead  # ... but the bundle leads with something else
+    assert not is_duplicate(sim, POLICY)
+
+
+def test_decision_rule() -> None:
+    assert is_duplicate(Similarity(0.85, 0.9, 0.0), POLICY)
+    assert is_duplicate(Similarity(0.4, 0.75, 0.3), POLICY)
+    assert not is_duplicate(Similarity(0.4, 0.75, 0.1), POLICY)
+    assert not is_duplicate(Similarity(0.6, 0.65, 0.9), POLICY)
