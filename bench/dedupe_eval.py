@@ -199,7 +199,7 @@ async def run(data: Path, out: Path) -> int:
     policy = PublishPolicy(maxlen=10_000, dedupe_ttl_seconds=3600, min_text_chars=250, near=near)
     results: dict[str, Any] = {"scheme": SCHEME, "policy": asdict(near), "sets": {}}
     with tempfile.TemporaryDirectory(prefix="feedpipe-eval-") as tmp:
-        server = EmbeddedRedis(Path(tmp))
+        server = EmbeddedRedis(Path(tmp), persistent=False)
         redis = Redis.from_url(server.start())
         try:
             started = time.perf_counter()

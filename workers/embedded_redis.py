@@ -37,10 +37,14 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    """redis-server on 127.0.0.1 with its data (AOF) in ``data_dir``; one per data dir."""
+    """redis-server on 127.0.0.1 with its data (AOF) in ``data_dir``; one per data dir.
 
-    def __init__(self, data_dir: Path) -> None:
+    ``persistent=False`` (tests, benchmarks) keeps nothing on disk.
+    """
+
+    def __init__(self, data_dir: Path, *, persistent: bool = True) -> None:
         self.data_dir = data_dir
+        self.persistent = persistent
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
@@ -64,7 +68,7 @@ class EmbeddedRedis:
                 "--dir",
                 str(self.data_dir),
                 "--appendonly",
-                "yes",
+                "yes" if self.persistent else "no",
                 "--appendfsync",
                 "everysec",
                 "--save",
