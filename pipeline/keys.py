@@ -60,7 +60,6 @@ STAT_NEW_ENTRIES = "new_entries"
 STAT_PUBLISHED = "published"
 STAT_DUPLICATES = "duplicates"
 STAT_FALLBACKS = "extract_fallbacks"
-STAT_EXTRACT_FAILED = "extract_failed"
 
 
 # Take up to ARGV[3] feeds due at ARGV[1] and push each one's score ARGV[2] seconds ahead (a

@@ -8,13 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from pydantic import ValidationError
 
 from pipeline import logs
+from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from workers.config import create_app
 from workers.runtime import Runtime
 
-app = create_app(Settings())
+try:
+    app = create_app(Settings())
+except (ConfigError, ValidationError) as exc:
+    # Celery imports this module first thing: a bad setting ends the worker with one clear line.
+    raise SystemExit(f"feedpipe: invalid configuration: {exc}") from exc
 
 
 @setup_logging.connect
