@@ -159,17 +159,9 @@ def test_run_without_redis_server_binary_says_what_to_do(tmp_path: Path) -> None
 async def test_run_starts_its_own_redis_and_stops_everything(
     aiohttp_server: Any, tmp_path: Path
 ) -> None:
-    from tests.integration.test_pipeline import serve, story, url
-    from workers.demo_site import DemoFeed
+    from tests.integration.test_pipeline import english_feed, serve, story, url
 
-    feed = DemoFeed(
-        path="/en/atom.xml",
-        format="atom",
-        title="Harbour",
-        site_name="Harbour Post",
-        language="en",
-        articles=[story("embedded", "Embedded Redis works", 6)],
-    )
+    feed = english_feed(story("embedded", "Embedded Redis works", 6))
     _site, server = await serve(aiohttp_server, [feed])
     feeds_file = tmp_path / "feeds.yaml"
     feeds_file.write_text(f"feeds:\n  - url: {url(server, feed.path)}\n")

@@ -26,7 +26,15 @@ from tests.integration.conftest import (
     wait_for_items,
 )
 from workers.config import TASK_EXTRACT, create_app
-from workers.demo_site import DemoArticle, DemoFeed, NewsSite, demo_feeds, make_app, read_fixture
+from workers.demo_site import (
+    DemoArticle,
+    DemoFeed,
+    FeedFormat,
+    NewsSite,
+    demo_feeds,
+    make_app,
+    read_fixture,
+)
 
 ZWNJ = "\u200c"
 
@@ -121,6 +129,20 @@ def story(slug: str, title: str, day: int) -> DemoArticle:
     )
 
 
+def english_feed(
+    *articles: DemoArticle, path: str = "/en/atom.xml", fmt: FeedFormat = "atom"
+) -> DemoFeed:
+    """An English outlet's feed ("Harbour Post") carrying ``articles``."""
+    return DemoFeed(
+        path=path,
+        format=fmt,
+        title=path,
+        site_name="Harbour Post",
+        language="en",
+        articles=list(articles),
+    )
+
+
 async def test_three_formats_end_to_end(
     aiohttp_server: Any, redis: Redis, item_schema: dict[str, Any], fixture_path: Path
 ) -> None:
@@ -199,14 +221,7 @@ async def test_zwnj_survives_the_pipeline(aiohttp_server: Any, redis: Redis) -> 
 async def test_second_poll_is_304_and_a_new_entry_is_published_once(
     aiohttp_server: Any, redis: Redis
 ) -> None:
-    feed = DemoFeed(
-        path="/en/atom.xml",
-        format="atom",
-        title="Harbour",
-        site_name="Harbour Post",
-        language="en",
-        articles=[story("council", "Council approves harbour plan", 1)],
-    )
+    feed = english_feed(story("council", "Council approves harbour plan", 1))
     site, server = await serve(aiohttp_server, [feed])
     feed_url = url(server, feed.path)
     [fid] = await add_feeds(redis, feed_url)
@@ -237,21 +252,9 @@ async def test_same_article_in_two_feeds_is_published_once(
     aiohttp_server: Any, redis: Redis
 ) -> None:
     shared = story("budget", "Budget passes first reading", 3)
-    main = DemoFeed(
-        path="/en/atom.xml",
-        format="atom",
-        title="Main",
-        site_name="Harbour Post",
-        language="en",
-        articles=[shared],
-    )
-    top = DemoFeed(
-        path="/en/top.xml",
-        format="rss2",
-        title="Top",
-        site_name="Harbour Post",
-        language="en",
-        articles=[shared, story("rain", "Rain floods the market", 4)],
+    main = english_feed(shared)
+    top = english_feed(
+        shared, story("rain", "Rain floods the market", 4), path="/en/top.xml", fmt="rss2"
     )
     site, server = await serve(aiohttp_server, [main, top])
     assert site.article_path(main.path, "budget") == site.article_path(top.path, "budget")
@@ -275,14 +278,7 @@ async def _queues_empty(redis: Redis) -> bool:
 async def test_failing_feeds_are_recorded_and_others_flow(
     aiohttp_server: Any, redis: Redis
 ) -> None:
-    good = DemoFeed(
-        path="/en/atom.xml",
-        format="atom",
-        title="Good",
-        site_name="Harbour Post",
-        language="en",
-        articles=[story("good", "Healthy feed still flows", 5)],
-    )
+    good = english_feed(story("good", "Healthy feed still flows", 5))
     broken = DemoFeed(
         path="/en/broken.xml",
         format="rss2",
