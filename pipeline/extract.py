@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass
 
@@ -12,6 +13,9 @@ from trafilatura.settings import Document, Extractor
 
 from pipeline.models import Article, Entry
 from pipeline.normalize import clean_line, clean_text
+
+log = logging.getLogger(__name__)
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml"})
 
 # trafilatura deletes every character that is not str.isprintable(), and ZWNJ/ZWJ (category Cf)
 # are not: "می‌نوشتند" would come out as "مینوشتند". We swap them for printable stand-ins that
@@ -46,12 +50,33 @@ def decompress_html(blob: bytes) -> bytes:
     return zlib.decompress(blob)
 
 
+def is_html(content_type: str | None) -> bool:
+    """Whether a page's Content-Type can hold an article (absent: assume it can)."""
+    if not content_type:
+        return True
+    kind = content_type.split(";")[0].strip().lower()
+    return kind in _HTML_TYPES or kind.startswith("text/")
+
+
 def extract_article(
     html: bytes | None, charset: str | None, entry: Entry, policy: ExtractionPolicy
 ) -> Article:
     """Main text and metadata of a page, or the feed entry's content if the page falls short."""
     if html:
-        article = _extract_page(_decode(html, charset), entry, policy)
+        try:
+            article = _extract_page(_decode(html, charset), entry, policy)
+        # trafilatura and lxml run on whatever a server sent; any failure of theirs on one page
+        # must cost that page only: the feed's own text stands in, and the failure is logged.
+        except Exception as exc:  # noqa: BLE001
+            log.warning(
+                "extraction failed, using the feed's text",
+                extra={
+                    "stage": "extract",
+                    "entry_url": entry.url,
+                    "reason": f"{type(exc).__name__}: {exc}",
+                },
+            )
+            article = None
         if article is not None and len(article.text) >= _required_chars(entry, policy):
             return article
     return article_from_feed(entry)

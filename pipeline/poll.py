@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from pipeline import registry
 from pipeline.errors import FeedError
-from pipeline.extract import compress_html
+from pipeline.extract import compress_html, is_html
 from pipeline.fetch import FetchLimits, fetch_feed, fetch_page
 from pipeline.keys import (
     CLAIM_ENTRY,
@@ -166,6 +166,10 @@ async def _prepare_job(
     except FeedError as err:
         log.info("article page failed", extra=_fields(state, entry, "fetch", str(err)))
         return msgspec.structs.replace(job, page_url=entry.url, page_error=str(err))
+    if not is_html(page.content_type):
+        reason = f"not an HTML page ({page.content_type})"
+        log.info("article page skipped", extra=_fields(state, entry, "fetch", reason))
+        return msgspec.structs.replace(job, page_url=page.final_url, page_error=reason)
     key = ctx.keys.html(iid)
     await ctx.redis.set(key, compress_html(page.body), ex=ctx.settings.html_ttl_seconds)
     return msgspec.structs.replace(job, html_key=key, page_url=page.final_url, charset=page.charset)

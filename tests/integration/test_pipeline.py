@@ -344,3 +344,16 @@ async def test_same_extract_task_twice_publishes_once(
 
 async def _stat(redis: Redis, name: str, value: int) -> bool:
     return int(await redis.hget(KEYS.stats, name) or 0) >= value
+
+
+async def test_article_page_that_is_not_html_falls_back_to_the_feed(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    article = story("photo", "Only a photo at the link", 7)
+    feed = english_feed(article)
+    site, server = await serve(aiohttp_server, [feed])
+    site.fail_paths[site.article_path(feed.path, "photo")] = (200, b"\x89PNG\r\n\x1a\n" * 4000)
+    await add_feeds(redis, url(server, feed.path))
+    [item] = await wait_for_items(redis, 1, url(server, "/"))
+    assert item["extraction"] == "feed"
+    assert item["text"] == article.summary  # the feed's own text, never the image's bytes

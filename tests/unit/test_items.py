@@ -120,3 +120,12 @@ def test_item_without_link_still_valid(item_schema: dict[str, Any]) -> None:
     item = build_item(job(e), article_from_feed(e))
     jsonschema.validate(json.loads(item_json(item)), item_schema)
     assert item.extraction == "feed" and item.url is None
+
+
+def test_only_html_pages_are_extracted() -> None:
+    from pipeline.extract import is_html
+
+    assert is_html("text/html; charset=windows-1256") and is_html(None)
+    assert is_html("application/xhtml+xml") and is_html("text/plain")
+    assert not is_html("image/png") and not is_html("application/pdf")
+    assert not is_html("application/octet-stream")
