@@ -5,7 +5,8 @@
     └── FeedError (feed_url)        something went wrong with one feed or one of its pages
         ├── TransientError          worth retrying later: timeouts, 5xx, 429, connection resets
         │   ├── FetchTimeout
-        │   └── ServerError
+        │   ├── ServerError
+        │   └── UnexpectedError     anything unforeseen (a bug, a parser crash); logged in full
         └── PermanentError          retrying soon will not help: 4xx, not a feed, too large
             ├── ClientError
             ├── ResponseTooLarge
@@ -57,6 +58,10 @@ class FetchTimeout(TransientError):
 
 class ServerError(TransientError):
     """HTTP 5xx, 429, or the connection failed/reset."""
+
+
+class UnexpectedError(TransientError):
+    """An exception nobody anticipated while polling one feed, recorded on that feed."""
 
 
 class PermanentError(FeedError):

@@ -14,9 +14,10 @@ from typing import Literal, Protocol
 import aiohttp
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from pipeline import registry
-from pipeline.errors import FeedError
+from pipeline.errors import FeedError, UnexpectedError
 from pipeline.extract import compress_html, is_html
 from pipeline.fetch import FetchLimits, fetch_feed, fetch_page
 from pipeline.keys import (
@@ -105,6 +106,14 @@ async def poll_feed(ctx: PollContext, fid: str) -> PollOutcome:
         new_entries = await take_new_entries(ctx, state, parsed) if parsed else 0
     except FeedError as err:
         return await _record_failure(ctx, state, err, now, start)
+    except RedisError:
+        raise  # Redis itself is gone: the whole batch is retried when its lease runs out
+    # One feed's surprise (a parser crash, a bug) is recorded on that feed, with its traceback
+    # in the log, and never stops the other feeds of the batch.
+    except Exception as exc:
+        log.exception("poll crashed", extra={"stage": "poll", "feed_url": state.url})
+        unexpected = UnexpectedError(state.url, f"{type(exc).__name__}: {exc}")
+        return await _record_failure(ctx, state, unexpected, now, start)
     return await _record_success(ctx, state, result, parsed, new_entries, now, start)
 
 

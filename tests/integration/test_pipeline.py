@@ -357,3 +357,32 @@ async def test_article_page_that_is_not_html_falls_back_to_the_feed(
     [item] = await wait_for_items(redis, 1, url(server, "/"))
     assert item["extraction"] == "feed"
     assert item["text"] == article.summary  # the feed's own text, never the image's bytes
+
+
+class BrokenQueue:
+    """An ExtractQueue whose send fails as a bug would (pipeline.poll's own seam)."""
+
+    def send(self, job: Any) -> None:
+        raise RuntimeError(f"cannot queue {job.item_id}")
+
+
+async def test_a_crash_in_one_feed_is_recorded_and_the_batch_goes_on(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    import aiohttp
+
+    from pipeline.poll import PollContext, poll_feeds
+    from pipeline.settings import Settings
+
+    broken = english_feed(story("crash", "Crashes on queueing", 8))
+    empty = english_feed(path="/en/empty.xml")
+    _site, server = await serve(aiohttp_server, [broken, empty])
+    ids = await add_feeds(redis, url(server, broken.path), url(server, empty.path))
+    settings = Settings(redis_url="redis://unused")
+    async with aiohttp.ClientSession() as http:
+        ctx = PollContext.create(settings, KEYS, redis, http, BrokenQueue())
+        outcomes = await poll_feeds(ctx, ids)
+    assert [o.status for o in outcomes] == ["error", "ok"]
+    state = await feed_state(redis, url(server, broken.path))
+    assert state.errors == 1 and state.last_error.startswith("UnexpectedError: ")
+    assert "RuntimeError: cannot queue" in state.last_error
