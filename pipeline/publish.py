@@ -80,18 +80,20 @@ async def publish_item(
     if not item.title and not item.text:
         return Discarded(item_id=item.id, reason="too_short")
     fp = fingerprint(item.text, policy.near)
-    reply = await redis.eval(
-        PUBLISH_ITEM,
-        8,
-        keys.item(item.id),
-        keys.content(item.content_hash),
-        keys.output_stream,
-        keys.duplicates_stream,
-        keys.stats,
-        keys.feed(feed_id),
-        keys.dedupe_index(SCHEME) + "seq",
-        keys.clusters,
-        *_publish_args(keys, item, fp, policy),
+    # EVALSHA (reloading the script if the server lost it) rather than sending ~5 KB each time.
+    script = redis.register_script(PUBLISH_ITEM)
+    reply = await script(
+        keys=[
+            keys.item(item.id),
+            keys.content(item.content_hash),
+            keys.output_stream,
+            keys.duplicates_stream,
+            keys.stats,
+            keys.feed(feed_id),
+            keys.dedupe_index(SCHEME) + "seq",
+            keys.clusters,
+        ],
+        args=_publish_args(keys, item, fp, policy),
     )
     kind, kept, *figures = (_str(v) for v in reply)
     if kind == "published":
