@@ -1,6 +1,6 @@
 """Near-duplicate dedupe benchmark: feedpipe's PUBLISH_ITEM script vs datasketch MinHashLSH.
 
-Run from the repository root (about 5 minutes on 2 cores with the defaults)::
+Run from the repository root (about 6.5 minutes on 2 cores with the defaults)::
 
     .venv/bin/python -m bench.dedupe_bench            # add --items 100000 for a quick run
 
@@ -14,8 +14,9 @@ never the machine's 6379, and measures:
    timed one at a time around the Redis call; a second run of ``--measure`` operations goes
    through ``publish.publish_item`` itself (fingerprint + EVAL of the script text);
 3. Redis memory per stored item, with a breakdown by key family;
-4. the baseline: datasketch ``MinHashLSH`` (b=32, r=4) with Redis storage on the same server,
-   preloaded with ``--baseline-items`` and timed on the same check-then-insert workload.
+4. the baseline: datasketch ``MinHashLSH`` (b=32, r=4) with Redis storage in DB 1 of the same
+   server, preloaded with ``--baseline-items`` and timed on the same check-then-insert
+   operations, in blocks alternating with feedpipe's so both see the same machine load.
 
 Prints figures, targets and ratios, and writes a JSON report (``--out``).
 """
@@ -78,6 +79,7 @@ TARGETS = {
 }
 
 FEED_ID = "bench"
+DATASKETCH_DB = 1  # feedpipe uses DB 0 of the same server
 STREAM_MAXLEN = 1000  # small, so the capped output stream does not dominate memory
 NUM_KEYS = 8  # KEYS of PUBLISH_ITEM
 BANDS = FULL_BANDS + LEAD_BANDS
@@ -153,17 +155,60 @@ def synthetic_articles(count: int, rng: random.Random) -> list[str]:
 
 
 @dataclass(frozen=True)
-class TimedRun:
-    samples: list[int]  # ns per operation
-    outcomes: Counter[str]  # "<intended kind>-><script outcome>"
-    server: dict[str, Any]  # see server_side()
+class Setup:
+    client: redis.Redis  # DB 0: feedpipe's keys
+    port: int
+    keys: Keys
+    policy: PublishPolicy
+    days: tuple[str, ...]  # the dedupe window, today first
+    sha: str  # of PUBLISH_ITEM
+
+
+class CommandStats:
+    """Sums of INFO commandstats differences over the stretches one system ran in."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.usec: Counter[str] = Counter()
+
+    def add(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        for name, now in after.items():
+            if name.startswith(("cmdstat_config", "cmdstat_info")):  # the bench's own
+                continue
+            then = before.get(name, {"calls": 0, "usec": 0})
+            command = name.removeprefix("cmdstat_")
+            self.calls[command] += int(now["calls"]) - int(then["calls"])
+            self.usec[command] += int(now["usec"]) - int(then["usec"])
+
+    def per_op(self, ops: int) -> dict[str, Any]:
+        """Redis CPU per operation (a script's figure includes the commands it calls) and the
+        commands run, by name."""
+        names = sorted(n for n, c in self.calls.items() if c > 0)
+        scripts = [n for n in names if n in {"eval", "evalsha"}]
+        return {
+            "usec_per_op": sum(self.usec[n] for n in scripts or names) / max(ops, 1),
+            "calls_per_op": {n: self.calls[n] / max(ops, 1) for n in names},
+            "usec_per_call": {n: self.usec[n] / self.calls[n] for n in names},
+        }
+
+
+class Side:
+    """One system's figures over the timed operations."""
+
+    def __init__(self) -> None:
+        self.samples: list[int] = []  # ns per operation
+        self.parts: dict[str, list[int]] = {"query": [], "insert": []}  # datasketch only
+        self.outcomes: Counter[str] = Counter()  # "<intended kind>-><outcome>"
+        self.stats = CommandStats()
 
     def report(self) -> dict[str, Any]:
-        return {
-            "latency": latency_summary(self.samples),
-            "outcomes": dict(sorted(self.outcomes.items())),
-            "redis_server": self.server,
-        }
+        result: dict[str, Any] = {"latency": latency_summary(self.samples)}
+        for part, samples in self.parts.items():
+            if samples:
+                result[part] = latency_summary(samples)
+        result["outcomes"] = dict(sorted(self.outcomes.items()))
+        result["redis_server"] = self.stats.per_op(len(self.samples))
+        return result
 
 
 @dataclass(frozen=True)
@@ -321,7 +366,7 @@ class Loader:
         next one, so Redis never waits for Python. (Two threads each running whole pipelines
         fall into lockstep, building at the same time and leaving Redis idle ~25%.)"""
         pool = self.client.connection_pool
-        conn = pool.get_connection()
+        conn: Any = pool.get_connection()  # redis-py's low-level calls are untyped
         in_flight: deque[int] = deque()
         try:
             with ThreadPoolExecutor(max_workers=1) as builder:
@@ -392,56 +437,97 @@ def publish_template(keys: Keys, policy: PublishPolicy, fp: Fingerprint) -> Args
 # --- 2. feedpipe: timed operations ---------------------------------------------------------
 
 
-async def time_evalsha(
-    client: AsyncRedis, sha: str, keys: Keys, policy: PublishPolicy, ops: list[Op], days: str
-) -> tuple[list[int], Counter[str]]:
-    """Insert+check through EVALSHA, one at a time; only the Redis call is timed."""
+def prepare_evalsha(setup: Setup, ops: Sequence[Op]) -> list[tuple[list[str], Args]]:
+    """KEYS and ARGV of each operation, as publish_item builds them (fingerprint included)."""
+    window = ",".join(setup.days)  # the window the loader filled, even across a UTC midnight
     prepared = []
     for op in ops:
-        argv = _publish_args(keys, op.item, fingerprint(op.text, policy.near), policy)
-        argv[ARG_DAYS] = days  # the window the loader filled, even across a UTC midnight
-        prepared.append((script_keys(keys, op.item.id, op.item.content_hash), argv))
-    gc.collect()
-    samples: list[int] = []
-    outcomes: Counter[str] = Counter()
-    for op, (script_key_names, argv) in zip(ops, prepared, strict=True):
+        fp = fingerprint(op.text, setup.policy.near)
+        argv = _publish_args(setup.keys, op.item, fp, setup.policy)
+        argv[ARG_DAYS] = window
+        prepared.append((script_keys(setup.keys, op.item.id, op.item.content_hash), argv))
+    return prepared
+
+
+async def evalsha_each(
+    client: AsyncRedis, sha: str, prepared: Sequence[tuple[list[str], Args]]
+) -> tuple[list[int], list[str]]:
+    """One awaited EVALSHA at a time; only the Redis call is timed."""
+    samples, outcomes = [], []
+    for names, argv in prepared:
         start = time.perf_counter_ns()
-        reply = await client.evalsha(sha, NUM_KEYS, *script_key_names, *argv)  # type: ignore[misc]
+        reply = await client.evalsha(sha, NUM_KEYS, *names, *argv)
         samples.append(time.perf_counter_ns() - start)
-        outcomes[f"{op.kind}->{reply[0].decode()}"] += 1
+        outcomes.append(reply[0].decode())
     return samples, outcomes
 
 
-async def time_publish_item(
-    client: AsyncRedis, keys: Keys, policy: PublishPolicy, ops: list[Op]
-) -> tuple[list[int], Counter[str]]:
+def check_then_insert(
+    lsh: MinHashLSH, work: Sequence[tuple[Op, MinHash, bool]], side: Side
+) -> None:
+    """datasketch's version of one operation: query, then insert when it is new."""
+    for op, minhash, insert in work:
+        start = time.perf_counter_ns()
+        lsh.query(minhash)
+        queried = time.perf_counter_ns()
+        if insert:
+            lsh.insert(op.item.id, minhash)
+        end = time.perf_counter_ns()
+        side.samples.append(end - start)
+        side.parts["query"].append(queried - start)
+        if insert:
+            side.parts["insert"].append(end - queried)
+        side.outcomes["query+insert" if insert else "query only"] += 1
+
+
+async def compare(
+    setup: Setup, lsh: MinHashLSH, ops: Sequence[Op], warmup: int
+) -> tuple[Side, Side]:
+    """feedpipe and datasketch on the same operations, alternating in blocks of ``warmup``
+    (the first block untimed), so both see the same machine: other load on a 2-core box moves
+    loopback round-trip times by 2x between runs. datasketch inserts where feedpipe published."""
+    prepared = prepare_evalsha(setup, ops)
+    minhashes = [datasketch_minhash(op.text) for op in ops]
+    feedpipe, datasketch, scratch = Side(), Side(), Side()
+    client = AsyncRedis(port=setup.port)
+    info = setup.client.info
+    gc.collect()
+    try:
+        for start in range(0, len(ops), warmup):
+            ours, theirs = (feedpipe, datasketch) if start >= warmup else (scratch, scratch)
+            block = slice(start, start + warmup)
+            before = info("commandstats")
+            samples, replies = await evalsha_each(client, setup.sha, prepared[block])
+            middle = info("commandstats")
+            ours.samples += samples
+            ours.stats.add(before, middle)
+            for op, reply in zip(ops[block], replies, strict=True):
+                ours.outcomes[f"{op.kind}->{reply}"] += 1
+            published = [reply == "published" for reply in replies]
+            work = list(zip(ops[block], minhashes[block], published, strict=True))
+            check_then_insert(lsh, work, theirs)
+            theirs.stats.add(middle, info("commandstats"))
+    finally:
+        await client.aclose()
+    return feedpipe, datasketch
+
+
+async def time_publish_item(setup: Setup, ops: Sequence[Op]) -> Side:
     """The production call end to end: fingerprint + EVAL (script text sent) + reply parsing."""
+    side = Side()
+    client = AsyncRedis(port=setup.port)
+    before = setup.client.info("commandstats")
     gc.collect()
-    samples: list[int] = []
-    outcomes: Counter[str] = Counter()
-    for op in ops:
-        start = time.perf_counter_ns()
-        outcome = await publish_item(client, keys, FEED_ID, op.item, policy)
-        samples.append(time.perf_counter_ns() - start)
-        outcomes[f"{op.kind}->{getattr(outcome, 'reason', 'published')}"] += 1
-    return samples, outcomes
-
-
-def server_side(commandstats: dict[str, Any], ops: int) -> dict[str, Any]:
-    """Per operation, from INFO commandstats since CONFIG RESETSTAT: Redis CPU time (a script's
-    figure includes the commands it calls) and the commands run, by name."""
-    stats = {
-        name.removeprefix("cmdstat_"): v
-        for name, v in commandstats.items()
-        if not name.startswith(("cmdstat_config", "cmdstat_info"))  # the bench's own
-    }
-    scripts = {n: v for n, v in stats.items() if n in {"eval", "evalsha"}}
-    top = scripts or stats  # a script's usec already includes the commands it calls
-    return {
-        "usec_per_op": sum(int(v["usec"]) for v in top.values()) / ops,
-        "calls_per_op": {n: int(v["calls"]) / ops for n, v in sorted(stats.items())},
-        "usec_per_call": {n: float(v["usec_per_call"]) for n, v in sorted(stats.items())},
-    }
+    try:
+        for op in ops:
+            start = time.perf_counter_ns()
+            outcome = await publish_item(client, setup.keys, FEED_ID, op.item, setup.policy)
+            side.samples.append(time.perf_counter_ns() - start)
+            side.outcomes[f"{op.kind}->{getattr(outcome, 'reason', 'published')}"] += 1
+    finally:
+        await client.aclose()
+    side.stats.add(before, setup.client.info("commandstats"))
+    return side
 
 
 # --- 3. Memory ----------------------------------------------------------------------------
@@ -533,70 +619,38 @@ def _str(value: object) -> str:
 
 
 def _listpack_limit(client: redis.Redis) -> int:
-    return int(client.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"])
+    config = client.config_get("hash-max-listpack-entries")
+    return int(str(config["hash-max-listpack-entries"]))
 
 
 # --- 4. Baseline: datasketch --------------------------------------------------------------
 
 
-def datasketch_lsh(port: int) -> MinHashLSH:
-    config = {"type": "redis", "basename": b"bench", "redis": {"host": "127.0.0.1", "port": port}}
-    return MinHashLSH(threshold=0.5, num_perm=NUM_PERM, params=(32, 4), storage_config=config)
-
-
-def bench_baseline(
-    client: redis.Redis, port: int, preload: int, ops: list[Op], publish: list[bool], warmup: int
-) -> dict[str, Any]:
-    """Preload ``preload`` random MinHashes, then time query + insert of the same operations
-    (inserting exactly those feedpipe published: the same check-then-insert work)."""
-    lsh = datasketch_lsh(port)
+def preload_datasketch(
+    client: redis.Redis, port: int, count: int
+) -> tuple[MinHashLSH, dict[str, Any]]:
+    """MinHashLSH (b=32, r=4) with Redis storage in DB 1 of the same server, preloaded with
+    ``count`` random MinHashes through an insertion session (pipelined)."""
+    config = {
+        "type": "redis",
+        "basename": b"bench",
+        "redis": {"host": "127.0.0.1", "port": port, "db": DATASKETCH_DB},
+    }
+    lsh = MinHashLSH(threshold=0.5, num_perm=NUM_PERM, params=(32, 4), storage_config=config)
     rng = np.random.default_rng(5)
     before = used_memory(client)
     started = time.perf_counter()
     with lsh.insertion_session(buffer_size=20_000) as session:
-        for i in range(preload):
+        for i in range(count):
             values = rng.integers(0, 2**32 - 1, size=NUM_PERM, dtype=np.uint64)
             session.insert(f"pre{i}", MinHash(hashvalues=values, scheme="affine32"))
-    load_seconds = time.perf_counter() - started
-    after = used_memory(client)
-    minhashes = [datasketch_minhash(op.text) for op in ops]
-    work = list(zip(ops, minhashes, publish, strict=True))
-    check_then_insert(lsh, work[:warmup])
-    gc.collect()
-    client.config_resetstat()
-    samples, queries, inserts = check_then_insert(lsh, work[warmup:])
-    server = server_side(client.info("commandstats"), len(samples))
-    return {
-        "preloaded_items": preload,
-        "preload_seconds": load_seconds,
-        "memory_bytes_per_item": (after - before) / preload,
-        "query_plus_insert": latency_summary(samples),
-        "query": latency_summary(queries),
-        "insert": latency_summary(inserts or [0]),
-        "inserted": len(inserts),
-        "warmup_ops": warmup,
-        "redis_server": server,
-        "commands_per_op": sum(server["calls_per_op"].values()),
+    seconds = time.perf_counter() - started
+    return lsh, {
+        "preloaded_items": count,
+        "preload_seconds": seconds,
+        "preload_items_per_second": count / seconds,
+        "memory_bytes_per_item": (used_memory(client) - before) / count,
     }
-
-
-def check_then_insert(
-    lsh: MinHashLSH, work: Sequence[tuple[Op, MinHash, bool]]
-) -> tuple[list[int], list[int], list[int]]:
-    """Times of query + insert, of the queries, of the inserts (ns)."""
-    samples, queries, inserts = [], [], []
-    for op, minhash, insert in work:
-        start = time.perf_counter_ns()
-        lsh.query(minhash)
-        queried = time.perf_counter_ns()
-        if insert:
-            lsh.insert(op.item.id, minhash)
-        end = time.perf_counter_ns()
-        samples.append(end - start)
-        queries.append(queried - start)
-        if insert:
-            inserts.append(end - queried)
-    return samples, queries, inserts
 
 
 # --- Report --------------------------------------------------------------------------------
@@ -629,102 +683,109 @@ def machine(client: redis.Redis) -> dict[str, Any]:
         "redis_server": client.info("server")["redis_version"],
         "packages": versions,
         "platform": platform.platform(),
+        "load_average_1_5_15": os.getloadavg(),  # other work on the machine adds noise
     }
 
 
-def verdicts(
-    fp: dict[str, Any], redis_part: dict[str, Any], memory_per_item: float, speedup: float
-) -> dict[str, dict[str, Any]]:
+def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    redis_part = results["feedpipe_evalsha"]["latency"]
     reached = {
         "redis_p50_ms": redis_part["p50_ms"],
         "redis_p99_ms": redis_part["p99_ms"],
-        "fingerprint_mean_ms": fp["mean_ms"],
-        "memory_bytes_per_item": memory_per_item,
+        "fingerprint_mean_ms": results["fingerprint"]["mean_ms"],
+        "memory_bytes_per_item": results["memory"]["bytes_per_item"],
+        "speedup_vs_datasketch_p50": results["ratios"]["speedup_p50"],
     }
-    result = {
-        name: {"target": TARGETS[name], "reached": value, "met": value <= TARGETS[name]}
-        for name, value in reached.items()
-    }
-    target = TARGETS["speedup_vs_datasketch_p50"]
-    result["speedup_vs_datasketch_p50"] = {
-        "target": target,
-        "reached": speedup,
-        "met": speedup >= target,
-    }
-    return result
+    verdict = {}
+    for name, value in reached.items():
+        target = TARGETS[name]
+        met = value >= target if name.startswith("speedup") else value <= target
+        verdict[name] = {"target": target, "reached": value, "met": met}
+    return verdict
 
 
 def print_summary(report: dict[str, Any]) -> None:
     fig = report["results"]
-    fp, ev, pi = fig["fingerprint"], fig["feedpipe_evalsha"], fig["feedpipe_publish_item"]
-    base, mem = fig["datasketch"], fig["memory"]
+    load, pre = fig["feedpipe_load"], fig["datasketch_preload"]
     print("\n=== dedupe benchmark ===")
     print(
-        f"stored items: {report['parameters']['items']:,} (feedpipe), "
-        f"{base['preloaded_items']:,} (datasketch)"
+        f"stored: {report['parameters']['items']:,} items in feedpipe (loaded through "
+        f"PUBLISH_ITEM in {load['seconds']:.0f} s, {load['items_per_second']:,.0f}/s, Redis "
+        f"{load['redis_server']['usec_per_op']:.0f} us/item), {pre['preloaded_items']:,} in "
+        f"datasketch ({pre['preload_seconds']:.0f} s)"
     )
-    load = fig["feedpipe_load"]
+    print_latencies(fig)
+    print_server_side(fig)
+    print_memory(fig)
+    print(f"outcomes, alternating run (intended->actual): {fig['feedpipe_evalsha']['outcomes']}")
+    print(f"outcomes, publish_item run: {fig['feedpipe_publish_item']['outcomes']}")
+    r = fig["ratios"]
     print(
-        f"loaded through PUBLISH_ITEM in {load['seconds']:.0f} s "
-        f"({load['items_per_second']:,.0f} items/s, Redis {load['usec_per_op']:.0f} us/item)"
+        f"feedpipe vs datasketch: {r['speedup_p50']:.1f}x faster at p50, "
+        f"{r['speedup_p99']:.1f}x at p99, {r['speedup_mean']:.1f}x in mean; "
+        f"{r['memory_datasketch_over_feedpipe']:.1f}x less memory per item"
     )
-    print(f"{'':38}{'mean':>9}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)")
-    rows = [
-        ("fingerprint() per article", fp),
-        ("  datasketch MinHash per article", fp["datasketch_minhash"]),
-        ("feedpipe insert+check (EVALSHA)", ev["latency"]),
-        ("feedpipe publish_item (fp+EVAL)", pi["latency"]),
-        ("datasketch query+insert", base["query_plus_insert"]),
-        ("  datasketch query", base["query"]),
-        ("  datasketch insert", base["insert"]),
-    ]
-    for label, s in rows:
-        print(
-            f"{label:38}"
-            + "".join(f"{s[k]:9.3f}" for k in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"))
-        )
-    print(f"\nfingerprinted {fp['n']:.0f} articles, mean {fp['mean_chars']:.0f} chars")
-    print_server_side(ev["redis_server"], pi["redis_server"], base["redis_server"])
-    print(
-        f"memory per stored item: feedpipe {mem['bytes_per_item']:.0f} B "
-        f"(index only {mem['index_bytes_per_item']:.0f} B), "
-        f"datasketch {base['memory_bytes_per_item']:.0f} B"
-    )
-    for family, entry in mem["breakdown"].items():
-        if isinstance(entry, dict) and "bytes_per_item" in entry:
-            print(f"  {family:16}{entry['bytes_per_item']:9.1f} B/item")
-    shards = mem["breakdown"]["shards"]
-    print(
-        f"  shards: {shards['existing']:,} keys, {shards['fields_mean']:.1f} fields mean, "
-        f"max {shards['fields_max']}, {shards['over_listpack_limit']} over this server's "
-        f"listpack limit ({shards['listpack_limit']}), {shards['over_128_fields']} over 128; "
-        f"sampled encodings {shards['encodings_sampled']}"
-    )
-    print(f"outcomes (EVALSHA run, intended->actual): {ev['outcomes']}")
-    print(f"outcomes (publish_item run): {pi['outcomes']}")
-    print(
-        f"speedup vs datasketch: p50 {fig['ratios']['speedup_p50']:.1f}x, "
-        f"p99 {fig['ratios']['speedup_p99']:.1f}x; memory ratio "
-        f"{fig['ratios']['memory_datasketch_over_feedpipe']:.1f}x less"
-    )
-    print("\ntarget                          target    reached   verdict")
+    print(f"\n{'target':30}{'target':>9}{'reached':>11}   verdict")
     for name, v in report["targets"].items():
         verdict = "MET" if v["met"] else "MISSED"
         print(f"{name:30}{v['target']:9.2f}{v['reached']:11.3f}   {verdict}")
     print(f"\nphase seconds: {report['phase_seconds']}")
 
 
-def print_server_side(
-    evalsha: dict[str, Any], publish: dict[str, Any], base: dict[str, Any]
-) -> None:
-    calls = evalsha["calls_per_op"]
-    inner = ", ".join(f"{n} {c:.1f}" for n, c in calls.items() if n != "evalsha")
+def print_latencies(fig: dict[str, Any]) -> None:
+    fp, base = fig["fingerprint"], fig["datasketch"]
+    print(f"{'':40}{'mean':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}  ms")
+    rows = [
+        (f"fingerprint() ({fp['n']:.0f} articles, {fp['mean_chars']:.0f} chars)", fp),
+        ("  datasketch MinHash, same shingles", fp["datasketch_minhash"]),
+        ("feedpipe insert+check (EVALSHA)", fig["feedpipe_evalsha"]["latency"]),
+        ("datasketch query+insert", base["latency"]),
+        ("  datasketch query", base["query"]),
+        ("  datasketch insert (when new)", base["insert"]),
+        ("feedpipe publish_item (fp + EVAL)", fig["feedpipe_publish_item"]["latency"]),
+    ]
+    keys = ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+    for label, stats in rows:
+        print(f"{label:40}" + "".join(f"{stats[k]:8.3f}" for k in keys))
+
+
+def print_server_side(fig: dict[str, Any]) -> None:
+    ours, base = fig["feedpipe_evalsha"]["redis_server"], fig["datasketch"]["redis_server"]
+    inner = ", ".join(
+        f"{n} {c:.1f}x{ours['usec_per_call'][n]:.1f}us"
+        for n, c in ours["calls_per_op"].items()
+        if n != "evalsha" and c >= 1
+    )
     print(
-        f"Redis CPU per op: feedpipe EVALSHA {evalsha['usec_per_op']:.0f} us "
-        f"(commands per op inside the script: {inner}); "
-        f"publish_item's EVAL {publish['usec_per_op']:.0f} us; "
-        f"datasketch {base['usec_per_op']:.0f} us over "
-        f"{sum(base['calls_per_op'].values()):.1f} commands"
+        f"Redis CPU per op: feedpipe EVALSHA {ours['usec_per_op']:.0f} us (inside: {inner}); "
+        f"publish_item's EVAL {fig['feedpipe_publish_item']['redis_server']['usec_per_op']:.0f}"
+        f" us; datasketch {base['usec_per_op']:.0f} us in "
+        f"{sum(base['calls_per_op'].values()):.1f} commands (round trips)"
+    )
+
+
+def print_memory(fig: dict[str, Any]) -> None:
+    mem = fig["memory"]
+    print(
+        f"memory per stored item: feedpipe {mem['bytes_per_item']:.0f} B "
+        f"(index shards + doc records {mem['index_bytes_per_item']:.0f} B), "
+        f"datasketch {fig['datasketch_preload']['memory_bytes_per_item']:.0f} B"
+    )
+    breakdown = mem["breakdown"]
+    print(
+        "  "
+        + ", ".join(
+            f"{family} {entry['bytes_per_item']:.0f}"
+            for family, entry in breakdown.items()
+            if isinstance(entry, dict) and "bytes_per_item" in entry
+        )
+    )
+    shards = breakdown["shards"]
+    print(
+        f"  shards: {shards['existing']:,} keys, {shards['fields_mean']:.1f} fields mean, "
+        f"max {shards['fields_max']}; {shards['over_listpack_limit']} over this server's "
+        f"hash-max-listpack-entries ({shards['listpack_limit']}), {shards['over_128_fields']} "
+        f"over 128; sampled encodings {shards['encodings_sampled']}"
     )
 
 
@@ -764,16 +825,6 @@ class Phases:
         return round(time.perf_counter() - self._started, 1)
 
 
-@dataclass(frozen=True)
-class Setup:
-    client: redis.Redis
-    port: int
-    keys: Keys
-    policy: PublishPolicy
-    days: tuple[str, ...]
-    sha: str
-
-
 def run(args: argparse.Namespace, port: int) -> dict[str, Any]:
     phases = Phases()
     client = redis.Redis(port=port)
@@ -786,67 +837,58 @@ def run(args: argparse.Namespace, port: int) -> dict[str, Any]:
     days = tuple(policy.near.days(datetime.now(UTC)))
     setup = Setup(client, port, Keys(), policy, days, client.script_load(PUBLISH_ITEM))
     articles = load_corpus(args.corpus)
+    results: dict[str, Any] = {}
 
     with phases.phase("fingerprint"):
-        fp_stats = bench_fingerprint(articles)
+        results["fingerprint"] = fp_stats = bench_fingerprint(articles)
     workload = Workload(articles, seed=11)
-    warmup = min(50, args.measure)
-    ops_sha, ops_pub = workload.ops(warmup + args.measure), workload.ops(args.measure)
+    warmup = max(1, min(50, args.measure))  # also the block size of the alternating run
+    ops_compare, ops_publish = workload.ops(warmup + args.measure), workload.ops(args.measure)
 
-    mem_before = used_memory(client)
-    client.config_resetstat()
     with phases.phase(f"load {args.items:,} items"):
-        load_items(setup, args, fp_stats)
-    load = server_side(client.info("commandstats"), args.items)
-    load["seconds"] = phases.seconds[f"load {args.items:,} items"]
-    load["items_per_second"] = args.items / load["seconds"]
-    memory: dict[str, Any] = {"used_memory_before": mem_before}
-    memory["used_memory_after_load"] = mem_loaded = used_memory(client)
-    memory["bytes_per_item"] = (mem_loaded - mem_before) / args.items
+        results["feedpipe_load"] = load_items(setup, args, fp_stats)
     with phases.phase("memory breakdown"):
-        breakdown = memory_breakdown(
-            client, setup.keys, days, policy.near.index_shards, args.items, mem_loaded - mem_before
-        )
-    memory["index_bytes_per_item"] = sum(
-        breakdown[f]["bytes_per_item"] for f in ("index_shards", "doc_records")
-    )
-    memory["breakdown"] = breakdown
-
-    with phases.phase("timed feedpipe ops"):
-        sha_run, published, pub_run = asyncio.run(_timed_feedpipe(setup, ops_sha, warmup, ops_pub))
-    info = machine(client)
-    client.flushall()
-    with phases.phase("datasketch baseline"):
-        base = bench_baseline(client, port, args.baseline_items, ops_sha, published, warmup)
-
-    results = {
-        "fingerprint": fp_stats,
-        "feedpipe_load": load,
-        "feedpipe_evalsha": sha_run.report(),
-        "feedpipe_publish_item": pub_run.report(),
-        "memory": memory,
-        "datasketch": base,
-    }
+        results["memory"] = memory_report(setup, args.items, results["feedpipe_load"])
+    with phases.phase(f"datasketch preload {args.baseline_items:,} items"):
+        lsh, results["datasketch_preload"] = preload_datasketch(client, port, args.baseline_items)
+    with phases.phase("timed: feedpipe and datasketch, alternating"):
+        feedpipe, datasketch = asyncio.run(compare(setup, lsh, ops_compare, warmup))
+    results["feedpipe_evalsha"], results["datasketch"] = feedpipe.report(), datasketch.report()
+    with phases.phase("timed: publish_item"):
+        results["feedpipe_publish_item"] = asyncio.run(
+            time_publish_item(setup, ops_publish)
+        ).report()
     results["ratios"] = ratios(results)
     return {
         "benchmark": "dedupe",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": info,
+        "machine": machine(client),
         "parameters": _parameters(args, policy, days, warmup),
         "results": results,
-        "targets": verdicts(
-            fp_stats,
-            results["feedpipe_evalsha"]["latency"],
-            memory["bytes_per_item"],
-            results["ratios"]["speedup_p50"],
-        ),
+        "targets": verdicts(results),
         "notes": NOTES,
         "phase_seconds": phases.seconds,
         "total_seconds": phases.total(),
     }
 
 
-def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any]) -> None:
+def memory_report(setup: Setup, items: int, load: dict[str, Any]) -> dict[str, Any]:
+    delta = load["used_memory_after"] - load["used_memory_before"]
+    breakdown = memory_breakdown(
+        setup.client, setup.keys, setup.days, setup.policy.near.index_shards, items, delta
+    )
+    index = sum(breakdown[f]["bytes_per_item"] for f in ("index_shards", "doc_records"))
+    return {
+        "used_memory_before": load["used_memory_before"],
+        "used_memory_after_load": load["used_memory_after"],
+        "bytes_per_item": delta / items,
+        "index_bytes_per_item": index,
+        "breakdown": breakdown,
+    }
+
+
+def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any]) -> dict[str, Any]:
+    """Loads ``args.items`` synthetic items; returns memory before/after and load figures."""
     some_fp = fingerprint("خبر " * 100, setup.policy.near)
     assert some_fp is not None
     loader = Loader(
@@ -869,55 +911,36 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
             rate = done[0] / (time.perf_counter() - started)
             print(f"   loaded {done[0]:,} ({rate:,.0f} items/s)", flush=True)
 
+    info = setup.client.info
+    before_memory, before_stats = used_memory(setup.client), info("commandstats")
     loader.load(args.items, args.batch, progress)
-
-
-def ratios(results: dict[str, Any]) -> dict[str, float]:
-    feedpipe = results["feedpipe_evalsha"]["latency"]
-    base = results["datasketch"]
-    theirs = base["query_plus_insert"]
+    stats = CommandStats()
+    stats.add(before_stats, info("commandstats"))
+    seconds = time.perf_counter() - started
     return {
-        "speedup_p50": theirs["p50_ms"] / feedpipe["p50_ms"],
-        "speedup_p99": theirs["p99_ms"] / feedpipe["p99_ms"],
-        "speedup_mean": theirs["mean_ms"] / feedpipe["mean_ms"],
-        "memory_datasketch_over_feedpipe": (
-            base["memory_bytes_per_item"] / results["memory"]["bytes_per_item"]
-        ),
-        "publish_item_over_evalsha_p50": (
-            results["feedpipe_publish_item"]["latency"]["p50_ms"] / feedpipe["p50_ms"]
-        ),
+        "used_memory_before": before_memory,
+        "used_memory_after": used_memory(setup.client),
+        "seconds": seconds,
+        "items_per_second": args.items / seconds,
+        "redis_server": stats.per_op(args.items),
     }
 
 
-async def _timed_feedpipe(
-    setup: Setup,
-    ops_sha: list[Op],
-    warmup: int,
-    ops_pub: list[Op],
-) -> tuple[TimedRun, list[bool], TimedRun]:
-    """EVALSHA run (after ``warmup`` untimed ops), then the publish_item run; which of the
-    EVALSHA ops were published (the baseline inserts those)."""
-    client = AsyncRedis(port=setup.port)
-    keys, policy, sha, window = setup.keys, setup.policy, setup.sha, ",".join(setup.days)
-    try:
-        await time_evalsha(client, sha, keys, policy, ops_sha[:warmup], window)
-        await client.config_resetstat()
-        samples, outcomes = await time_evalsha(client, sha, keys, policy, ops_sha[warmup:], window)
-        stats = await client.info("commandstats")
-        sha_run = TimedRun(samples, outcomes, server_side(stats, len(samples)))
-        published = [await _was_published(client, keys, op) for op in ops_sha]
-        await client.config_resetstat()
-        samples, outcomes = await time_publish_item(client, keys, policy, ops_pub)
-        stats = await client.info("commandstats")
-        pub_run = TimedRun(samples, outcomes, server_side(stats, len(samples)))
-    finally:
-        await client.aclose()
-    return sha_run, published, pub_run
-
-
-async def _was_published(client: AsyncRedis, keys: Keys, op: Op) -> bool:
-    value = await client.get(keys.item(op.item.id))
-    return value is not None and not value.startswith(b"dup:")
+def ratios(results: dict[str, Any]) -> dict[str, float]:
+    ours = results["feedpipe_evalsha"]["latency"]
+    theirs = results["datasketch"]["latency"]
+    return {
+        "speedup_p50": theirs["p50_ms"] / ours["p50_ms"],
+        "speedup_p99": theirs["p99_ms"] / ours["p99_ms"],
+        "speedup_mean": theirs["mean_ms"] / ours["mean_ms"],
+        "memory_datasketch_over_feedpipe": (
+            results["datasketch_preload"]["memory_bytes_per_item"]
+            / results["memory"]["bytes_per_item"]
+        ),
+        "publish_item_over_evalsha_p50": (
+            results["feedpipe_publish_item"]["latency"]["p50_ms"] / ours["p50_ms"]
+        ),
+    }
 
 
 def _parameters(
@@ -945,16 +968,23 @@ def _parameters(
 
 NOTES = [
     "Redis latency: wall time of one awaited EVALSHA of PUBLISH_ITEM (redis.asyncio client, "
-    "no hiredis, loopback) with all 7 days in ARGV[9]; fingerprints and ARGV are precomputed.",
-    "publish_item: the production call (fingerprint + EVAL with the script text + parsing).",
-    "Stored items are synthetic fingerprints loaded through the same script, spread evenly "
-    "over the 7 window days; timed operations use real fingerprints of real/edited articles.",
-    "Memory per item: (used_memory after loading - before) / items; counts index shards, doc "
-    "records, the exact-dedupe item and content keys, their expire entries and the output "
-    "stream capped at MAXLEN ~1000. index_bytes_per_item: shards + doc records only.",
-    "datasketch: query + insert of the same operations (insert only where feedpipe published), "
-    "on a Redis holding only the preloaded datasketch items (FLUSHALL before), because loading "
-    "it is ~100x slower than feedpipe; its MinHashes are computed outside the timing.",
+    "no hiredis, loopback) with all 7 window days in ARGV[9]; fingerprints and ARGV are "
+    "precomputed. redis_server: Redis CPU from INFO commandstats deltas (a script's time "
+    "includes the commands it calls).",
+    "publish_item: the production call end to end (fingerprint + EVAL sending the script "
+    "text + reply parsing), on further operations after the alternating run.",
+    "Stored items: synthetic fingerprints (random signature, lead and uniform uint32 band "
+    "hashes) loaded through the same script, spread evenly over the 7 window days; loading "
+    "passes only the insert day in ARGV[9]. Timed operations use real fingerprints of real, "
+    "word-shuffled and edited articles.",
+    "Memory per item: (used_memory after loading - before) / items: index shards, doc records, "
+    "the exact-dedupe item and content keys, the expires dict, and the output stream capped at "
+    "MAXLEN ~1000. index_bytes_per_item: index shards + doc records (MEMORY USAGE samples).",
+    "datasketch: MinHashLSH b=32 r=4, Redis storage in DB 1 of the same server, preloaded "
+    "with --baseline-items random MinHashes (it loads far slower than feedpipe, so not 1M); "
+    "its per-op cost is round trips, which hardly depend on the stored count. Each operation "
+    "is query, then insert when feedpipe published it; blocks of operations alternate with "
+    "feedpipe's so both see the same machine load. MinHashes are computed outside the timing.",
 ]
 
 
