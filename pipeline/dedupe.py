@@ -32,7 +32,7 @@ LEAD_BANDS, LEAD_ROWS = 8, 4
 # it because its hashing is only promised stable within one (tests pin a golden signature).
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}-s{SEED}-b{FULL_BANDS}x{FULL_ROWS}"
-    f"-l{LEAD_BANDS}x{LEAD_ROWS}-rensa05"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h31-rensa05"
 )
 _U16 = struct.Struct(f">{NUM_PERM}H")
 
@@ -116,9 +116,10 @@ def _minhash(shingles: set[str]) -> list[int]:
 
 
 def _bands(values: list[int], bands: int, rows: int, salt: int) -> tuple[int, ...]:
-    # The band number is hashed in, so equal values in different bands never collide.
+    # The band number is hashed in, so equal values in different bands never collide. 31 bits:
+    # Redis listpacks store smaller integers in 4 bytes instead of 8 (~140 B less per item).
     return tuple(
-        int(short_hash(f"{salt + b}:{values[b * rows : (b + 1) * rows]}", 8), 16)
+        int(short_hash(f"{salt + b}:{values[b * rows : (b + 1) * rows]}", 8), 16) & 0x7FFFFFFF
         for b in range(bands)
     )
 

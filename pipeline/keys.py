@@ -6,6 +6,7 @@ old ones simply expire, so no code ever reads a value written in a format it doe
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 PREFIX = "feedpipe"
@@ -42,10 +43,12 @@ class Keys:
         return f"{PREFIX}:cluster:{item_id}"
 
     def dedupe_index(self, scheme: str) -> str:
-        """Prefix of the near-duplicate index of one fingerprint scheme:
+        """Prefix of the near-duplicate index of one fingerprint scheme (named by a short hash
+        of it: millions of keys carry the prefix):
         ``<prefix><YYYYMMDD>:<shard>`` HASH band hash -> doc seq (one per day, expiring),
         ``<prefix>doc:<seq>`` STRING fingerprint record, ``<prefix>seq`` the counter."""
-        return f"{PREFIX}:dd:{scheme}:"
+        scheme_id = hashlib.sha256(scheme.encode()).hexdigest()[:8]
+        return f"{PREFIX}:dd:{scheme_id}:"
 
     def html(self, item_id: str) -> str:
         """STRING: zlib-compressed article HTML (claim check for the extract task)."""
