@@ -50,6 +50,7 @@ from datasketch import MinHash, MinHashLSH
 from redis.asyncio import Redis as AsyncRedis
 
 from pipeline.dedupe import (
+    BAND_HASH_BITS,
     FULL_BANDS,
     LEAD_BANDS,
     NUM_PERM,
@@ -400,7 +401,7 @@ class Loader:
         rng = np.random.default_rng([self.seed, start])
         signatures = rng.bytes(count * 2 * NUM_PERM)
         leads = rng.bytes(count * NUM_PERM)
-        bands = rng.integers(0, 2**32, size=(count, BANDS), dtype=np.uint64)
+        bands = rng.integers(0, 1 << BAND_HASH_BITS, size=(count, BANDS), dtype=np.uint64)
         slots = np.stack((bands % self.shards, bands), axis=2).reshape(count, -1).tolist()
         commands = []
         for k in range(count):

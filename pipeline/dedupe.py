@@ -27,12 +27,14 @@ SHINGLE = 8
 LEAD_CHARS = 300
 FULL_BANDS, FULL_ROWS = 32, 4
 LEAD_BANDS, LEAD_ROWS = 8, 4
+# Redis listpacks store integers below 2**31 in 4 bytes instead of 8 (~140 B less per item).
+BAND_HASH_BITS = 31
 # Everything that makes two signatures comparable; part of every dedupe key name, so a change
 # starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
 # it because its hashing is only promised stable within one (tests pin a golden signature).
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}-s{SEED}-b{FULL_BANDS}x{FULL_ROWS}"
-    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h31-rensa05"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05"
 )
 _U16 = struct.Struct(f">{NUM_PERM}H")
 
@@ -116,10 +118,10 @@ def _minhash(shingles: set[str]) -> list[int]:
 
 
 def _bands(values: list[int], bands: int, rows: int, salt: int) -> tuple[int, ...]:
-    # The band number is hashed in, so equal values in different bands never collide. 31 bits:
-    # Redis listpacks store smaller integers in 4 bytes instead of 8 (~140 B less per item).
+    # The band number is hashed in, so equal values in different bands never collide.
+    mask = (1 << BAND_HASH_BITS) - 1
     return tuple(
-        int(short_hash(f"{salt + b}:{values[b * rows : (b + 1) * rows]}", 8), 16) & 0x7FFFFFFF
+        int(short_hash(f"{salt + b}:{values[b * rows : (b + 1) * rows]}", 8), 16) & mask
         for b in range(bands)
     )
 
