@@ -66,8 +66,9 @@ class DedupePolicy:
     max_candidates: int = 16
     index_shards: int = 65536  # per day; keeps each shard a compact listpack (<= 128 fields)
 
-    def days(self, now: datetime) -> list[str]:
-        """Day buckets to search, today first."""
+    def days(self, now: datetime | None = None) -> list[str]:
+        """Day buckets to search (UTC), today first."""
+        now = now or datetime.now(UTC)
         return [(now - timedelta(days=d)).strftime("%Y%m%d") for d in range(self.window_days)]
 
 
@@ -153,7 +154,3 @@ def doc_record(fp: Fingerprint, item_id: str, source: str | None) -> bytes:
     """What the index keeps per published item, in the layout the Lua script reads."""
     counts = struct.pack(">II", fp.shingles, fp.lead_shingles)
     return fp.signature + fp.lead_signature + counts + item_id.encode() + (source or "").encode()
-
-
-def index_days(policy: DedupePolicy, now: datetime | None = None) -> list[str]:
-    return policy.days(now or datetime.now(UTC))

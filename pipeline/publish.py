@@ -15,7 +15,6 @@ from pipeline.dedupe import (
     band_slot,
     doc_record,
     fingerprint,
-    index_days,
 )
 from pipeline.keys import PUBLISH_ITEM, Keys
 from pipeline.models import (
@@ -119,7 +118,7 @@ def _publish_args(
         "1" if len(item.text) >= policy.min_text_chars else "0",
         "1" if fp else "0",
         keys.dedupe_index(SCHEME),
-        ",".join(index_days(near)),
+        ",".join(near.days()),
         (near.window_days + 1) * 86_400,
         fp.signature if fp else b"",
         fp.lead_signature if fp else b"",
