@@ -39,8 +39,12 @@ class Keys:
     clusters: str = f"{PREFIX}:clusters"  # ZSET kept item id -> cluster size
 
     def cluster(self, item_id: str) -> str:
-        """HASH {title} of a story cluster; "<key>:sources" is the SET of its outlets."""
+        """HASH {title} of a story cluster."""
         return f"{PREFIX}:cluster:{item_id}"
+
+    def cluster_sources(self, item_id: str) -> str:
+        """SET of a story cluster's outlets (PUBLISH_ITEM builds the same name)."""
+        return self.cluster(item_id) + ":sources"
 
     def dedupe_index(self, scheme: str) -> str:
         """Prefix of the near-duplicate index of one fingerprint scheme (named by a short hash

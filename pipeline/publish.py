@@ -167,7 +167,7 @@ async def biggest_clusters(redis: Redis, keys: Keys, limit: int) -> list[Cluster
     async with redis.pipeline(transaction=False) as pipe:
         for member, _score in ranked:
             pipe.hget(keys.cluster(_str(member)), "title")
-            pipe.smembers(keys.cluster(_str(member)) + ":sources")
+            pipe.smembers(keys.cluster_sources(_str(member)))
         details = await pipe.execute()
     clusters = []
     for index, (member, score) in enumerate(ranked):
