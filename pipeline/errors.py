@@ -5,12 +5,16 @@
     └── FeedError (feed_url)        something went wrong with one feed or one of its pages
         ├── TransientError          worth retrying later: timeouts, 5xx, 429, connection resets
         │   ├── FetchTimeout
-        │   ├── ServerError
+        │   ├── ServerError         may carry the server's Retry-After
+        │   ├── HostBusy            no politeness slot for the host within the poll's budget
         │   └── UnexpectedError     anything unforeseen (a bug, a parser crash); logged in full
-        └── PermanentError          retrying soon will not help: 4xx, not a feed, too large
-            ├── ClientError
+        └── PermanentError          retrying soon will not help (still retried, at the backoff cap)
+            ├── ClientError         HTTP 4xx other than 429
+            ├── BlockedDestination  SSRF guard: not http(s), or a private/loopback/... address
+            ├── RedirectError       too many redirects, a loop, a redirect without Location
+            ├── TLSError            certificate or handshake failure (never retried unverified)
             ├── ResponseTooLarge
-            └── NotAFeed
+            └── NotAFeed            empty, HTML, image, JSON that is not a JSON Feed, garbage
 
 A discarded entry or item (duplicate, too short) is *not* an exception: it is a value with a
 reason (see ``pipeline.models.Discarded``).
@@ -59,6 +63,23 @@ class FetchTimeout(TransientError):
 class ServerError(TransientError):
     """HTTP 5xx, 429, or the connection failed/reset."""
 
+    def __init__(
+        self,
+        feed_url: str,
+        message: str,
+        *,
+        url: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(feed_url, message, url=url)
+        self.retry_after = retry_after  # seconds, from a 429/503 Retry-After header
+
+
+class HostBusy(TransientError):
+    """The host's politeness limits left no slot before the poll's budget ran out.
+
+    Not the feed's fault: the scheduler retries soon and does not count it as an error."""
+
 
 class UnexpectedError(TransientError):
     """An exception nobody anticipated while polling one feed, recorded on that feed."""
@@ -70,6 +91,18 @@ class PermanentError(FeedError):
 
 class ClientError(PermanentError):
     """HTTP 4xx other than 429."""
+
+
+class BlockedDestination(PermanentError):
+    """Refused by the SSRF guard (FEEDPIPE_ALLOW_PRIVATE_NETWORKS, FEEDPIPE_ALLOWED_NETWORKS)."""
+
+
+class RedirectError(PermanentError):
+    pass
+
+
+class TLSError(PermanentError):
+    pass
 
 
 class ResponseTooLarge(PermanentError):

@@ -1,32 +1,50 @@
-"""HTTP for feeds and article pages: conditional GET, size caps, clear errors.
+"""HTTP for feeds and article pages: guarded, polite, capped, with clear errors.
 
-Every failure becomes a ``FeedError`` naming the feed (and the page, for article fetches),
-classified transient (retry later) or permanent, so callers never catch aiohttp's own types.
+Every request hop (redirects are followed here, one by one) is checked by the SSRF guard
+(``pipeline.netguard``), waits for a per-host politeness slot (``pipeline.politeness``), and
+reads at most ``max_bytes`` of decompressed body. Every failure becomes a ``FeedError`` naming
+the feed (and the page, for article fetches), so callers never catch aiohttp's own types.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
 
 from pipeline.errors import (
+    BlockedDestination,
     ClientError,
     FeedError,
     FetchTimeout,
+    HostBusy,
     PermanentError,
+    RedirectError,
     ResponseTooLarge,
     ServerError,
+    TLSError,
 )
 from pipeline.models import FeedState, FetchResult
+from pipeline.netguard import DestinationRefused, GuardedResolver, NetworkPolicy
+from pipeline.politeness import HostGate, NoSlot
 from pipeline.settings import Settings
 
 _CHUNK = 64 * 1024
-FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"
-MAX_REDIRECTS = 10
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
 @dataclass(frozen=True)
@@ -59,15 +77,99 @@ class FetchLimits:
         )
 
 
-def new_session(settings: Settings) -> aiohttp.ClientSession:
+def new_session(settings: Settings, network: NetworkPolicy) -> aiohttp.ClientSession:
     """One session per worker process, created inside its event loop (never before a fork)."""
-    connector = aiohttp.TCPConnector(limit=100, limit_per_host=4, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(
+        limit=100, limit_per_host=4, ttl_dns_cache=300, resolver=GuardedResolver(network)
+    )
     return aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": settings.user_agent},
         # Cookies from one feed host must never leak into requests to another.
         cookie_jar=aiohttp.DummyCookieJar(),
+        # Proxies come from settings only, never from whatever environment a worker has.
+        trust_env=False,
     )
+
+
+@dataclass(frozen=True)
+class Request:
+    url: str
+    feed_url: str  # the feed this request is for, named in every error
+    limits: FetchLimits
+    headers: Mapping[str, str]
+    deadline: float  # monotonic; waiting for a politeness slot never goes past it
+
+
+@dataclass(frozen=True)
+class Fetcher:
+    session: aiohttp.ClientSession
+    network: NetworkPolicy
+    gate: HostGate | None  # None only where no Redis is involved (unit tools)
+    max_redirects: int
+
+    async def fetch_feed(
+        self, state: FeedState, limits: FetchLimits, deadline: float, *, conditional: bool
+    ) -> FetchResult:
+        """GET a feed (with its stored validators when ``conditional``); a 304 is a result."""
+        headers = conditional_headers(state) if conditional else {"Accept": FEED_ACCEPT}
+        return await self.get(Request(state.fetch_target, state.url, limits, headers, deadline))
+
+    async def fetch_page(
+        self, url: str, *, feed_url: str, limits: FetchLimits, deadline: float
+    ) -> FetchResult:
+        return await self.get(Request(url, feed_url, limits, {"Accept": PAGE_ACCEPT}, deadline))
+
+    async def get(self, request: Request) -> FetchResult:
+        """Follow redirects hop by hop, each hop guarded and polite."""
+        url, hops = request.url, list[tuple[int, str]]()
+        for _ in range(self.max_redirects + 1):
+            async with self._response(request, url) as response:
+                location = _redirect_target(response, request, url)
+                if location is None:
+                    return await _result(response, request, url, hops)
+            if location in {request.url, *(target for _, target in hops)}:
+                raise RedirectError(request.feed_url, f"redirect loop at {location}", url=url)
+            hops.append((response.status, location))
+            url = location
+        raise RedirectError(
+            request.feed_url, f"more than {self.max_redirects} redirects", url=request.url
+        )
+
+    @contextlib.asynccontextmanager
+    async def _response(self, request: Request, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        feed_url = request.feed_url
+        try:
+            self.network.check_url(url)
+            async with (
+                self._slot(url, request.deadline),
+                self.session.get(
+                    url,
+                    headers=request.headers,
+                    timeout=request.limits.timeout,
+                    allow_redirects=False,
+                ) as response,
+            ):
+                yield response
+        except FeedError:
+            raise
+        except DestinationRefused as exc:
+            raise BlockedDestination(feed_url, str(exc), url=url) from exc
+        except NoSlot as exc:
+            raise HostBusy(feed_url, str(exc), url=url) from exc
+        except TimeoutError as exc:
+            limits = request.limits
+            message = (
+                f"timed out (connect {limits.connect_timeout:g}s, total {limits.timeout.total:g}s)"
+            )
+            raise FetchTimeout(feed_url, message, url=url) from exc
+        except (aiohttp.ClientError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
+            raise _classify(exc, feed_url, url) from exc
+
+    def _slot(self, url: str, deadline: float) -> contextlib.AbstractAsyncContextManager[None]:
+        if self.gate is None:
+            return contextlib.nullcontext()
+        return self.gate.slot(url, deadline)
 
 
 def conditional_headers(state: FeedState) -> dict[str, str]:
@@ -79,54 +181,48 @@ def conditional_headers(state: FeedState) -> dict[str, str]:
     return headers
 
 
-async def fetch_feed(
-    session: aiohttp.ClientSession, state: FeedState, limits: FetchLimits
+def _redirect_target(response: aiohttp.ClientResponse, request: Request, url: str) -> str | None:
+    if response.status not in REDIRECTS:
+        return None
+    location = response.headers.get("Location")
+    if not location:
+        raise RedirectError(
+            request.feed_url, f"HTTP {response.status} without a Location header", url=url
+        )
+    try:
+        return str(response.url.join(URL(location)))
+    except ValueError as exc:
+        raise RedirectError(request.feed_url, f"bad Location {location!r}", url=url) from exc
+
+
+async def _result(
+    response: aiohttp.ClientResponse, request: Request, url: str, hops: list[tuple[int, str]]
 ) -> FetchResult:
-    """GET a feed with its stored validators; a 304 comes back as a result, not an error."""
-    return await fetch_url(
-        session, state.url, feed_url=state.url, limits=limits, headers=conditional_headers(state)
+    _raise_for_status(response, request.feed_url, url)
+    body = b"" if response.status == 304 else await _read_capped(response, request, url)
+    return FetchResult(
+        url=request.url,
+        final_url=str(response.url),
+        status=response.status,
+        body=body,
+        etag=response.headers.get("ETag"),
+        last_modified=response.headers.get("Last-Modified"),
+        content_type=response.headers.get("Content-Type"),
+        charset=response.charset,
+        permanent_url=_permanent_target(hops),
+        fresh_for=freshness_seconds(response.headers),
     )
 
 
-async def fetch_page(
-    session: aiohttp.ClientSession, url: str, *, feed_url: str, limits: FetchLimits
-) -> FetchResult:
-    headers = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}
-    return await fetch_url(session, url, feed_url=feed_url, limits=limits, headers=headers)
-
-
-async def fetch_url(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    feed_url: str,
-    limits: FetchLimits,
-    headers: Mapping[str, str],
-) -> FetchResult:
-    try:
-        async with session.get(
-            url, headers=headers, timeout=limits.timeout, max_redirects=MAX_REDIRECTS
-        ) as response:
-            _raise_for_status(response, feed_url, url)
-            body = b""
-            if response.status != 304:
-                body = await _read_capped(response, limits, feed_url, url)
-            return FetchResult(
-                url=url,
-                final_url=str(response.url),
-                status=response.status,
-                body=body,
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
-                content_type=response.headers.get("Content-Type"),
-                charset=response.charset,
-            )
-    except FeedError:
-        raise
-    except TimeoutError as exc:
-        raise FetchTimeout(feed_url, f"timed out after {limits.read_timeout:g}s", url=url) from exc
-    except (aiohttp.ClientError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
-        raise _classify(exc, feed_url, url) from exc
+def _permanent_target(hops: list[tuple[int, str]]) -> str | None:
+    """The target of the leading run of permanent redirects: a 301 followed by a 302 means
+    the feed moved to the 302's source, which is what a client should request from now on."""
+    target = None
+    for status, location in hops:
+        if status not in PERMANENT_REDIRECTS:
+            break
+        target = location
+    return target
 
 
 def _raise_for_status(response: aiohttp.ClientResponse, feed_url: str, url: str) -> None:
@@ -135,41 +231,88 @@ def _raise_for_status(response: aiohttp.ClientResponse, feed_url: str, url: str)
         return
     message = f"HTTP {status} {response.reason or ''}".strip()
     if status == 429 or status >= 500:
-        raise ServerError(feed_url, message, url=url)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+        if retry_after is not None:
+            message += f" (Retry-After {retry_after:g}s)"
+        raise ServerError(feed_url, message, url=url, retry_after=retry_after)
     raise ClientError(feed_url, message, url=url)
 
 
-async def _read_capped(
-    response: aiohttp.ClientResponse, limits: FetchLimits, feed_url: str, url: str
-) -> bytes:
-    """Read the (already decompressed) body, refusing to hold more than ``max_bytes``."""
+async def _read_capped(response: aiohttp.ClientResponse, request: Request, url: str) -> bytes:
+    """Read the body as aiohttp decompresses it, refusing to hold more than ``max_bytes``.
+
+    Counting decompressed bytes is what stops a gzip/deflate/brotli bomb: a 10 KB response
+    that inflates to gigabytes fails at the cap, after at most one chunk past it."""
+    limit = request.limits.max_bytes
     declared = response.content_length
-    if declared is not None and declared > limits.max_bytes:
-        raise ResponseTooLarge(feed_url, _too_large(declared, limits), url=url)
+    if declared is not None and declared > limit and not response.headers.get("Content-Encoding"):
+        raise ResponseTooLarge(request.feed_url, _too_large(declared, limit), url=url)
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(_CHUNK):
         size += len(chunk)
-        if size > limits.max_bytes:
-            raise ResponseTooLarge(feed_url, _too_large(size, limits), url=url)
+        if size > limit:
+            raise ResponseTooLarge(request.feed_url, _too_large(size, limit), url=url)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(size: int, limits: FetchLimits) -> str:
-    return f"response larger than {limits.max_bytes} bytes (at least {size})"
+def _too_large(size: int, limit: int) -> str:
+    return f"response larger than {limit} bytes (at least {size} after decompression)"
 
 
 def _classify(exc: BaseException, feed_url: str, url: str) -> FeedError:
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return PermanentError(feed_url, f"more than {MAX_REDIRECTS} redirects", url=url)
     if isinstance(exc, aiohttp.InvalidURL):
         return PermanentError(feed_url, f"invalid URL: {exc}", url=url)
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLError):
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         # Never retried without verification: a bad certificate is the server's to fix.
-        return PermanentError(feed_url, f"TLS error: {exc}", url=url)
-    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TLSError(feed_url, f"TLS error: {exc}", url=url)
+    if isinstance(exc, aiohttp.ContentTypeError | aiohttp.ClientPayloadError):
         return ServerError(feed_url, f"broken response body: {exc}", url=url)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # aiohttp could not parse the response itself (bad headers, bad chunking).
+        return ServerError(feed_url, f"malformed HTTP response: {exc.message}", url=url)
     if isinstance(exc, aiohttp.ClientError | OSError | asyncio.IncompleteReadError):
         return ServerError(feed_url, f"connection failed: {type(exc).__name__}: {exc}", url=url)
     return PermanentError(feed_url, f"bad request: {type(exc).__name__}: {exc}", url=url)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from ``now``: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def freshness_seconds(headers: CIMultiDictProxy[str]) -> float | None:
+    """How long the server says this response stays fresh: Cache-Control max-age, else
+    Expires minus Date. None when it says nothing (or no-store/no-cache: no promise)."""
+    cache_control = headers.get("Cache-Control", "").lower()
+    directives = dict(_directive(part) for part in cache_control.split(",") if part.strip())
+    if "no-store" in directives or "no-cache" in directives:
+        return None
+    for name in ("s-maxage", "max-age"):
+        if directives.get(name, "").isdigit():
+            return float(directives[name])
+    return _expires_minus_date(headers)
+
+
+def _directive(part: str) -> tuple[str, str]:
+    name, _, value = part.strip().partition("=")
+    return name.strip(), value.strip().strip('"')
+
+
+def _expires_minus_date(headers: CIMultiDictProxy[str]) -> float | None:
+    try:
+        expires = email.utils.parsedate_to_datetime(headers.get("Expires", ""))
+        date = email.utils.parsedate_to_datetime(headers.get("Date", ""))
+    except (TypeError, ValueError):
+        return None  # "Expires: 0" and other invalid dates mean "already expired"
+    return max(0.0, (expires - date).total_seconds())

@@ -54,6 +54,14 @@ class Keys:
         scheme_id = hashlib.sha256(scheme.encode()).hexdigest()[:8]
         return f"{PREFIX}:dd:{scheme_id}:"
 
+    def host_slots(self, host: str) -> str:
+        """ZSET request token -> lease end (ms): requests in flight to one host."""
+        return f"{PREFIX}:host:{host}:slots"
+
+    def host_next_start(self, host: str) -> str:
+        """STRING: the earliest time (ms) the next request to this host may start."""
+        return f"{PREFIX}:host:{host}:next"
+
     def html(self, item_id: str) -> str:
         """STRING: zlib-compressed article HTML (claim check for the extract task)."""
         return f"{PREFIX}:v1:html:{item_id}"
@@ -62,6 +70,8 @@ class Keys:
 # Counters in Keys.stats (the live summary of `feedpipe run` reads their deltas).
 STAT_POLLS = "polls"
 STAT_NOT_MODIFIED = "not_modified"
+STAT_UNCHANGED = "unchanged"  # 200 with the same body as last time
+STAT_DEFERRED = "deferred"  # host busy: polled again soon
 STAT_POLL_ERRORS = "poll_errors"
 STAT_NEW_ENTRIES = "new_entries"
 STAT_PUBLISHED = "published"
@@ -90,6 +100,28 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   return 2
 end
 if redis.call('SET', KEYS[1], 'claimed', 'NX', 'EX', tonumber(ARGV[1])) then return 1 end
+return 0
+"""
+
+# Take a politeness slot for one request to a host, or say how long to wait. Redis's clock is
+# the only clock, so workers on machines with skewed clocks still share one schedule. A slot is
+# a lease: a worker that dies mid-request frees it when the lease ends.
+# KEYS[1]=host_slots  KEYS[2]=host_next_start  ARGV: token, max in flight, gap ms, lease ms
+# Returns 0 (taken) or the milliseconds to wait before asking again.
+ACQUIRE_HOST_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, math.min(250, tonumber(first[2]) - now))
+end
+local next_start = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now < next_start then return next_start - now end
+local gap, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease)
+if gap > 0 then redis.call('SET', KEYS[2], now + gap, 'PX', gap) end
 return 0
 """
 

@@ -48,10 +48,22 @@ class FeedState(msgspec.Struct, frozen=True):
     next_poll: float | None = None
     items: int = 0  # items published from this feed so far
     added_at: float | None = None
+    # Where it is fetched from, once permanent redirects have moved it (``url`` stays its id).
+    fetch_url: str | None = None
+    redirect_target: str | None = None  # a permanent redirect seen on recent polls...
+    redirect_seen: int = 0  # ...this many polls in a row
+    body_hash: str | None = None  # of the last body parsed: catches servers whose 304s lie
+    last_full_fetch: float | None = None  # last 200 response (a body, not a 304)
+    rate: float | None = None  # estimated new entries per hour (pipeline.schedule)
+    hint: float | None = None  # the feed's own minimum interval (ttl, sy:, max-age), seconds
 
     @property
     def ref(self) -> FeedRef:
         return FeedRef(id=self.id, url=self.url, title=self.title, tags=self.tags)
+
+    @property
+    def fetch_target(self) -> str:
+        return self.fetch_url or self.url
 
 
 class FetchResult(msgspec.Struct, frozen=True):
@@ -65,6 +77,10 @@ class FetchResult(msgspec.Struct, frozen=True):
     last_modified: str | None = None
     content_type: str | None = None
     charset: str | None = None
+    # Where the leading run of permanent redirects (301/308) pointed, if the request had one.
+    permanent_url: str | None = None
+    # Seconds the server says the response stays fresh (Cache-Control max-age / Expires).
+    fresh_for: float | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -94,6 +110,9 @@ class ParsedFeed(msgspec.Struct, frozen=True):
     language: str | None
     entries: tuple[Entry, ...]
     problem: str | None = None  # feedparser "bozo" message when the XML was not well-formed
+    # The feed's own polling hint in seconds: RSS <ttl>, sy:updatePeriod/updateFrequency.
+    min_interval: float | None = None
+    total_entries: int = 0  # entries in the document, before the per-poll cap
 
 
 class ExtractJob(msgspec.Struct, frozen=True):
@@ -180,7 +199,7 @@ PublishOutcome = Published | Discarded
 class PollOutcome(msgspec.Struct, frozen=True):
     feed_id: str
     feed_url: str
-    status: Literal["ok", "not_modified", "error", "gone"]
+    status: Literal["ok", "not_modified", "unchanged", "deferred", "error", "gone"]
     new_entries: int = 0
     error: str | None = None
     duration_ms: int = 0

@@ -44,6 +44,8 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
         language=language,
         entries=entries,
         problem=problem,
+        min_interval=_feed_interval_hint(feed),
+        total_entries=len(parsed.entries),
     )
 
 
@@ -85,6 +87,31 @@ def _to_entry(raw: dict[str, Any], base: str, language: str | None, repeated: se
         image=_image(raw, base),
         language=_text(raw.get("language")) or language,
     )
+
+
+# sy:updatePeriod in seconds (RSS 1.0 Syndication module); sy:updateFrequency divides it.
+_SY_PERIODS = {
+    "hourly": 3600,
+    "daily": 86_400,
+    "weekly": 604_800,
+    "monthly": 2_592_000,
+    "yearly": 31_536_000,
+}
+
+
+def _feed_interval_hint(feed: dict[str, Any]) -> float | None:
+    """The shortest interval the feed asks readers to poll at: RSS <ttl> (minutes) or
+    sy:updatePeriod / sy:updateFrequency. Nonsense values are ignored, not trusted."""
+    hints: list[float] = []
+    ttl = _text(feed.get("ttl")).strip()
+    if ttl.isdigit() and int(ttl) > 0:
+        hints.append(int(ttl) * 60.0)
+    period = _SY_PERIODS.get(_text(feed.get("sy_updateperiod")).strip().lower())
+    if period:
+        frequency = _text(feed.get("sy_updatefrequency")).strip()
+        divisor = int(frequency) if frequency.isdigit() and int(frequency) > 0 else 1
+        hints.append(period / divisor)
+    return max(hints) if hints else None
 
 
 def _response_headers(result: FetchResult) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -17,22 +18,26 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pipeline import registry
-from pipeline.errors import FeedError, UnexpectedError
+from pipeline.errors import FeedError, HostBusy, ServerError, UnexpectedError
 from pipeline.extract import compress_html, is_html
-from pipeline.fetch import FetchLimits, fetch_feed, fetch_page
+from pipeline.fetch import Fetcher, FetchLimits
 from pipeline.keys import (
     CLAIM_ENTRY,
+    STAT_DEFERRED,
     STAT_NEW_ENTRIES,
     STAT_NOT_MODIFIED,
     STAT_POLL_ERRORS,
     STAT_POLLS,
+    STAT_UNCHANGED,
     Keys,
 )
 from pipeline.logs import elapsed_ms
 from pipeline.models import Entry, ExtractJob, FeedState, FetchResult, ParsedFeed, PollOutcome
+from pipeline.netguard import NetworkPolicy
 from pipeline.normalize import item_id, short_hash
 from pipeline.parse import parse_feed
-from pipeline.schedule import SchedulePolicy
+from pipeline.politeness import HostGate, HostLimits
+from pipeline.schedule import SchedulePolicy, estimate_rate, hint_seconds
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +56,7 @@ class PollContext:
     settings: Settings
     keys: Keys
     redis: Redis
-    http: aiohttp.ClientSession
+    fetcher: Fetcher
     queue: ExtractQueue
     schedule: SchedulePolicy
     feed_limits: FetchLimits
@@ -67,11 +72,17 @@ class PollContext:
         http: aiohttp.ClientSession,
         queue: ExtractQueue,
     ) -> PollContext:
+        fetcher = Fetcher(
+            session=http,
+            network=NetworkPolicy.from_settings(settings),
+            gate=HostGate(redis, keys, HostLimits.from_settings(settings)),
+            max_redirects=settings.max_redirects,
+        )
         return cls(
             settings=settings,
             keys=keys,
             redis=redis,
-            http=http,
+            fetcher=fetcher,
             queue=queue,
             schedule=SchedulePolicy.from_settings(settings),
             feed_limits=FetchLimits.for_feeds(settings),
@@ -80,30 +91,41 @@ class PollContext:
 
 
 async def poll_feeds(ctx: PollContext, feed_ids: Iterable[str]) -> list[PollOutcome]:
-    """Poll a batch concurrently; one feed's failure is recorded on it and never stops the rest."""
+    """Poll a batch concurrently; one feed's failure is recorded on it and never stops the rest.
+
+    The batch shares one budget (FEEDPIPE_POLL_BUDGET_SECONDS): what cannot start before it
+    ends (a busy host) is left for a poll soon after, never dropped."""
     limit = asyncio.Semaphore(ctx.settings.feed_concurrency)
+    deadline = time.monotonic() + ctx.settings.poll_budget_seconds
 
     async def one(fid: str) -> PollOutcome:
         async with limit:
-            return await poll_feed(ctx, fid)
+            return await poll_feed(ctx, fid, deadline)
 
     return list(await asyncio.gather(*(one(fid) for fid in feed_ids)))
 
 
-async def poll_feed(ctx: PollContext, fid: str) -> PollOutcome:
+@dataclass(frozen=True)
+class Fetched:
+    """What one poll got: the response, and the parse when the body was new."""
+
+    result: FetchResult
+    parsed: ParsedFeed | None
+    body_hash: str | None
+    queued: int = 0
+    left_over: int = 0  # new entries whose pages could not be fetched within the budget
+
+
+async def poll_feed(ctx: PollContext, fid: str, deadline: float) -> PollOutcome:
     start = time.monotonic()
     state = await registry.load_feed(ctx.redis, ctx.keys, fid)
     if state is None:  # removed after it was dispatched
         return PollOutcome(feed_id=fid, feed_url="", status="gone")
     now = time.time()
     try:
-        result = await fetch_feed(ctx.http, state, ctx.feed_limits)
-        parsed = (
-            None
-            if result.not_modified
-            else parse_feed(result, state.url, ctx.settings.max_entries_per_poll)
-        )
-        new_entries = await take_new_entries(ctx, state, parsed) if parsed else 0
+        fetched = await _fetch_and_take(ctx, state, now, deadline)
+    except HostBusy as busy:
+        return await _record_deferral(ctx, state, busy, now, start)
     except FeedError as err:
         return await _record_failure(ctx, state, err, now, start)
     except RedisError:
@@ -114,27 +136,60 @@ async def poll_feed(ctx: PollContext, fid: str) -> PollOutcome:
         log.exception("poll crashed", extra={"stage": "poll", "feed_url": state.url})
         unexpected = UnexpectedError(state.url, f"{type(exc).__name__}: {exc}")
         return await _record_failure(ctx, state, unexpected, now, start)
-    return await _record_success(ctx, state, result, parsed, new_entries, now, start)
+    return await _record_success(ctx, state, fetched, now, start)
 
 
-async def take_new_entries(ctx: PollContext, state: FeedState, parsed: ParsedFeed) -> int:
-    """Claim the entries not seen before, fetch their pages and queue them for extraction."""
+async def _fetch_and_take(
+    ctx: PollContext, state: FeedState, now: float, deadline: float
+) -> Fetched:
+    result = await ctx.fetcher.fetch_feed(
+        state, ctx.feed_limits, deadline, conditional=_use_validators(ctx, state, now)
+    )
+    if result.not_modified:
+        return Fetched(result, None, None)
+    body_hash = hashlib.sha256(result.body).hexdigest()[:32]
+    if body_hash == state.body_hash:  # validators missing or lying, but the body is the same
+        return Fetched(result, None, body_hash)
+    parsed = parse_feed(result, state.url, ctx.settings.max_entries_per_poll)
+    queued, left_over = await take_new_entries(ctx, state, parsed, deadline)
+    return Fetched(result, parsed, body_hash, queued, left_over)
+
+
+def _use_validators(ctx: PollContext, state: FeedState, now: float) -> bool:
+    """Conditional GET, except now and then: some servers answer 304 to everything."""
+    every = ctx.settings.unconditional_fetch_seconds
+    if every == 0 or state.last_full_fetch is None:
+        return True
+    return now - state.last_full_fetch < every
+
+
+async def take_new_entries(
+    ctx: PollContext, state: FeedState, parsed: ParsedFeed, deadline: float
+) -> tuple[int, int]:
+    """Claim the entries not seen before, fetch their pages and queue them for extraction.
+
+    Returns (queued, left over): entries whose page could not be fetched before the
+    deadline (their host was busy) are released, for the next poll to take."""
     # Oldest first, so the output stream follows publication order within a feed.
     new = await _claim_entries(ctx, state, reversed(parsed.entries))
     if not new:
-        return 0
+        return 0, 0
     limit = asyncio.Semaphore(ctx.settings.article_concurrency)
     fetched_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
-    async def prepare(entry: Entry, iid: str) -> ExtractJob:
+    async def prepare(entry: Entry, iid: str) -> ExtractJob | None:
         async with limit:
-            return await _prepare_job(ctx, state, entry, iid, fetched_at)
+            return await _prepare_job(ctx, state, entry, iid, fetched_at, deadline)
 
     jobs = await asyncio.gather(*(prepare(entry, iid) for entry, iid in new))
-    for job in jobs:
+    done = [(entry, job) for (entry, _), job in zip(new, jobs, strict=True) if job]
+    for _, job in done:
         ctx.queue.send(job)
-    await _confirm_entries(ctx, state, [entry for entry, _ in new])
-    return len(jobs)
+    await _confirm_entries(ctx, state, [entry for entry, _ in done])
+    left = [entry for (entry, _), job in zip(new, jobs, strict=True) if job is None]
+    if left:
+        await ctx.redis.delete(*(_seen_key(ctx, state, entry) for entry in left))
+    return len(done), len(left)
 
 
 async def _claim_entries(
@@ -165,13 +220,23 @@ async def _confirm_entries(ctx: PollContext, state: FeedState, entries: list[Ent
 
 
 async def _prepare_job(
-    ctx: PollContext, state: FeedState, entry: Entry, iid: str, fetched_at: str
-) -> ExtractJob:
+    ctx: PollContext,
+    state: FeedState,
+    entry: Entry,
+    iid: str,
+    fetched_at: str,
+    deadline: float,
+) -> ExtractJob | None:
+    """The extract job of one new entry, with its page stored; None to leave it for later."""
     job = ExtractJob(item_id=iid, feed=state.ref, entry=entry, fetched_at=fetched_at)
     if not entry.url:
         return job
     try:
-        page = await fetch_page(ctx.http, entry.url, feed_url=state.url, limits=ctx.page_limits)
+        page = await ctx.fetcher.fetch_page(
+            entry.url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline
+        )
+    except HostBusy:
+        return None
     except FeedError as err:
         log.info("article page failed", extra=_fields(state, entry, "fetch", str(err)))
         return msgspec.structs.replace(job, page_url=entry.url, page_error=str(err))
@@ -185,25 +250,19 @@ async def _prepare_job(
 
 
 async def _record_success(
-    ctx: PollContext,
-    state: FeedState,
-    result: FetchResult,
-    parsed: ParsedFeed | None,
-    new_entries: int,
-    now: float,
-    start: float,
+    ctx: PollContext, state: FeedState, fetched: Fetched, now: float, start: float
 ) -> PollOutcome:
-    fields = {"last_poll": repr(now), "last_status": str(result.status), "errors": "0"}
-    if not result.not_modified:
-        fields |= {"etag": result.etag or "", "last_modified": result.last_modified or ""}
-    if parsed and parsed.problem:
-        fields["last_error"] = f"malformed feed (entries kept): {parsed.problem}"
-    if parsed and parsed.title and not state.title:
-        fields["title"] = parsed.title
-    next_poll = ctx.schedule.next_poll_after_success(state, now, ctx.rng)
+    result = fetched.result
+    learned = _learned(state, fetched, now)
+    fields = _success_fields(ctx, state, fetched, now) | _state_fields(learned)
+    if fetched.left_over:
+        next_poll = ctx.schedule.next_poll_soon(now, ctx.rng)
+    else:
+        next_poll = ctx.schedule.next_poll_after_success(learned, now, ctx.rng)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
-    await _count(ctx, STAT_NOT_MODIFIED if result.not_modified else None)
-    status: Literal["ok", "not_modified"] = "not_modified" if result.not_modified else "ok"
+    status = _success_status(fetched)
+    stat = {"not_modified": STAT_NOT_MODIFIED, "unchanged": STAT_UNCHANGED}.get(status)
+    await _count(ctx, stat)
     duration = elapsed_ms(start)
     log.info(
         "polled",
@@ -211,7 +270,8 @@ async def _record_success(
             "stage": "poll",
             "feed_url": state.url,
             "status": result.status,
-            "items": new_entries,
+            "items": fetched.queued,
+            "reason": f"{fetched.left_over} entries left for later" if fetched.left_over else None,
             "duration_ms": duration,
         },
     )
@@ -219,8 +279,97 @@ async def _record_success(
         feed_id=state.id,
         feed_url=state.url,
         status=status,
-        new_entries=new_entries,
+        new_entries=fetched.queued,
         duration_ms=duration,
+    )
+
+
+def _success_status(fetched: Fetched) -> Literal["ok", "not_modified", "unchanged"]:
+    if fetched.result.not_modified:
+        return "not_modified"
+    return "unchanged" if fetched.parsed is None else "ok"
+
+
+def _learned(state: FeedState, fetched: Fetched, now: float) -> FeedState:
+    """The feed's pace and hints after this poll (what the scheduler reads)."""
+    parsed = fetched.parsed
+    times = [] if parsed is None else _entry_times(parsed)
+    rate = estimate_rate(state, fetched.queued + fetched.left_over, times, now)
+    feed_hint = parsed.min_interval if parsed else state.hint
+    return msgspec.structs.replace(
+        state, rate=rate, hint=hint_seconds(feed_hint, fetched.result.fresh_for)
+    )
+
+
+def _success_fields(
+    ctx: PollContext, state: FeedState, fetched: Fetched, now: float
+) -> dict[str, str]:
+    result, parsed = fetched.result, fetched.parsed
+    fields = {
+        "last_poll": repr(now),
+        "last_status": str(result.status),
+        "errors": "0",
+        "last_error": f"malformed feed (entries kept): {parsed.problem}"
+        if parsed and parsed.problem
+        else "",
+    }
+    if not result.not_modified:
+        fields["last_full_fetch"] = repr(now)
+        # With entries left over, the next poll must see the whole feed again, not a 304.
+        complete = not fetched.left_over
+        fields["etag"] = (result.etag or "") if complete else ""
+        fields["last_modified"] = (result.last_modified or "") if complete else ""
+        fields["body_hash"] = (fetched.body_hash or "") if complete else ""
+    if parsed and parsed.title and not state.title:
+        fields["title"] = parsed.title
+    return fields | _redirect_fields(ctx, state, result.permanent_url)
+
+
+def _redirect_fields(ctx: PollContext, state: FeedState, target: str | None) -> dict[str, str]:
+    """A permanent redirect moves the feed only once seen on several polls in a row
+    (FEEDPIPE_PERMANENT_REDIRECT_AFTER): a misconfigured server for an afternoon must not
+    lose the feed its real address."""
+    if target is None or target == state.fetch_target:
+        return {"redirect_target": "", "redirect_seen": "0"}
+    seen = state.redirect_seen + 1 if target == state.redirect_target else 1
+    if seen < ctx.settings.permanent_redirect_after:
+        return {"redirect_target": target, "redirect_seen": str(seen)}
+    log.warning(
+        "feed moved",
+        extra={"stage": "poll", "feed_url": state.url, "reason": f"permanent redirect to {target}"},
+    )
+    return {"fetch_url": target, "redirect_target": "", "redirect_seen": "0"}
+
+
+def _state_fields(learned: FeedState) -> dict[str, str]:
+    return {
+        "rate": "" if learned.rate is None else repr(learned.rate),
+        "hint": "" if learned.hint is None else repr(learned.hint),
+    }
+
+
+def _entry_times(parsed: ParsedFeed) -> list[float]:
+    times = []
+    for entry in parsed.entries:
+        if entry.published_at:
+            times.append(datetime.fromisoformat(entry.published_at).timestamp())
+    return times
+
+
+async def _record_deferral(
+    ctx: PollContext, state: FeedState, busy: HostBusy, now: float, start: float
+) -> PollOutcome:
+    """The feed's host had no free slot within the budget: poll it soon, not an error."""
+    next_poll = ctx.schedule.next_poll_soon(now, ctx.rng)
+    await registry.save_poll(ctx.redis, ctx.keys, state.id, {}, next_poll)
+    await _count(ctx, STAT_DEFERRED)
+    duration = elapsed_ms(start)
+    log.info(
+        "poll deferred",
+        extra={"stage": "poll", "feed_url": state.url, "reason": busy.message},
+    )
+    return PollOutcome(
+        feed_id=state.id, feed_url=state.url, status="deferred", duration_ms=duration
     )
 
 
@@ -234,7 +383,8 @@ async def _record_failure(
         "errors": str(errors),
         "last_error": f"{err.reason}: {err}",
     }
-    next_poll = ctx.schedule.next_poll_after_error(state, errors, now, ctx.rng)
+    retry_after = err.retry_after if isinstance(err, ServerError) else None
+    next_poll = ctx.schedule.next_poll_after_error(state, errors, now, ctx.rng, retry_after)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
     await _count(ctx, STAT_POLL_ERRORS)
     duration = elapsed_ms(start)

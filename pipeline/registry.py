@@ -182,6 +182,13 @@ def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:
         next_poll=_float(fields.get("next_poll")),
         items=int(fields.get("items") or 0),
         added_at=_float(fields.get("added_at")),
+        fetch_url=fields.get("fetch_url") or None,
+        redirect_target=fields.get("redirect_target") or None,
+        redirect_seen=int(fields.get("redirect_seen") or 0),
+        body_hash=fields.get("body_hash") or None,
+        last_full_fetch=_float(fields.get("last_full_fetch")),
+        rate=_float(fields.get("rate")),
+        hint=_float(fields.get("hint")),
     )
 
 

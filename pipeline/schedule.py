@@ -1,48 +1,118 @@
-"""When to poll a feed next. Pure policy: no I/O, ``now`` is passed in."""
+"""When to poll a feed next. Pure policy: no I/O, ``now`` and the random source are passed in.
+
+The interval follows the feed's own rate of new entries (one new entry per poll on average),
+is never shorter than what the feed or its server asks for (RSS ``<ttl>``, ``sy:update*``,
+Cache-Control max-age / Expires), and stays within the configured floor and ceiling. Failures
+back off exponentially to a cap, where the feed keeps being retried forever; a 429/503
+Retry-After is honoured, capped. docs/fetching.md explains the choices.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline.models import FeedState
 from pipeline.settings import Settings
 
+HOUR = 3600.0
+# Weight of the newest observation in the running rate estimate: a feed that changes pace
+# is followed within a few polls, one unusual poll does not swing the interval.
+RATE_SMOOTHING = 0.3
+# Entry dates older than this say nothing about the current pace.
+RATE_WINDOW = 7 * 24 * HOUR
+
 
 @dataclass(frozen=True)
 class SchedulePolicy:
-    base_interval: int
-    min_interval: int
-    max_interval: int
-    backoff_max: int
-    jitter_fraction: float = 0.05
+    default_interval: float
+    min_interval: float
+    max_interval: float
+    backoff_max: float
+    retry_after_max: float
+    jitter_fraction: float = 0.1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SchedulePolicy:
         return cls(
-            base_interval=settings.poll_interval_seconds,
+            default_interval=settings.poll_interval_seconds,
             min_interval=settings.min_poll_interval_seconds,
             max_interval=settings.max_poll_interval_seconds,
             backoff_max=settings.error_backoff_max_seconds,
+            retry_after_max=settings.retry_after_max_seconds,
+            jitter_fraction=settings.jitter_fraction,
         )
 
-    def interval(self, feed: FeedState) -> int:
-        """The feed's own interval if it has one, else the base; always within floor/ceiling."""
-        wanted = feed.interval or self.base_interval
+    def interval(self, feed: FeedState) -> float:
+        """Seconds between polls of a healthy feed."""
+        if feed.interval:  # set by the user for this feed
+            wanted = float(feed.interval)
+        elif feed.rate is None:
+            wanted = self.default_interval
+        elif feed.rate <= 0:
+            wanted = self.max_interval
+        else:
+            wanted = HOUR / feed.rate
+        if feed.hint:
+            wanted = max(wanted, min(feed.hint, self.max_interval))
         return max(self.min_interval, min(self.max_interval, wanted))
 
     def next_poll_after_success(self, feed: FeedState, now: float, rng: random.Random) -> float:
         return now + self._jittered(self.interval(feed), rng)
 
     def next_poll_after_error(
-        self, feed: FeedState, consecutive_errors: int, now: float, rng: random.Random
+        self,
+        feed: FeedState,
+        consecutive_errors: int,
+        now: float,
+        rng: random.Random,
+        retry_after: float | None = None,
     ) -> float:
         """Exponential backoff from the feed's interval, capped: a failing feed is retried
-        forever at the cap, never dropped."""
-        exponent = min(max(consecutive_errors - 1, 0), 16)
+        forever at the cap, never dropped. The server's Retry-After is a lower bound."""
+        exponent = min(max(consecutive_errors - 1, 0), 20)
         delay = min(self.backoff_max, self.interval(feed) * 2**exponent)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.retry_after_max))
         return now + self._jittered(delay, rng)
 
+    def next_poll_soon(self, now: float, rng: random.Random) -> float:
+        """A poll that could not finish for reasons that are not the feed's (its host was
+        busy, entries left for later): try again after the floor, errors not counted."""
+        return now + self._jittered(self.min_interval, rng)
+
     def _jittered(self, delay: float, rng: random.Random) -> float:
-        # Jitter spreads feeds added together (one import) so they do not stay in lockstep.
+        # Jitter spreads feeds of one host and of one import so they do not stay in lockstep.
         return delay * (1 + rng.uniform(-self.jitter_fraction, self.jitter_fraction))
+
+
+def hint_seconds(feed_hint: float | None, fresh_for: float | None) -> float | None:
+    """The longest of the feed's own hint (ttl, sy:) and the server's freshness lifetime."""
+    hints = [h for h in (feed_hint, fresh_for) if h]
+    return max(hints) if hints else None
+
+
+def estimate_rate(
+    feed: FeedState, new_entries: int, entry_times: Iterable[float], now: float
+) -> float | None:
+    """New entries per hour. The first poll reads the pace off the entries' dates; later
+    polls smooth in what was really new since the last poll (dates can lie: some CMSs stamp
+    every entry with the time of the request)."""
+    if feed.rate is None or feed.last_poll is None:
+        return rate_from_dates(entry_times, now)
+    elapsed = max(now - feed.last_poll, 1.0)
+    observed = new_entries * HOUR / elapsed
+    return RATE_SMOOTHING * observed + (1 - RATE_SMOOTHING) * feed.rate
+
+
+def rate_from_dates(entry_times: Iterable[float], now: float) -> float | None:
+    """Entries per hour over the recent window, from publication dates; None without dates."""
+    times = [t for t in entry_times if t <= now + HOUR]
+    if not times:
+        return None
+    recent = [t for t in times if t >= now - RATE_WINDOW]
+    if not recent:
+        return 0.0  # dated, but nothing for a week: a quiet feed
+    span = max(now - min(recent), HOUR)
+    return len(recent) * HOUR / span

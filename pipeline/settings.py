@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.errors import ConfigError
+
+# A poll task must finish its work within this (the Celery soft limit minus a margin).
+POLL_WORK_LIMIT_SECONDS = 90
 
 
 def _default_data_dir() -> Path:
@@ -42,11 +47,17 @@ class Settings(BaseSettings):
     duplicates_stream: str = "feedpipe:duplicates"
     stream_maxlen: int = Field(default=100_000, ge=100)
 
-    # --- Scheduling ----------------------------------------------------------------------
+    # --- Scheduling (docs/fetching.md) ---------------------------------------------------
+    # Interval of a feed whose rate of new entries is not known yet.
     poll_interval_seconds: int = Field(default=600, ge=1)
-    min_poll_interval_seconds: int = Field(default=60, ge=1)
+    min_poll_interval_seconds: int = Field(default=120, ge=1)
     max_poll_interval_seconds: int = Field(default=86_400, ge=1)
     error_backoff_max_seconds: int = Field(default=86_400, ge=1)
+    retry_after_max_seconds: int = Field(default=86_400, ge=0)
+    failing_after_errors: int = Field(default=5, ge=1)
+    jitter_fraction: float = Field(default=0.1, ge=0, le=0.5)
+    unconditional_fetch_seconds: int = Field(default=86_400, ge=0)
+    permanent_redirect_after: int = Field(default=5, ge=1)
     dispatch_interval_seconds: float = Field(default=5.0, gt=0)
     dispatch_batch_size: int = Field(default=50, ge=1, le=500)
     dispatch_max_feeds: int = Field(default=5000, ge=1)
@@ -56,6 +67,17 @@ class Settings(BaseSettings):
     user_agent: str = "feedpipe/0.1 (+https://github.com/feedpipe/feedpipe)"
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     read_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    # Politeness per host, shared by every worker through Redis.
+    host_max_in_flight: int = Field(default=2, ge=1)
+    host_min_gap_seconds: float = Field(default=1.0, ge=0)
+    # How long one poll task may spend (waiting for hosts included) before it leaves the
+    # rest for the next poll; plus one request's timeouts it must fit the poll time limit.
+    poll_budget_seconds: float = Field(default=45.0, gt=0)
+    # SSRF guard: loopback, private, link-local, multicast and reserved addresses are refused
+    # unless allowed here (the demo and the tests allow them; intranet feeds list a CIDR).
+    allow_private_networks: bool = False
+    allowed_networks: Annotated[tuple[str, ...], NoDecode] = ()
     max_feed_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_entries_per_poll: int = Field(default=200, ge=1)
@@ -85,6 +107,34 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"must start with redis://, rediss:// or unix:// (got {value!r})")
         return value
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):  # FEEDPIPE_ALLOWED_NETWORKS="10.1.0.0/16, 192.168.5.0/24"
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a CIDR network: {network!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_poll_budget(self) -> Settings:
+        worst = self.poll_budget_seconds + self.connect_timeout_seconds + self.read_timeout_seconds
+        if worst > POLL_WORK_LIMIT_SECONDS:
+            raise ValueError(
+                "FEEDPIPE_POLL_BUDGET_SECONDS + FEEDPIPE_CONNECT_TIMEOUT_SECONDS + "
+                f"FEEDPIPE_READ_TIMEOUT_SECONDS must not exceed {POLL_WORK_LIMIT_SECONDS} s "
+                f"(the poll task's time limit); got {worst:g} s"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_intervals(self) -> Settings:

@@ -127,7 +127,14 @@ def demo(once: bool, timeout: float) -> None:
     expected = sum(len(f.articles) for f in feeds)
     with tempfile.TemporaryDirectory(prefix="feedpipe-demo-") as tmp, DemoServer(feeds) as server:
         settings = load_settings().model_copy(
-            update={"redis_url": None, "data_dir": Path(tmp), "dispatch_interval_seconds": 1.0}
+            update={
+                "redis_url": None,
+                "data_dir": Path(tmp),
+                "dispatch_interval_seconds": 1.0,
+                # The demo's feeds are on 127.0.0.1, all on one host of our own.
+                "allow_private_networks": True,
+                "host_min_gap_seconds": 0.05,
+            }
         )
         specs = [
             FeedSpec(url=server.url(f.path), title=f.title, tags=("demo", f.language))
@@ -164,6 +171,8 @@ def _supervise(
         "FEEDPIPE_REDIS_URL": url,
         "FEEDPIPE_DATA_DIR": str(settings.data_dir),
         "FEEDPIPE_DISPATCH_INTERVAL_SECONDS": str(settings.dispatch_interval_seconds),
+        "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": str(settings.allow_private_networks).lower(),
+        "FEEDPIPE_HOST_MIN_GAP_SECONDS": str(settings.host_min_gap_seconds),
     }
     log_dir = None if verbose else settings.data_dir / "logs"
     procs = supervisor.Supervisor(settings, env, log_dir)

@@ -10,14 +10,16 @@ from typing import Any
 
 from celery import Celery
 
-from pipeline.settings import Settings
+from pipeline.settings import POLL_WORK_LIMIT_SECONDS, Settings
 from workers.runtime import Runtime
 
 # Must exceed the longest task (poll hard limit 120 s) plus any retry countdown (<= 300 s),
 # or the broker redelivers a task that is still running. Set in all three places (celery#7651).
 VISIBILITY_TIMEOUT = 1800
 
-POLL_SOFT_LIMIT, POLL_HARD_LIMIT = 100, 120
+# The poll's work (budget + one request) fits POLL_WORK_LIMIT_SECONDS; see Settings.
+POLL_SOFT_LIMIT = POLL_WORK_LIMIT_SECONDS + 10
+POLL_HARD_LIMIT = POLL_SOFT_LIMIT + 20
 EXTRACT_SOFT_LIMIT, EXTRACT_HARD_LIMIT = 45, 60
 
 QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_EXTRACT = "dispatch", "fetch", "extract"

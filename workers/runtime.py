@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from pipeline.fetch import new_session
 from pipeline.ingest import IngestContext
 from pipeline.keys import Keys, keys_for
+from pipeline.netguard import NetworkPolicy
 from pipeline.poll import ExtractQueue, PollContext
 from pipeline.settings import Settings
 
@@ -48,7 +49,9 @@ class Runtime:
 
     async def poll_context(self, queue: ExtractQueue) -> PollContext:
         if self._http is None or self._http.closed:
-            self._http = new_session(self.settings)  # inside the running loop, as aiohttp needs
+            self._http = new_session(
+                self.settings, NetworkPolicy.from_settings(self.settings)
+            )  # inside the running loop, as aiohttp needs
         return PollContext.create(self.settings, self.keys, self.redis(), self._http, queue)
 
     def ingest_context(self) -> IngestContext:

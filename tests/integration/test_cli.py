@@ -171,6 +171,7 @@ async def test_run_starts_its_own_redis_and_stops_everything(
         FEEDPIPE_DISPATCH_INTERVAL_SECONDS="0.5",
         FEEDPIPE_EXTRACT_CONCURRENCY="1",
         FEEDPIPE_FETCH_CONCURRENCY="1",
+        FEEDPIPE_ALLOW_PRIVATE_NETWORKS="true",  # the feed is on 127.0.0.1
     )
     proc = await asyncio.create_subprocess_exec(
         *FEEDPIPE,

@@ -378,7 +378,7 @@ async def test_a_crash_in_one_feed_is_recorded_and_the_batch_goes_on(
     empty = english_feed(path="/en/empty.xml")
     _site, server = await serve(aiohttp_server, [broken, empty])
     ids = await add_feeds(redis, url(server, broken.path), url(server, empty.path))
-    settings = Settings(redis_url="redis://unused")
+    settings = Settings(redis_url="redis://unused", allow_private_networks=True)
     async with aiohttp.ClientSession() as http:
         ctx = PollContext.create(settings, KEYS, redis, http, BrokenQueue())
         outcomes = await poll_feeds(ctx, ids)

@@ -1,48 +1,14 @@
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from pipeline.errors import ConfigError
-from pipeline.models import FeedSpec, FeedState
+from pipeline.models import FeedSpec
 from pipeline.registry import load_feeds_file, parse_feeds_yaml, parse_opml
-from pipeline.schedule import SchedulePolicy
 from pipeline.settings import Settings
-
-POLICY = SchedulePolicy(
-    base_interval=600, min_interval=60, max_interval=86_400, backoff_max=86_400, jitter_fraction=0.0
-)
-
-
-def feed(interval: int | None = None) -> FeedState:
-    return FeedState(id="f", url="https://a.example/rss", interval=interval)
-
-
-@pytest.mark.parametrize(
-    ("interval", "expected"), [(None, 600), (120, 120), (10, 60), (10**7, 86_400)]
-)
-def test_interval_override_within_floor_and_ceiling(interval: int | None, expected: int) -> None:
-    assert POLICY.interval(feed(interval)) == expected
-    assert (
-        POLICY.next_poll_after_success(feed(interval), 1000.0, random.Random(1)) == 1000 + expected
-    )
-
-
-@pytest.mark.parametrize(
-    ("errors", "delay"), [(1, 600), (2, 1200), (3, 2400), (9, 86_400), (60, 86_400)]
-)
-def test_error_backoff_is_exponential_and_capped(errors: int, delay: int) -> None:
-    assert POLICY.next_poll_after_error(feed(), errors, 0.0, random.Random(1)) == delay
-
-
-def test_jitter_stays_small() -> None:
-    policy = SchedulePolicy(600, 60, 86_400, 86_400, jitter_fraction=0.05)
-    rng = random.Random(7)
-    delays = {policy.next_poll_after_success(feed(), 0.0, rng) for _ in range(50)}
-    assert len(delays) > 1 and all(570 <= d <= 630 for d in delays)
 
 
 def test_feeds_yaml() -> None:

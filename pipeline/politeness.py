@@ -1,0 +1,89 @@
+"""Per-host politeness shared by every worker process and machine, through Redis.
+
+Celery's rate limits are per task type, not per host, and each worker process only sees its
+own requests; a host that serves 300 of our feeds (one agency, one CMS provider) would get as
+many parallel requests as there are worker processes. Every request (feed or article page,
+and every redirect hop) therefore takes a slot from ``ACQUIRE_HOST_SLOT``: at most
+``max_in_flight`` requests in flight per host and ``min_gap`` seconds between request starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from yarl import URL
+
+from pipeline.keys import ACQUIRE_HOST_SLOT, Keys
+from pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    max_in_flight: int = 2
+    min_gap_seconds: float = 1.0
+    # A slot is a lease so that a worker killed mid-request cannot hold it forever; it must
+    # outlast the longest request (connect + read timeouts).
+    lease_seconds: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HostLimits:
+        return cls(
+            max_in_flight=settings.host_max_in_flight,
+            min_gap_seconds=settings.host_min_gap_seconds,
+            lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
+        )
+
+
+class NoSlot(Exception):
+    """No slot before the deadline; ``pipeline.fetch`` turns it into ``HostBusy``."""
+
+
+def host_key(url: str) -> str:
+    """The politeness unit: host name, plus the port when it is not the scheme's default."""
+    parsed = URL(url)
+    host = (parsed.host or "").lower().rstrip(".")
+    return host if parsed.is_default_port() else f"{host}:{parsed.port}"
+
+
+@dataclass(frozen=True)
+class HostGate:
+    redis: Redis
+    keys: Keys
+    limits: HostLimits
+
+    @asynccontextmanager
+    async def slot(self, url: str, deadline: float) -> AsyncIterator[None]:
+        """Hold a slot for ``url``'s host while the block runs (``deadline``: monotonic)."""
+        host = host_key(url)
+        token = uuid.uuid4().hex
+        await self._acquire(host, token, deadline)
+        try:
+            yield
+        finally:
+            # Shielded: a cancelled poll must still give its slot back at once.
+            await asyncio.shield(self.redis.zrem(self.keys.host_slots(host), token))
+
+    async def _acquire(self, host: str, token: str, deadline: float) -> None:
+        args = (
+            token,
+            self.limits.max_in_flight,
+            round(self.limits.min_gap_seconds * 1000),
+            round(self.limits.lease_seconds * 1000),
+        )
+        keys = (self.keys.host_slots(host), self.keys.host_next_start(host))
+        while True:
+            wait_ms = int(await self.redis.eval(ACQUIRE_HOST_SLOT, 2, *keys, *args))
+            if wait_ms == 0:
+                return
+            # A little jitter so waiters of one host do not all ask again at the same instant.
+            wait = wait_ms / 1000 * random.uniform(1.0, 1.2)
+            if time.monotonic() + wait > deadline:
+                raise NoSlot(f"host {host} busy (politeness limits) until past the poll budget")
+            await asyncio.sleep(wait)
