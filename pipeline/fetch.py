@@ -246,19 +246,17 @@ async def _read_capped(response: aiohttp.ClientResponse, request: Request, url: 
     limit = request.limits.max_bytes
     declared = response.content_length
     if declared is not None and declared > limit and not response.headers.get("Content-Encoding"):
-        raise ResponseTooLarge(request.feed_url, _too_large(declared, limit), url=url)
+        message = f"Content-Length {declared} exceeds the {limit}-byte cap"
+        raise ResponseTooLarge(request.feed_url, message, url=url)
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise ResponseTooLarge(request.feed_url, _too_large(size, limit), url=url)
+            message = f"response larger than {limit} bytes (after decompression)"
+            raise ResponseTooLarge(request.feed_url, message, url=url)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large(size: int, limit: int) -> str:
-    return f"response larger than {limit} bytes (at least {size} after decompression)"
 
 
 def _classify(exc: BaseException, feed_url: str, url: str) -> FeedError:

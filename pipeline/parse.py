@@ -1,4 +1,5 @@
-"""feedparser -> ParsedFeed. The only module that ever sees feedparser's dicts."""
+"""Feed bytes -> ParsedFeed. The only module that ever sees feedparser's dicts (JSON Feed has
+its own adapter, ``pipeline.jsonfeed``; charsets are settled first by ``pipeline.decode``)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,40 @@ from typing import Any
 
 import feedparser
 
+from pipeline.decode import decode_xml_body
+from pipeline.discover import feed_links, looks_like_html
 from pipeline.errors import NotAFeed
+from pipeline.jsonfeed import looks_like_json_feed, parse_json_feed
 from pipeline.models import Entry, FetchResult, ParsedFeed
-from pipeline.normalize import absolute_url, canonical_url, clean_line, html_to_text, short_hash
+from pipeline.normalize import (
+    absolute_url,
+    canonical_url,
+    clean_line,
+    entry_identity,
+    html_to_text,
+)
 
 
 def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFeed:
-    """Parse RSS 0.9x/1.0/2.0 or Atom. Raises NotAFeed when nothing feed-like is in the body.
+    """Parse RSS 0.9x/1.0/2.0, Atom or JSON Feed. Raises NotAFeed when the body is none of them.
 
     A body that is not well-formed XML but still yields entries is kept, with ``problem`` set:
     many real feeds have a stray '&' and their readers still expect the news.
     """
+    if not result.body.strip():
+        raise NotAFeed(feed_url, f"empty response body (HTTP {result.status})")
+    if looks_like_json_feed(result):
+        return parse_json_feed(result, feed_url, max_entries)
+    if looks_like_html(result.content_type, result.body):
+        raise NotAFeed(feed_url, _html_page_message(result))
+    decoded = decode_xml_body(result.body, result.charset)
     parsed = feedparser.parse(
-        result.body,
-        response_headers=_response_headers(result),
+        decoded.text_bytes,
+        # The body is UTF-8 now, whatever the server or the prolog claimed.
+        response_headers={
+            "content-location": result.final_url,
+            "content-type": "application/xml; charset=utf-8",
+        },
         # We turn content into plain text ourselves, so feedparser's HTML sanitizing and
         # URI rewriting inside content would be wasted work (about half its parse time).
         sanitize_html=False,
@@ -31,7 +52,7 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
     )
     problem = _bozo_message(parsed)
     if not parsed.get("version") and not parsed.entries:
-        raise NotAFeed(feed_url, f"not an RSS or Atom feed ({problem or _describe(result)})")
+        raise NotAFeed(feed_url, f"not an RSS, Atom or JSON feed ({problem or _describe(result)})")
     feed = parsed.get("feed", {})
     base = result.final_url
     language = _text(feed.get("language")) or None
@@ -47,19 +68,6 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
         min_interval=_feed_interval_hint(feed),
         total_entries=len(parsed.entries),
     )
-
-
-def entry_identity(guid: str | None, canonical: str | None, fallback: str) -> str:
-    """How an entry is recognized on later polls: its GUID, else its URL, else its content.
-
-    GUIDs that repeat within one feed (broken CMSs reuse one for every entry) must be passed
-    as None by the caller, so those entries fall back to their URL.
-    """
-    if guid:
-        return "guid:" + guid
-    if canonical:
-        return "url:" + canonical
-    return "hash:" + short_hash(fallback, 32)
 
 
 def _to_entry(raw: dict[str, Any], base: str, language: str | None, repeated: set[str]) -> Entry:
@@ -114,12 +122,11 @@ def _feed_interval_hint(feed: dict[str, Any]) -> float | None:
     return max(hints) if hints else None
 
 
-def _response_headers(result: FetchResult) -> dict[str, str]:
-    # content-location lets feedparser resolve relative links against where the feed really is.
-    headers = {"content-location": result.final_url}
-    if result.content_type:
-        headers["content-type"] = result.content_type
-    return headers
+def _html_page_message(result: FetchResult) -> str:
+    links = feed_links(result.body, result.final_url)
+    if links:
+        return f"an HTML page, not a feed; it links to the feed {links[0]}: use that URL"
+    return "an HTML page, not a feed (`feedpipe feeds add` finds a site's feed by itself)"
 
 
 def _bozo_message(parsed: Any) -> str | None:

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,20 @@ def worker_env(redis_url: str, data_dir: Path) -> dict[str, str]:
 class Workers:
     """The same three processes `feedpipe run` and docker-compose start."""
 
-    def __init__(self, redis_url: str, data_dir: Path) -> None:
-        env = worker_env(redis_url, data_dir)
+    def __init__(
+        self,
+        redis_url: str,
+        data_dir: Path,
+        extra_env: Mapping[str, str] | None = None,
+        node: str = "test",
+        roles: tuple[str, ...] = ("fetch", "extract", "beat"),
+    ) -> None:
+        env = worker_env(redis_url, data_dir) | dict(extra_env or {})
         settings = Settings(
             redis_url=redis_url, data_dir=data_dir, fetch_concurrency=2, extract_concurrency=2
         )
-        self.logs = {name: data_dir / f"{name}.log" for name in ("fetch", "extract", "beat")}
+        commands = {k: v for k, v in celery_commands(settings, node).items() if k in roles}
+        self.logs = {name: data_dir / f"{node}-{name}.log" for name in commands}
         self.procs = {
             name: subprocess.Popen(
                 command,
@@ -61,13 +69,13 @@ class Workers:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            for name, command in celery_commands(settings, "test").items()
+            for name, command in commands.items()
         }
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        for name in ("fetch", "extract"):
+        for name in set(self.procs) & {"fetch", "extract"}:
             while b" ready." not in self.logs[name].read_bytes():
                 if self.procs[name].poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{name} worker did not start:\n{self.log(name)}")

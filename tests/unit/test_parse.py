@@ -6,7 +6,8 @@ import pytest
 
 from pipeline.errors import NotAFeed
 from pipeline.models import FetchResult
-from pipeline.parse import entry_identity, parse_feed
+from pipeline.normalize import entry_identity
+from pipeline.parse import parse_feed
 
 FEED_URL = "https://agency.example/fa/rss.xml"
 
