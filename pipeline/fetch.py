@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from redis.asyncio import Redis
 from yarl import URL
 
 from pipeline.errors import (
@@ -32,9 +33,10 @@ from pipeline.errors import (
     ServerError,
     TLSError,
 )
+from pipeline.keys import Keys
 from pipeline.models import FeedState, FetchResult
 from pipeline.netguard import DestinationRefused, GuardedResolver, NetworkPolicy
-from pipeline.politeness import HostGate, NoSlot
+from pipeline.politeness import HostGate, HostLimits, NoSlot
 from pipeline.settings import Settings
 
 _CHUNK = 64 * 1024
@@ -107,6 +109,17 @@ class Fetcher:
     network: NetworkPolicy
     gate: HostGate | None  # None only where no Redis is involved (unit tools)
     max_redirects: int
+
+    @classmethod
+    def create(
+        cls, settings: Settings, session: aiohttp.ClientSession, redis: Redis, keys: Keys
+    ) -> Fetcher:
+        return cls(
+            session=session,
+            network=NetworkPolicy.from_settings(settings),
+            gate=HostGate(redis, keys, HostLimits.from_settings(settings)),
+            max_redirects=settings.max_redirects,
+        )
 
     async def fetch_feed(
         self, state: FeedState, limits: FetchLimits, deadline: float, *, conditional: bool

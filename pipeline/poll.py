@@ -33,10 +33,8 @@ from pipeline.keys import (
 )
 from pipeline.logs import elapsed_ms
 from pipeline.models import Entry, ExtractJob, FeedState, FetchResult, ParsedFeed, PollOutcome
-from pipeline.netguard import NetworkPolicy
 from pipeline.normalize import item_id, short_hash
 from pipeline.parse import parse_feed
-from pipeline.politeness import HostGate, HostLimits
 from pipeline.schedule import SchedulePolicy, estimate_rate, hint_seconds
 from pipeline.settings import Settings
 
@@ -72,17 +70,11 @@ class PollContext:
         http: aiohttp.ClientSession,
         queue: ExtractQueue,
     ) -> PollContext:
-        fetcher = Fetcher(
-            session=http,
-            network=NetworkPolicy.from_settings(settings),
-            gate=HostGate(redis, keys, HostLimits.from_settings(settings)),
-            max_redirects=settings.max_redirects,
-        )
         return cls(
             settings=settings,
             keys=keys,
             redis=redis,
-            fetcher=fetcher,
+            fetcher=Fetcher.create(settings, http, redis, keys),
             queue=queue,
             schedule=SchedulePolicy.from_settings(settings),
             feed_limits=FetchLimits.for_feeds(settings),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import yaml
@@ -163,6 +163,19 @@ async def save_poll(
         pipe.hset(keys.feed(fid), mapping=mapping)
         pipe.zadd(keys.feeds_due, {fid: next_poll}, xx=True)
         await pipe.execute()
+
+
+FeedHealth = Literal["new", "ok", "erroring", "failing"]
+
+
+def feed_health(state: FeedState, failing_after: int) -> FeedHealth:
+    """ "failing" after FEEDPIPE_FAILING_AFTER_ERRORS consecutive failed polls (it is still
+    polled, at the backoff cap); "erroring" before that; "new" until its first poll."""
+    if state.errors >= failing_after:
+        return "failing"
+    if state.errors:
+        return "erroring"
+    return "ok" if state.last_poll is not None else "new"
 
 
 def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:

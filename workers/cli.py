@@ -22,9 +22,12 @@ from pydantic import ValidationError
 from redis.asyncio import Redis as AsyncRedis
 
 from pipeline import registry
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, FeedError
+from pipeline.fetch import Fetcher, FetchLimits, new_session
 from pipeline.keys import Keys, keys_for
+from pipeline.locate import locate_feed
 from pipeline.models import FeedSpec, FeedState
+from pipeline.netguard import NetworkPolicy
 from pipeline.publish import biggest_clusters
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
@@ -307,16 +310,40 @@ def feeds_import(path: Path) -> None:
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
 @click.option("--title", default=None)
 @click.option("--interval", type=int, default=None, help="Poll interval in seconds.")
-def feeds_add(url: str, tags: tuple[str, ...], title: str | None, interval: int | None) -> None:
-    """Add one feed."""
+@click.option(
+    "--discover/--no-discover",
+    default=True,
+    show_default=True,
+    help="Fetch the URL first: a site's page is replaced by the feed it links to (or one at "
+    "a common path such as /feed).",
+)
+def feeds_add(
+    url: str, tags: tuple[str, ...], title: str | None, interval: int | None, discover: bool
+) -> None:
+    """Add one feed (a feed URL, or a site's URL with --discover)."""
+    settings = load_settings()
     try:
         spec = registry.validate_feed_spec(
             FeedSpec(url=url, title=title, tags=tags, interval=interval), "feeds add"
         )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    added = _import(load_settings(), None, [spec])
+    if discover:
+        found = run_async(settings, lambda r, k: _locate(settings, r, k, spec.url))
+        if found != spec.url:
+            click.echo(f"found the feed {found} on {spec.url}")
+        spec = msgspec.structs.replace(spec, url=found)
+    added = _import(settings, None, [spec])
     click.echo(f"{'added' if added else 'updated'} {spec.url}")
+
+
+async def _locate(settings: Settings, client: AsyncRedis, keys: Keys, url: str) -> str:
+    async with new_session(settings, NetworkPolicy.from_settings(settings)) as http:
+        fetcher = Fetcher.create(settings, http, client, keys)
+        try:
+            return await locate_feed(fetcher, url, FetchLimits.for_feeds(settings), 60.0)
+        except FeedError as exc:
+            raise click.ClickException(f"{exc} (--no-discover adds it as it is)") from exc
 
 
 @feeds.command("rm")
@@ -333,24 +360,38 @@ def feeds_rm(url_or_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
 def feeds_ls(as_json: bool) -> None:
     """List feeds with their state."""
-    states = run_async(load_settings(), registry.list_feeds)
+    settings = load_settings()
+    failing_after = settings.failing_after_errors
+    states = run_async(settings, registry.list_feeds)
     for state in states:
-        click.echo(
-            json.dumps(msgspec.to_builtins(state), ensure_ascii=False)
-            if as_json
-            else _feed_row(state)
-        )
+        if as_json:
+            row = msgspec.to_builtins(state) | {
+                "health": registry.feed_health(state, failing_after)
+            }
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(_feed_row(state, failing_after))
     if not as_json:
-        click.echo(f"{len(states)} feed(s)")
+        failing = sum(registry.feed_health(s, failing_after) == "failing" for s in states)
+        click.echo(f"{len(states)} feed(s), {failing} failing")
 
 
-def _feed_row(state: FeedState) -> str:
-    error = (state.last_error or "")[:80]
-    return (
-        f"{state.url}\n  last poll {_when(state.last_poll)}  status {state.last_status or '-'}"
-        f"  errors {state.errors}  next poll {_when(state.next_poll)}  items {state.items}"
-        + (f"\n  last error: {error}" if error else "")
-    )
+def _feed_row(state: FeedState, failing_after: int) -> str:
+    health = registry.feed_health(state, failing_after)
+    lines = [
+        f"{state.url}  [{health}]",
+        f"  last poll {_when(state.last_poll)}  status {state.last_status or '-'}"
+        f"  errors {state.errors}  next poll {_when(state.next_poll)}  items {state.items}",
+    ]
+    if state.rate is not None:
+        lines.append(
+            f"  rate {state.rate:.2f}/h" + (f"  hint {state.hint:g}s" if state.hint else "")
+        )
+    if state.fetch_url:
+        lines.append(f"  moved to {state.fetch_url} (permanent redirect)")
+    if state.last_error:
+        lines.append(f"  last error: {state.last_error[:160]}")
+    return "\n".join(lines)
 
 
 def _when(stamp: float | None) -> str:

@@ -64,7 +64,17 @@ def test_feeds_import_add_ls_rm(
     assert "2 new" in feedpipe("feeds", "import", str(yaml_file), env=env).stdout
     assert "1 new" in feedpipe("feeds", "import", str(opml), env=env).stdout
     assert "0 new, 2 updated" in feedpipe("feeds", "import", str(yaml_file), env=env).stdout
-    feedpipe("feeds", "add", "https://d.example/rss", "--tag", "ar", "--tag", "agency", env=env)
+    feedpipe(
+        "feeds",
+        "add",
+        "https://d.example/rss",
+        "--no-discover",
+        "--tag",
+        "ar",
+        "--tag",
+        "agency",
+        env=env,
+    )
 
     rows = [
         json.loads(line) for line in feedpipe("feeds", "ls", "--json", env=env).stdout.splitlines()
@@ -83,8 +93,9 @@ def test_feeds_import_add_ls_rm(
     assert {"last_poll", "last_status", "errors", "last_error", "next_poll", "items"} <= set(
         rows[0]
     )
+    assert {r["health"] for r in rows} == {"new"}
     table = feedpipe("feeds", "ls", env=env).stdout
-    assert "https://a.example/rss" in table and "4 feed(s)" in table
+    assert "https://a.example/rss  [new]" in table and "4 feed(s), 0 failing" in table
 
     feedpipe("feeds", "rm", "https://a.example/rss", env=env)
     assert "https://a.example/rss" not in feedpipe("feeds", "ls", env=env).stdout
@@ -104,6 +115,59 @@ def test_bad_input_gets_clear_errors(redis_server: Any, tmp_path: Path) -> None:
     assert done.returncode != 0 and "FEEDPIPE_REDIS_URL" in done.stderr
     done = feedpipe("feeds", "ls", env=cli_env(None, FEEDPIPE_DATA_DIR=str(tmp_path)), check=False)
     assert done.returncode != 0 and "FEEDPIPE_REDIS_URL is not set" in done.stderr
+
+
+async def feedpipe_async(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """`feedpipe` without blocking the loop that serves the test's own HTTP server."""
+    proc = await asyncio.create_subprocess_exec(
+        *FEEDPIPE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_feeds_add_discovers_the_feed_of_a_site(
+    aiohttp_server: Any, redis_server: Any, clean_redis: sync_redis.Redis
+) -> None:
+    from aiohttp import web
+
+    from tests.integration.hostile import one_item_feed
+
+    async def home(_r: web.Request) -> web.Response:
+        page = '<html><head><link rel="alternate" type="application/rss+xml" href="/news/rss">'
+        return web.Response(text=page + "</head><body>News</body></html>", content_type="text/html")
+
+    async def blog(_r: web.Request) -> web.Response:
+        return web.Response(
+            text="<html><body>A blog, no link</body></html>", content_type="text/html"
+        )
+
+    async def feed(_r: web.Request) -> web.Response:
+        return web.Response(text=one_item_feed("found"), content_type="application/rss+xml")
+
+    sites = []
+    for page, feed_path in ((home, "/news/rss"), (blog, "/rss.xml")):
+        app = web.Application()
+        app.router.add_get("/", page)
+        app.router.add_get(feed_path, feed)
+        sites.append(await aiohttp_server(app, host="127.0.0.1"))
+    env = cli_env(redis_server.url, FEEDPIPE_ALLOW_PRIVATE_NETWORKS="true")
+    for server, feed_path in zip(sites, ("/news/rss", "/rss.xml"), strict=True):
+        code, out, err = await feedpipe_async("feeds", "add", str(server.make_url("/")), env=env)
+        assert code == 0, err
+        assert f"added {server.make_url(feed_path)}" in out
+    # A feed URL is added as it is; nothing at all is an error that says what was tried.
+    direct = str(sites[0].make_url("/news/rss"))
+    code, out, _ = await feedpipe_async("feeds", "add", direct, env=env)
+    assert code == 0 and f"updated {direct}" in out
+    empty = web.Application()
+    nothing = await aiohttp_server(empty, host="127.0.0.1")
+    code, _, err = await feedpipe_async("feeds", "add", str(nothing.make_url("/")), env=env)
+    assert code != 0 and "HTTP 404" in err and "--no-discover" in err
+    # The SSRF guard applies to the CLI too.
+    strict = cli_env(redis_server.url)
+    code, _, err = await feedpipe_async("feeds", "add", str(sites[0].make_url("/")), env=strict)
+    assert code != 0 and "loopback" in err and "FEEDPIPE_ALLOW_PRIVATE_NETWORKS" in err
 
 
 def publish_raw(client: sync_redis.Redis, title: str) -> None:
