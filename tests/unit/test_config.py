@@ -75,3 +75,30 @@ def test_settings_from_env_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FEEDPIPE_REDIS_URL")
     with pytest.raises(ConfigError, match="FEEDPIPE_REDIS_URL"):
         Settings().require_redis_url()
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [
+        f"FEEDPIPE_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`FEEDPIPE_{name.upper()}`" not in readme
+    ]
+    assert not missing, f"settings missing from the README table: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FEEDPIPE_ALLOWED_NETWORKS": "10.0.0.0/8, intranet"}, "not a CIDR network: 'intranet'"),
+        ({"FEEDPIPE_POLL_BUDGET_SECONDS": "80"}, "FEEDPIPE_POLL_BUDGET_SECONDS"),
+        ({"FEEDPIPE_HOST_MAX_IN_FLIGHT": "0"}, "host_max_in_flight"),
+    ],
+)
+def test_fetch_settings_are_checked(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
