@@ -286,7 +286,8 @@ def _learned(state: FeedState, fetched: Fetched, now: float) -> FeedState:
     """The feed's pace and hints after this poll (what the scheduler reads)."""
     parsed = fetched.parsed
     times = [] if parsed is None else _entry_times(parsed)
-    rate = estimate_rate(state, fetched.queued + fetched.left_over, times, now)
+    # Left-over entries are counted when a later poll takes them, not twice.
+    rate = estimate_rate(state, fetched.queued, times, now)
     feed_hint = parsed.min_interval if parsed else state.hint
     return msgspec.structs.replace(
         state, rate=rate, hint=hint_seconds(feed_hint, fetched.result.fresh_for)

@@ -83,6 +83,11 @@ class ServerThread:
         async def stop() -> None:
             self.raw.close()
             await self.runner.cleanup()
+            # The hanging and trickling handlers are still waiting: end them here, quietly.
+            current = asyncio.current_task()
+            for task in asyncio.all_tasks():
+                if task is not current:
+                    task.cancel()
 
         self._call(stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
