@@ -70,9 +70,11 @@ class ServerError(TransientError):
         *,
         url: str | None = None,
         retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(feed_url, message, url=url)
         self.retry_after = retry_after  # seconds, from a 429/503 Retry-After header
+        self.status = status  # the HTTP status, when the server answered at all
 
 
 class HostBusy(TransientError):
@@ -91,6 +93,10 @@ class PermanentError(FeedError):
 
 class ClientError(PermanentError):
     """HTTP 4xx other than 429."""
+
+    def __init__(self, feed_url: str, message: str, *, url: str | None = None, status: int) -> None:
+        super().__init__(feed_url, message, url=url)
+        self.status = status
 
 
 class BlockedDestination(PermanentError):

@@ -247,8 +247,8 @@ def _raise_for_status(response: aiohttp.ClientResponse, feed_url: str, url: str)
         retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
         if retry_after is not None:
             message += f" (Retry-After {retry_after:g}s)"
-        raise ServerError(feed_url, message, url=url, retry_after=retry_after)
-    raise ClientError(feed_url, message, url=url)
+        raise ServerError(feed_url, message, url=url, retry_after=retry_after, status=status)
+    raise ClientError(feed_url, message, url=url, status=status)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, request: Request, url: str) -> bytes:

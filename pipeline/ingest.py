@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from pipeline.dedupe import DedupePolicy
 from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
-from pipeline.keys import STAT_FALLBACKS, Keys
+from pipeline.keys import STAT_EXTRACT_FAILURES, STAT_FALLBACKS, Keys
 from pipeline.logs import elapsed_ms
 from pipeline.models import Discarded, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
@@ -66,6 +66,11 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
         },
     )
     return outcome
+
+
+async def count_failure(ctx: IngestContext) -> None:
+    """An article whose task raised: counted for the exporter (the task itself fails)."""
+    await ctx.redis.hincrby(ctx.keys.stats, STAT_EXTRACT_FAILURES, 1)
 
 
 async def _load_html(ctx: IngestContext, job: ExtractJob) -> bytes | None:

@@ -18,7 +18,13 @@ class Keys:
     duplicates_stream: str = f"{PREFIX}:duplicates"
 
     feeds_due: str = f"{PREFIX}:feeds:due"  # ZSET feed id -> next poll (unix seconds)
+    # ZSET feed id -> consecutive failed polls, only for feeds whose last poll failed
+    # (so "how many feeds are failing" is one ZCOUNT, not a scan of every feed).
+    feeds_erroring: str = f"{PREFIX}:feeds:erroring"
     stats: str = f"{PREFIX}:stats"  # HASH of monotonically increasing counters
+    # HASH of poll durations: "le:<ms>" -> polls that took at most that long and more than
+    # the bucket below (plain counts; the exporter makes them cumulative), "sum_ms", "count".
+    poll_latency: str = f"{PREFIX}:stats:poll_ms"
 
     def feed(self, feed_id: str) -> str:
         """HASH: a feed's configuration and state (see models.FeedState)."""
@@ -72,6 +78,12 @@ STAT_POLLS = "polls"
 STAT_NOT_MODIFIED = "not_modified"
 STAT_UNCHANGED = "unchanged"  # 200 with the same body as last time
 STAT_DEFERRED = "deferred"  # host busy: polled again soon
+STAT_EXTRACT_FAILURES = "extract_failures"  # extract tasks that raised
+# Polls by outcome class: "polls:2xx", "polls:304", "polls:4xx", "polls:5xx", "polls:network"
+# (no HTTP answer: timeout, TLS, refused...), "polls:invalid" (answered, but not a feed or too
+# large), "polls:unexpected" (a bug: see the worker log).
+STAT_POLLS_BY_CLASS = "polls:"
+POLL_LATENCY_BUCKETS_MS = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)
 STAT_POLL_ERRORS = "poll_errors"
 STAT_NEW_ENTRIES = "new_entries"
 STAT_PUBLISHED = "published"

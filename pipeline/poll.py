@@ -18,16 +18,25 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pipeline import registry
-from pipeline.errors import FeedError, HostBusy, ServerError, UnexpectedError
+from pipeline.errors import (
+    FeedError,
+    HostBusy,
+    NotAFeed,
+    ResponseTooLarge,
+    ServerError,
+    UnexpectedError,
+)
 from pipeline.extract import compress_html, is_html
 from pipeline.fetch import Fetcher, FetchLimits
 from pipeline.keys import (
     CLAIM_ENTRY,
+    POLL_LATENCY_BUCKETS_MS,
     STAT_DEFERRED,
     STAT_NEW_ENTRIES,
     STAT_NOT_MODIFIED,
     STAT_POLL_ERRORS,
     STAT_POLLS,
+    STAT_POLLS_BY_CLASS,
     STAT_UNCHANGED,
     Keys,
 )
@@ -254,8 +263,8 @@ async def _record_success(
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
     status = _success_status(fetched)
     stat = {"not_modified": STAT_NOT_MODIFIED, "unchanged": STAT_UNCHANGED}.get(status)
-    await _count(ctx, stat)
     duration = elapsed_ms(start)
+    await _count(ctx, "304" if result.not_modified else "2xx", duration, stat)
     log.info(
         "polled",
         extra={
@@ -355,7 +364,7 @@ async def _record_deferral(
     """The feed's host had no free slot within the budget: poll it soon, not an error."""
     next_poll = ctx.schedule.next_poll_soon(now, ctx.rng)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, {}, next_poll)
-    await _count(ctx, STAT_DEFERRED)
+    await ctx.redis.hincrby(ctx.keys.stats, STAT_DEFERRED, 1)
     duration = elapsed_ms(start)
     log.info(
         "poll deferred",
@@ -379,8 +388,8 @@ async def _record_failure(
     retry_after = err.retry_after if isinstance(err, ServerError) else None
     next_poll = ctx.schedule.next_poll_after_error(state, errors, now, ctx.rng, retry_after)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
-    await _count(ctx, STAT_POLL_ERRORS)
     duration = elapsed_ms(start)
+    await _count(ctx, _failure_class(err), duration, STAT_POLL_ERRORS)
     log.warning(
         "poll failed",
         extra={
@@ -399,12 +408,32 @@ async def _record_failure(
     )
 
 
-async def _count(ctx: PollContext, extra_stat: str | None) -> None:
+async def _count(
+    ctx: PollContext, outcome_class: str, duration_ms: int, extra_stat: str | None
+) -> None:
+    """Counters and the latency histogram the exporter serves (pipeline/monitor.py)."""
+    bucket = next((b for b in POLL_LATENCY_BUCKETS_MS if duration_ms <= b), None)
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.hincrby(ctx.keys.stats, STAT_POLLS, 1)
+        pipe.hincrby(ctx.keys.stats, STAT_POLLS_BY_CLASS + outcome_class, 1)
         if extra_stat:
             pipe.hincrby(ctx.keys.stats, extra_stat, 1)
+        pipe.hincrby(ctx.keys.poll_latency, f"le:{bucket or 'inf'}", 1)
+        pipe.hincrby(ctx.keys.poll_latency, "sum_ms", duration_ms)
+        pipe.hincrby(ctx.keys.poll_latency, "count", 1)
         await pipe.execute()
+
+
+def _failure_class(err: FeedError) -> str:
+    """The polls:<class> counter of a failed poll."""
+    status = getattr(err, "status", None)
+    if status is not None:
+        return "5xx" if status >= 500 else "4xx"
+    if isinstance(err, UnexpectedError):
+        return "unexpected"
+    if isinstance(err, NotAFeed | ResponseTooLarge):
+        return "invalid"
+    return "network"
 
 
 def _seen_key(ctx: PollContext, state: FeedState, entry: Entry) -> str:

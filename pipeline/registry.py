@@ -113,6 +113,7 @@ async def remove_feed(redis: Redis, keys: Keys, url_or_id: str) -> FeedState | N
     if state is not None:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.zrem(keys.feeds_due, state.id)
+            pipe.zrem(keys.feeds_erroring, state.id)
             pipe.delete(keys.feed(state.id))
             await pipe.execute()
     return state
@@ -162,6 +163,12 @@ async def save_poll(
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.feed(fid), mapping=mapping)
         pipe.zadd(keys.feeds_due, {fid: next_poll}, xx=True)
+        if "errors" in fields:  # a poll that ended (a deferred one leaves the count as it was)
+            errors = int(fields["errors"])
+            if errors:
+                pipe.zadd(keys.feeds_erroring, {fid: errors})
+            else:
+                pipe.zrem(keys.feeds_erroring, fid)
         await pipe.execute()
 
 

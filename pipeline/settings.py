@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # --- Extraction ----------------------------------------------------------------------
     min_text_chars: int = Field(default=250, ge=0)
 
+    # --- Monitoring ----------------------------------------------------------------------
+    metrics_host: str = "127.0.0.1"  # `feedpipe exporter` listens here (compose: 0.0.0.0)
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
+
     # --- Workers (used by `feedpipe run` and the compose file) ---------------------------
     fetch_concurrency: int = Field(default=2, ge=1)
     extract_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)

@@ -27,14 +27,18 @@ from pipeline.fetch import Fetcher, FetchLimits, new_session
 from pipeline.keys import Keys, keys_for
 from pipeline.locate import locate_feed
 from pipeline.models import FeedSpec, FeedState
+from pipeline.monitor import Snapshot, count_since, take_snapshot
 from pipeline.netguard import NetworkPolicy
 from pipeline.publish import biggest_clusters
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
+from workers.config import create_app
 from workers.demo_server import DemoServer
 from workers.demo_site import demo_feeds, find_fixture
 from workers.embedded_redis import EmbeddedRedis, running_embedded_url
+from workers.exporter import QUEUES
+from workers.exporter import serve as serve_metrics
 
 T = TypeVar("T")
 
@@ -286,6 +290,94 @@ def clusters(limit: int, as_json: bool) -> None:
             )
     if not found and not as_json:
         click.echo("no clusters yet: no syndicated copies seen in the dedupe window")
+
+
+# ---------------------------------------------------------------------------- status / metrics
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="The whole snapshot as one JSON object.")
+@click.option("--worst", default=10, show_default=True, help="How many problem feeds to list.")
+def status(as_json: bool, worst: int) -> None:
+    """One screen: workers, queues, scheduling lag, feeds ok/failing, last hour, consumers."""
+    settings = load_settings()
+    url = redis_url(settings)
+    snap, hour = run_async(settings, lambda r, k: _status_snapshot(settings, r, k, worst))
+    workers = _ping_workers(settings.model_copy(update={"redis_url": url}))
+    if as_json:
+        row = msgspec.to_builtins(snap) | {"workers": workers, "last_hour": hour}
+        click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    click.echo("\n".join(_status_lines(snap, hour, workers, url)))
+
+
+async def _status_snapshot(
+    settings: Settings, client: AsyncRedis, keys: Keys, worst: int
+) -> tuple[Snapshot, dict[str, int]]:
+    snap = await take_snapshot(
+        client, keys, queues=QUEUES, failing_after=settings.failing_after_errors, worst=worst
+    )
+    since = snap.taken_at - 3600
+    hour = {
+        "items": await count_since(client, keys.output_stream, since),
+        "duplicates": await count_since(client, keys.duplicates_stream, since),
+    }
+    return snap, hour
+
+
+def _ping_workers(settings: Settings) -> list[str]:
+    """Names of the Celery workers that answer a ping within a second."""
+    app = create_app(settings)
+    try:
+        replies = app.control.ping(timeout=1.0) or []
+    finally:
+        app.close()
+    return sorted(name for reply in replies for name in reply)
+
+
+def _status_lines(snap: Snapshot, hour: dict[str, int], workers: list[str], url: str) -> list[str]:
+    ok = snap.feeds - snap.feeds_erroring - snap.feeds_failing
+    lines = [
+        f"feedpipe status  {_when(snap.taken_at)}  Redis {_redacted(url)}",
+        f"workers    {', '.join(workers) if workers else 'NONE ANSWERING'}",
+        "queues     " + "  ".join(f"{name} {n}" for name, n in snap.queues.items()),
+        f"schedule   {snap.feeds} feeds, {snap.feeds_overdue} overdue, "
+        f"lag {snap.oldest_overdue_seconds:.0f} s",
+        f"feeds      {ok} ok, {snap.feeds_erroring} erroring, {snap.feeds_failing} failing",
+        f"last hour  {hour['items']} items, {hour['duplicates']} duplicates",
+        "streams    " + "  ".join(f"{name} {n}" for name, n in snap.streams.items()),
+    ]
+    for group in snap.groups:
+        lag = "?" if group.lag is None else str(group.lag)
+        lines.append(
+            f"  group {group.group} on {group.stream}: lag {lag}, pending {group.pending}, "
+            f"{group.consumers} consumer(s)"
+        )
+    if snap.worst:
+        lines.append("feeds with errors, worst first:")
+        for problem in snap.worst:
+            lines.append(f"  {problem.errors:3} errors  {problem.url}")
+            lines.append(f"      {(problem.last_error or '')[:160]}")
+    return lines
+
+
+def _redacted(url: str) -> str:
+    """A Redis URL without its password, for printing."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}" if credentials or at else url
+
+
+@main.command()
+def exporter() -> None:
+    """Serve Prometheus metrics on FEEDPIPE_METRICS_HOST:FEEDPIPE_METRICS_PORT/metrics."""
+    settings = load_settings()
+    url = redis_url(settings)
+    click.echo(
+        f"feedpipe exporter: http://{settings.metrics_host}:{settings.metrics_port}/metrics "
+        f"(Redis {_redacted(url)})"
+    )
+    serve_metrics(settings, url, keys_for(settings.output_stream, settings.duplicates_stream))
 
 
 # --------------------------------------------------------------------------------------- feeds

@@ -94,4 +94,8 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
         outcome = app.runtime.run(ingest.ingest_article(app.runtime.ingest_context(), job))
     except REDIS_TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    except Exception:
+        # Counted for the exporter (feedpipe_extract_failures_total), then failed as before.
+        app.runtime.run(ingest.count_failure(app.runtime.ingest_context()))
+        raise
     return outcome.stream_id if isinstance(outcome, Published) else outcome.reason

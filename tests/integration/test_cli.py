@@ -286,3 +286,48 @@ def test_demo_once_prints_every_item(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("date 20") == 6
     assert "Loopback Daily" in done.stdout
+
+
+async def test_status_shows_workers_queues_feeds_and_consumers(
+    redis_server: Any, redis: Any
+) -> None:
+    from pipeline import registry
+    from tests.integration.conftest import add_feeds
+
+    ids = await add_feeds(
+        redis, "https://ok.example/rss", "https://bad.example/rss", "https://worse.example/rss"
+    )
+    # Out of the session workers' way; states written as polls would leave them.
+    await redis.zadd(KEYS.feeds_due, dict.fromkeys(ids, time.time() + 3600))
+    ok, bad, worse = ids
+    await registry.save_poll(
+        redis, KEYS, ok, {"errors": "0", "last_status": "200"}, time.time() + 600
+    )
+    await registry.save_poll(
+        redis, KEYS, bad, {"errors": "2", "last_error": "ServerError: HTTP 503"}, time.time() + 600
+    )
+    await registry.save_poll(
+        redis,
+        KEYS,
+        worse,
+        {"errors": "7", "last_error": "ClientError: HTTP 410 Gone"},
+        time.time() + 600,
+    )
+    for n in range(3):
+        await redis.xadd(KEYS.output_stream, {"item": json.dumps({"title": f"t{n}"})})
+    await redis.xgroup_create(KEYS.output_stream, "indexer", id="0")
+    await redis.xreadgroup("indexer", "c1", {KEYS.output_stream: ">"}, count=1)
+
+    env = cli_env(redis_server.url)
+    code, out, err = await feedpipe_async("status", env=env)
+    assert code == 0, err
+    assert "fetch-test@" in out and "extract-test@" in out  # the session's workers answered
+    assert "3 feeds" in out and "1 ok, 1 erroring, 1 failing" in out
+    assert "last hour  3 items, 0 duplicates" in out
+    assert "group indexer on feedpipe:items: lag 2, pending 1" in out
+    worst = out.index("https://worse.example/rss")
+    assert worst < out.index("https://bad.example/rss") and "HTTP 410 Gone" in out
+    code, out, err = await feedpipe_async("status", "--json", env=env)
+    snapshot = json.loads(out)
+    assert code == 0 and snapshot["feeds_failing"] == 1 and snapshot["last_hour"]["items"] == 3
+    assert snapshot["queues"].keys() == {"dispatch", "fetch", "extract"}
