@@ -102,3 +102,30 @@ def test_fetch_settings_are_checked(
         monkeypatch.setenv(key, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_dashboard_and_alerts_use_only_metrics_the_exporter_serves() -> None:
+    import json
+    import re
+
+    import yaml
+
+    from pipeline.monitor import GroupLag, Snapshot
+    from workers.exporter import metrics_of
+
+    root = Path(__file__).resolve().parents[2]
+    snapshot = Snapshot(
+        taken_at=0, feeds=3, feeds_erroring=1, feeds_failing=1, feeds_overdue=0,
+        oldest_overdue_seconds=0, queues={"extract": 1}, streams={"feedpipe:items": 2},
+        groups=(GroupLag("feedpipe:items", "g", 1, 0, 0),), counters={"polls:2xx": 1},
+        poll_latency_ms={"le:50": 1}, worst=(),
+    )  # fmt: skip
+    served = {"feedpipe_redis_up", "feedpipe_workers"}
+    for family in metrics_of(snapshot):
+        served |= {sample.name for sample in family.samples} | {family.name}
+    dashboard = json.loads((root / "deploy" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = yaml.safe_load((root / "deploy" / "feedpipe-rules.yml").read_text())
+    exprs += [rule["expr"] for rule in rules["groups"][0]["rules"]]
+    used = {name for expr in exprs for name in re.findall(r"feedpipe_\w+", expr)}
+    assert used <= served, sorted(used - served)
