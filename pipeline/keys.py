@@ -22,9 +22,10 @@ class Keys:
     # (so "how many feeds are failing" is one ZCOUNT, not a scan of every feed).
     feeds_erroring: str = f"{PREFIX}:feeds:erroring"
     stats: str = f"{PREFIX}:stats"  # HASH of monotonically increasing counters
-    # HASH of poll durations: "le:<ms>" -> polls that took at most that long and more than
-    # the bucket below (plain counts; the exporter makes them cumulative), "sum_ms", "count".
-    poll_latency: str = f"{PREFIX}:stats:poll_ms"
+    # HASH of feed request durations: "le:<ms>" -> requests that took at most that long and
+    # more than the bucket below (plain counts; the exporter makes them cumulative), "sum_ms",
+    # "count". A failed poll counts the time until it failed.
+    fetch_latency: str = f"{PREFIX}:stats:fetch_ms"
 
     def feed(self, feed_id: str) -> str:
         """HASH: a feed's configuration and state (see models.FeedState)."""
@@ -83,7 +84,7 @@ STAT_EXTRACT_FAILURES = "extract_failures"  # extract tasks that raised
 # (no HTTP answer: timeout, TLS, refused...), "polls:invalid" (answered, but not a feed or too
 # large), "polls:unexpected" (a bug: see the worker log).
 STAT_POLLS_BY_CLASS = "polls:"
-POLL_LATENCY_BUCKETS_MS = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)
+FETCH_LATENCY_BUCKETS_MS = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)
 STAT_POLL_ERRORS = "poll_errors"
 STAT_NEW_ENTRIES = "new_entries"
 STAT_PUBLISHED = "published"

@@ -16,7 +16,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from pipeline import registry
-from pipeline.keys import POLL_LATENCY_BUCKETS_MS, Keys
+from pipeline.keys import FETCH_LATENCY_BUCKETS_MS, Keys
 
 
 class GroupLag(msgspec.Struct, frozen=True):
@@ -45,7 +45,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     streams: dict[str, int]  # output / duplicates stream -> length
     groups: tuple[GroupLag, ...]
     counters: dict[str, int]  # Keys.stats
-    poll_latency_ms: dict[str, int]  # Keys.poll_latency, as stored (see keys.py)
+    fetch_latency_ms: dict[str, int]  # Keys.fetch_latency, as stored (see keys.py)
     worst: tuple[FeedProblem, ...]  # most consecutive errors first
 
 
@@ -72,7 +72,7 @@ async def take_snapshot(
         for stream in streams:
             pipe.xlen(stream)
         pipe.hgetall(keys.stats)
-        pipe.hgetall(keys.poll_latency)
+        pipe.hgetall(keys.fetch_latency)
         pipe.zrevrange(keys.feeds_erroring, 0, worst - 1)
         values = await pipe.execute()
     feeds, erroring, failing, overdue, first = values[:5]
@@ -91,7 +91,7 @@ async def take_snapshot(
         streams=dict(zip(streams, stream_lengths, strict=True)),
         groups=tuple(await _groups(redis, streams)),
         counters=_ints(counters),
-        poll_latency_ms=_ints(latency),
+        fetch_latency_ms=_ints(latency),
         worst=tuple(await _problems(redis, keys, worst_ids)),
     )
 
@@ -100,7 +100,7 @@ def latency_buckets(stored: dict[str, int]) -> tuple[list[tuple[str, int]], int,
     """Cumulative (upper bound in seconds, count) pairs ending with "+Inf", the sum in ms
     and the count: the shape of a Prometheus histogram."""
     cumulative, running = [], 0
-    for bound in POLL_LATENCY_BUCKETS_MS:
+    for bound in FETCH_LATENCY_BUCKETS_MS:
         running += stored.get(f"le:{bound}", 0)
         cumulative.append((f"{bound / 1000:g}", running))
     cumulative.append(("+Inf", running + stored.get("le:inf", 0)))

@@ -30,7 +30,7 @@ from pipeline.extract import compress_html, is_html
 from pipeline.fetch import Fetcher, FetchLimits
 from pipeline.keys import (
     CLAIM_ENTRY,
-    POLL_LATENCY_BUCKETS_MS,
+    FETCH_LATENCY_BUCKETS_MS,
     STAT_DEFERRED,
     STAT_NEW_ENTRIES,
     STAT_NOT_MODIFIED,
@@ -113,6 +113,7 @@ class Fetched:
     result: FetchResult
     parsed: ParsedFeed | None
     body_hash: str | None
+    fetch_ms: int  # the feed request alone (the latency histogram)
     queued: int = 0
     left_over: int = 0  # new entries whose pages could not be fetched within the budget
 
@@ -143,17 +144,19 @@ async def poll_feed(ctx: PollContext, fid: str, deadline: float) -> PollOutcome:
 async def _fetch_and_take(
     ctx: PollContext, state: FeedState, now: float, deadline: float
 ) -> Fetched:
+    start = time.monotonic()
     result = await ctx.fetcher.fetch_feed(
         state, ctx.feed_limits, deadline, conditional=_use_validators(ctx, state, now)
     )
+    fetch_ms = elapsed_ms(start)
     if result.not_modified:
-        return Fetched(result, None, None)
+        return Fetched(result, None, None, fetch_ms)
     body_hash = hashlib.sha256(result.body).hexdigest()[:32]
     if body_hash == state.body_hash:  # validators missing or lying, but the body is the same
-        return Fetched(result, None, body_hash)
+        return Fetched(result, None, body_hash, fetch_ms)
     parsed = parse_feed(result, state.url, ctx.settings.max_entries_per_poll)
     queued, left_over = await take_new_entries(ctx, state, parsed, deadline)
-    return Fetched(result, parsed, body_hash, queued, left_over)
+    return Fetched(result, parsed, body_hash, fetch_ms, queued, left_over)
 
 
 def _use_validators(ctx: PollContext, state: FeedState, now: float) -> bool:
@@ -264,7 +267,7 @@ async def _record_success(
     status = _success_status(fetched)
     stat = {"not_modified": STAT_NOT_MODIFIED, "unchanged": STAT_UNCHANGED}.get(status)
     duration = elapsed_ms(start)
-    await _count(ctx, "304" if result.not_modified else "2xx", duration, stat)
+    await _count(ctx, "304" if result.not_modified else "2xx", fetched.fetch_ms, stat)
     log.info(
         "polled",
         extra={
@@ -409,18 +412,18 @@ async def _record_failure(
 
 
 async def _count(
-    ctx: PollContext, outcome_class: str, duration_ms: int, extra_stat: str | None
+    ctx: PollContext, outcome_class: str, fetch_ms: int, extra_stat: str | None
 ) -> None:
     """Counters and the latency histogram the exporter serves (pipeline/monitor.py)."""
-    bucket = next((b for b in POLL_LATENCY_BUCKETS_MS if duration_ms <= b), None)
+    bucket = next((b for b in FETCH_LATENCY_BUCKETS_MS if fetch_ms <= b), None)
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.hincrby(ctx.keys.stats, STAT_POLLS, 1)
         pipe.hincrby(ctx.keys.stats, STAT_POLLS_BY_CLASS + outcome_class, 1)
         if extra_stat:
             pipe.hincrby(ctx.keys.stats, extra_stat, 1)
-        pipe.hincrby(ctx.keys.poll_latency, f"le:{bucket or 'inf'}", 1)
-        pipe.hincrby(ctx.keys.poll_latency, "sum_ms", duration_ms)
-        pipe.hincrby(ctx.keys.poll_latency, "count", 1)
+        pipe.hincrby(ctx.keys.fetch_latency, f"le:{bucket or 'inf'}", 1)
+        pipe.hincrby(ctx.keys.fetch_latency, "sum_ms", fetch_ms)
+        pipe.hincrby(ctx.keys.fetch_latency, "count", 1)
         await pipe.execute()
 
 

@@ -115,10 +115,10 @@ def metrics_of(s: Snapshot) -> Iterator[Metric]:
     yield polls
     for name, (field, doc) in COUNTERS.items():
         yield CounterMetricFamily(f"feedpipe_{name}", doc, value=s.counters.get(field, 0))
-    buckets, sum_ms, _count = latency_buckets(s.poll_latency_ms)
+    buckets, sum_ms, _count = latency_buckets(s.fetch_latency_ms)
     yield HistogramMetricFamily(
-        "feedpipe_poll_duration_seconds",
-        "Duration of one feed's poll (fetch, parse, article pages).",
+        "feedpipe_feed_fetch_seconds",
+        "Duration of one feed request (a failed poll: until it failed).",
         buckets=buckets,
         sum_value=sum_ms / 1000,
     )

@@ -278,7 +278,7 @@ def test_metrics_endpoint(deployment: tuple[Deployment, str]) -> None:
         'feedpipe_feeds{state="ok"}',
         'feedpipe_queue_length{queue="extract"}',
         "feedpipe_items_published_total",
-        "feedpipe_poll_duration_seconds_bucket",
+        "feedpipe_feed_fetch_seconds_bucket",
         'feedpipe_polls_total{outcome="2xx"}',
         "feedpipe_scheduling_lag_seconds",
     ):

@@ -118,7 +118,7 @@ def test_dashboard_and_alerts_use_only_metrics_the_exporter_serves() -> None:
         taken_at=0, feeds=3, feeds_erroring=1, feeds_failing=1, feeds_overdue=0,
         oldest_overdue_seconds=0, queues={"extract": 1}, streams={"feedpipe:items": 2},
         groups=(GroupLag("feedpipe:items", "g", 1, 0, 0),), counters={"polls:2xx": 1},
-        poll_latency_ms={"le:50": 1}, worst=(),
+        fetch_latency_ms={"le:50": 1}, worst=(),
     )  # fmt: skip
     served = {"feedpipe_redis_up", "feedpipe_workers"}
     for family in metrics_of(snapshot):
