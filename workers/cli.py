@@ -238,7 +238,22 @@ class _ItemPrinter:
 )
 @click.option("--from-start", is_flag=True, help="A new group starts at the stream's beginning.")
 @click.option("--count", type=int, default=None, help="Exit after this many items.")
-def tail(group: str, consumer: str | None, fmt: str, from_start: bool, count: int | None) -> None:
+@click.option(
+    "--claim-idle",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Take over items another consumer of the group left unacked for this many seconds "
+    "(XAUTOCLAIM); 0: never.",
+)
+def tail(
+    group: str,
+    consumer: str | None,
+    fmt: str,
+    from_start: bool,
+    count: int | None,
+    claim_idle: float,
+) -> None:
     """Print items from the output stream as a consumer group (XREADGROUP, XACK after printing)."""
     settings = load_settings()
     client = redis.Redis.from_url(redis_url(settings))
@@ -248,6 +263,7 @@ def tail(group: str, consumer: str | None, fmt: str, from_start: bool, count: in
         group,
         consumer or socket.gethostname(),
         from_start=from_start,
+        claim_idle_ms=int(claim_idle * 1000) or None,
     )
     printed = 0
     try:

@@ -213,6 +213,37 @@ def test_subscriber_gets_unacked_items_again_after_a_crash(
     assert restarted.read() == []
 
 
+def test_items_of_a_dead_consumer_are_taken_over_after_the_idle_time(
+    redis_server: Any, clean_redis: sync_redis.Redis
+) -> None:
+    for n in range(3):
+        publish_raw(clean_redis, f"Orphan {n}")
+    dead = StreamSubscriber(clean_redis, KEYS.output_stream, "svc", "dies", from_start=True)
+    assert len(dead.read(count=2)) == 2  # ... and this consumer never comes back
+    other = StreamSubscriber(
+        clean_redis, KEYS.output_stream, "svc", "lives", block_ms=10, claim_idle_ms=300
+    )
+    # Too early: the dead one's entries are left alone; the undelivered one is read.
+    first = other.read()
+    assert [i["title"] for _id, i in first] == ["Orphan 2"]
+    other.ack(*(entry_id for entry_id, _ in first))
+    time.sleep(0.4)
+    taken = other.read()
+    assert [i["title"] for _id, i in taken] == ["Orphan 0", "Orphan 1"]
+    other.ack(*(entry_id for entry_id, _ in taken))
+    assert clean_redis.xpending(KEYS.output_stream, "svc")["pending"] == 0
+    # The same through `feedpipe tail --claim-idle`.
+    publish_raw(clean_redis, "Orphan 3")
+    dead.read()
+    time.sleep(0.3)
+    env = cli_env(redis_server.url)
+    out = feedpipe(
+        "tail", "--group", "svc", "--consumer", "cli", "--claim-idle", "0.2", "--count", "1",
+        env=env,
+    ).stdout  # fmt: skip
+    assert json.loads(out)["title"] == "Orphan 3"
+
+
 def test_run_without_redis_server_binary_says_what_to_do(tmp_path: Path) -> None:
     env = cli_env(None, FEEDPIPE_DATA_DIR=str(tmp_path), PATH=str(Path(sys.executable).parent))
     done = feedpipe("run", env=env, check=False)
