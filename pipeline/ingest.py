@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from redis.asyncio import Redis
 
 from pipeline.dedupe import DedupePolicy
 from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
-from pipeline.keys import STAT_EXTRACT_FAILURES, STAT_FALLBACKS, Keys
+from pipeline.keys import STAT_DEAD_LETTERED, STAT_EXTRACT_FAILURES, STAT_FALLBACKS, Keys
 from pipeline.logs import elapsed_ms
 from pipeline.models import Discarded, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
@@ -53,6 +54,7 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
         if job.html_key:  # the claim check is spent once the item is decided
             pipe.delete(job.html_key)
         await pipe.execute()
+    await ctx.redis.delete(ctx.keys.attempts(job.item_id))
     reason = outcome.reason if isinstance(outcome, Discarded) else "published"
     log.info(
         "article",
@@ -68,9 +70,65 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
     return outcome
 
 
-async def count_failure(ctx: IngestContext) -> None:
-    """An article whose task raised: counted for the exporter (the task itself fails)."""
-    await ctx.redis.hincrby(ctx.keys.stats, STAT_EXTRACT_FAILURES, 1)
+ATTEMPTS_TTL = 86_400  # an article still failing a day later is a new story to us
+CRASHED = "the worker process died while extracting it (killed, out of memory or crashed)"
+
+
+async def begin_attempt(ctx: IngestContext, job: ExtractJob) -> int:
+    """Count one more delivery of this article; returns the attempt number (1 = first).
+
+    Counted in Redis, not in the message: a process killed mid-task never gets to update its
+    message, and the broker redelivers the same one (task_reject_on_worker_lost)."""
+    key = ctx.keys.attempts(job.item_id)
+    async with ctx.redis.pipeline(transaction=True) as pipe:
+        pipe.hincrby(key, "count", 1)
+        pipe.expire(key, ATTEMPTS_TTL)
+        count, _ = await pipe.execute()
+    return int(count)
+
+
+async def record_failure(ctx: IngestContext, job: ExtractJob, reason: str) -> None:
+    """An attempt that raised or timed out: its reason is what the dead letter will say."""
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.hset(ctx.keys.attempts(job.item_id), "reason", reason[:500])
+        pipe.hincrby(ctx.keys.stats, STAT_EXTRACT_FAILURES, 1)
+        await pipe.execute()
+
+
+async def dead_letter(ctx: IngestContext, job: ExtractJob, attempts: int) -> Discarded:
+    """Give the article up: a record on the dead-letter stream, its claim check freed."""
+    reason = await ctx.redis.hget(ctx.keys.attempts(job.item_id), "reason")
+    record = {
+        "item_id": job.item_id,
+        "feed_url": job.feed.url,
+        "entry_url": job.entry.url,
+        "title": job.entry.title,
+        "attempts": attempts,
+        "reason": reason.decode() if isinstance(reason, bytes) else CRASHED,
+        "fetched_at": job.fetched_at,
+    }
+    async with ctx.redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(
+            ctx.keys.dead_letter_stream,
+            {"dead": json.dumps(record, ensure_ascii=False)},
+            maxlen=ctx.publish.maxlen,
+            approximate=True,
+        )
+        pipe.hincrby(ctx.keys.stats, STAT_DEAD_LETTERED, 1)
+        pipe.delete(ctx.keys.attempts(job.item_id))
+        if job.html_key:
+            pipe.delete(job.html_key)
+        await pipe.execute()
+    log.error(
+        "article dead-lettered",
+        extra={
+            "stage": "extract",
+            "feed_url": job.feed.url,
+            "entry_url": job.entry.url,
+            "reason": f"{record['reason']} ({attempts} attempts)",
+        },
+    )
+    return Discarded(item_id=job.item_id, reason="dead_letter")
 
 
 async def _load_html(ctx: IngestContext, job: ExtractJob) -> bytes | None:

@@ -16,6 +16,8 @@ PREFIX = "feedpipe"
 class Keys:
     output_stream: str = f"{PREFIX}:items"
     duplicates_stream: str = f"{PREFIX}:duplicates"
+    # Articles given up after FEEDPIPE_EXTRACT_MAX_ATTEMPTS: {"dead": JSON with the reason}.
+    dead_letter_stream: str = f"{PREFIX}:dead-letter"
 
     feeds_due: str = f"{PREFIX}:feeds:due"  # ZSET feed id -> next poll (unix seconds)
     # ZSET feed id -> consecutive failed polls, only for feeds whose last poll failed
@@ -69,6 +71,10 @@ class Keys:
         """STRING: the earliest time (ms) the next request to this host may start."""
         return f"{PREFIX}:host:{host}:next"
 
+    def attempts(self, item_id: str) -> str:
+        """HASH {count, reason}: extraction attempts of one article and the last failure."""
+        return f"{PREFIX}:v1:attempts:{item_id}"
+
     def html(self, item_id: str) -> str:
         """STRING: zlib-compressed article HTML (claim check for the extract task)."""
         return f"{PREFIX}:v1:html:{item_id}"
@@ -79,7 +85,8 @@ STAT_POLLS = "polls"
 STAT_NOT_MODIFIED = "not_modified"
 STAT_UNCHANGED = "unchanged"  # 200 with the same body as last time
 STAT_DEFERRED = "deferred"  # host busy: polled again soon
-STAT_EXTRACT_FAILURES = "extract_failures"  # extract tasks that raised
+STAT_EXTRACT_FAILURES = "extract_failures"  # extract attempts that raised, crashed or timed out
+STAT_DEAD_LETTERED = "dead_lettered"  # articles given up (Keys.dead_letter_stream)
 # Polls by outcome class: "polls:2xx", "polls:304", "polls:4xx", "polls:5xx", "polls:network"
 # (no HTTP answer: timeout, TLS, refused...), "polls:invalid" (answered, but not a feed or too
 # large), "polls:unexpected" (a bug: see the worker log).

@@ -180,7 +180,9 @@ class Published(msgspec.Struct, frozen=True):
     stream_id: str
 
 
-DiscardReason = Literal["duplicate_url", "duplicate_content", "duplicate_near", "too_short"]
+DiscardReason = Literal[
+    "duplicate_url", "duplicate_content", "duplicate_near", "too_short", "dead_letter"
+]
 
 
 class Discarded(msgspec.Struct, frozen=True):

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
 
     # --- Extraction ----------------------------------------------------------------------
     min_text_chars: int = Field(default=250, ge=0)
+    # An article whose extraction crashed its process, hit the hard time limit or raised this
+    # many times goes to the dead-letter stream instead of being tried forever.
+    extract_max_attempts: int = Field(default=3, ge=1)
+    # Hard limit of one extract task; the soft limit (feed text instead) is 3/4 of it.
+    extract_time_limit_seconds: int = Field(default=60, ge=4)
 
     # --- Monitoring ----------------------------------------------------------------------
     metrics_host: str = "127.0.0.1"  # `feedpipe exporter` listens here (compose: 0.0.0.0)

@@ -20,7 +20,14 @@ VISIBILITY_TIMEOUT = 1800
 # The poll's work (budget + one request) fits POLL_WORK_LIMIT_SECONDS; see Settings.
 POLL_SOFT_LIMIT = POLL_WORK_LIMIT_SECONDS + 10
 POLL_HARD_LIMIT = POLL_SOFT_LIMIT + 20
-EXTRACT_SOFT_LIMIT, EXTRACT_HARD_LIMIT = 45, 60
+
+
+def extract_time_limits(settings: Settings) -> tuple[int, int]:
+    """(soft, hard) seconds of one extract task (FEEDPIPE_EXTRACT_TIME_LIMIT_SECONDS): past the
+    soft limit the feed's text stands in; the hard limit kills the process (a retry follows)."""
+    hard = settings.extract_time_limit_seconds
+    return max(1, hard * 3 // 4), hard
+
 
 QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_EXTRACT = "dispatch", "fetch", "extract"
 TASK_DISPATCH = "feedpipe.dispatch_due_feeds"

@@ -10,18 +10,18 @@ from typing import Any
 import msgspec
 import redis.exceptions
 from celery import Task
+from celery.exceptions import TimeLimitExceeded
 
 from pipeline import ingest, poll, registry
 from pipeline.models import ExtractJob, Published
 from workers.app import app
 from workers.config import (
-    EXTRACT_HARD_LIMIT,
-    EXTRACT_SOFT_LIMIT,
     POLL_HARD_LIMIT,
     POLL_SOFT_LIMIT,
     TASK_DISPATCH,
     TASK_EXTRACT,
     TASK_POLL,
+    extract_time_limits,
 )
 
 log = logging.getLogger(__name__)
@@ -81,21 +81,57 @@ def poll_feeds(feed_ids: list[str]) -> dict[str, int]:
     return summary
 
 
+class ExtractTask(Task):
+    """Hard time limits kill the child; Celery then acks the message and calls on_failure in
+    the worker's main process. The article is sent again from here, so a page that always
+    hangs is tried a bounded number of times and dead-lettered, like one that always crashes."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if not isinstance(exc, TimeLimitExceeded):
+            return
+        job = msgspec.convert(args[0], ExtractJob)
+        rt = app.runtime
+        reason = f"hard time limit ({EXTRACT_LIMITS[1]} s) exceeded"
+        rt.run(ingest.record_failure(rt.ingest_context(), job, reason))
+        self.apply_async(args=args, task_id=task_id, countdown=_backoff(1))
+
+
+EXTRACT_LIMITS = extract_time_limits(app.settings)
+
+
 @app.task(
     name=TASK_EXTRACT,
+    base=ExtractTask,
     bind=True,
-    max_retries=5,
-    soft_time_limit=EXTRACT_SOFT_LIMIT,
-    time_limit=EXTRACT_HARD_LIMIT,
+    max_retries=None,  # bounded by FEEDPIPE_EXTRACT_MAX_ATTEMPTS (and Redis outages by time)
+    soft_time_limit=EXTRACT_LIMITS[0],
+    time_limit=EXTRACT_LIMITS[1],
 )
 def extract_article(self: Task, payload: dict[str, Any]) -> str:
+    """Extract and publish one article. Every delivery counts as an attempt (in Redis, so a
+    killed process counts too); past FEEDPIPE_EXTRACT_MAX_ATTEMPTS it is dead-lettered."""
     job = msgspec.convert(payload, ExtractJob)
+    rt = app.runtime
+    ctx = rt.ingest_context()
+    attempt = 1
     try:
-        outcome = app.runtime.run(ingest.ingest_article(app.runtime.ingest_context(), job))
+        attempt = rt.run(ingest.begin_attempt(ctx, job))
+        if attempt > app.settings.extract_max_attempts:
+            return rt.run(ingest.dead_letter(ctx, job, attempt - 1)).reason
+        outcome = rt.run(ingest.ingest_article(ctx, job))
     except REDIS_TRANSIENT as exc:
-        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
-    except Exception:
-        # Counted for the exporter (feedpipe_extract_failures_total), then failed as before.
-        app.runtime.run(ingest.count_failure(app.runtime.ingest_context()))
-        raise
+        # Redis away is not the article's fault: retried until it is back (capped backoff).
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    # Anything else is this article's problem (or a bug): recorded as its reason, retried,
+    # and dead-lettered once the attempts are spent; the worker log has the traceback.
+    except Exception as exc:
+        log.exception(
+            "extract attempt failed", extra={"stage": "extract", "entry_url": job.entry.url}
+        )
+        rt.run(ingest.record_failure(ctx, job, f"{type(exc).__name__}: {exc}"))
+        raise self.retry(exc=exc, countdown=_backoff(attempt)) from exc
     return outcome.stream_id if isinstance(outcome, Published) else outcome.reason
+
+
+def _backoff(attempt: int) -> int:
+    return int(min(300, 5 * 2**attempt))
