@@ -110,8 +110,9 @@ for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', lease, id) end
 return ids
 """
 
-# Claim one entry for this poll. Returns 1: new, fetch it; 0: seen or claimed by another
-# worker; 2: its URL was already published from another feed (marked seen, no page fetch).
+# Claim one entry for this poll. Returns 1: new, fetch it; 0: seen; 3: claimed by another poll
+# still in progress (or one that died: the claim expires); 2: its URL was already published
+# from another feed (marked seen, no page fetch).
 # The claim has a short TTL until confirm: a poll that dies releases it by expiry.
 # KEYS[1]=entry_seen  KEYS[2]=item  ARGV: claim ttl, seen ttl
 CLAIM_ENTRY = """
@@ -120,6 +121,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   return 2
 end
 if redis.call('SET', KEYS[1], 'claimed', 'NX', 'EX', tonumber(ARGV[1])) then return 1 end
+if redis.call('GET', KEYS[1]) == 'claimed' then return 3 end
 return 0
 """
 

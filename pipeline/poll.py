@@ -49,7 +49,7 @@ from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CLAIM_NEW, CLAIM_TAKEN, CLAIM_PUBLISHED = 1, 0, 2
+CLAIM_NEW, CLAIM_SEEN, CLAIM_PUBLISHED, CLAIM_IN_PROGRESS = 1, 0, 2, 3
 
 
 class ExtractQueue(Protocol):
@@ -173,11 +173,12 @@ async def take_new_entries(
     """Claim the entries not seen before, fetch their pages and queue them for extraction.
 
     Returns (queued, left over): entries whose page could not be fetched before the
-    deadline (their host was busy) are released, for the next poll to take."""
+    deadline (their host was busy) are released, for the next poll to take; entries another
+    poll holds are left over too."""
     # Oldest first, so the output stream follows publication order within a feed.
-    new = await _claim_entries(ctx, state, reversed(parsed.entries))
+    new, elsewhere = await _claim_entries(ctx, state, reversed(parsed.entries))
     if not new:
-        return 0, 0
+        return 0, elsewhere
     limit = asyncio.Semaphore(ctx.settings.article_concurrency)
     fetched_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -193,12 +194,15 @@ async def take_new_entries(
     left = [entry for (entry, _), job in zip(new, jobs, strict=True) if job is None]
     if left:
         await ctx.redis.delete(*(_seen_key(ctx, state, entry) for entry in left))
-    return len(done), len(left)
+    return len(done), len(left) + elsewhere
 
 
 async def _claim_entries(
     ctx: PollContext, state: FeedState, entries: Iterable[Entry]
-) -> list[tuple[Entry, str]]:
+) -> tuple[list[tuple[Entry, str]], int]:
+    """The entries this poll claimed, and how many are claimed by another poll: those count
+    as left over, so this poll stores no validators and the feed is polled again soon (if
+    that other poll died, its claims expire and a later poll takes the entries)."""
     pending = [(e, item_id(e.canonical_url, f"{state.id}:{e.identity}")) for e in entries]
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for entry, iid in pending:
@@ -211,7 +215,8 @@ async def _claim_entries(
                 _seen_ttl(ctx),
             )
         claims = await pipe.execute()
-    return [pair for pair, claim in zip(pending, claims, strict=True) if claim == CLAIM_NEW]
+    claimed = [pair for pair, claim in zip(pending, claims, strict=True) if claim == CLAIM_NEW]
+    return claimed, sum(claim == CLAIM_IN_PROGRESS for claim in claims)
 
 
 async def _confirm_entries(ctx: PollContext, state: FeedState, entries: list[Entry]) -> None:

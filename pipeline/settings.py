@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=50, ge=1, le=500)
     dispatch_max_feeds: int = Field(default=5000, ge=1)
     poll_lease_seconds: int = Field(default=300, ge=10)
+    # A task delivered but not acknowledged this long (its worker was killed outright) is
+    # delivered again. Must exceed the longest task (poll: 120 s) plus retry countdowns (300 s),
+    # or a task still running is run twice (harmless, everything is idempotent, but wasteful).
+    # Set in all three places Celery reads it (celery#7651).
+    visibility_timeout_seconds: int = Field(default=1800, ge=10)
 
     # --- Fetching ------------------------------------------------------------------------
     user_agent: str = "feedpipe/0.1 (+https://github.com/feedpipe/feedpipe)"

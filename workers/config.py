@@ -13,9 +13,6 @@ from celery import Celery
 from pipeline.settings import POLL_WORK_LIMIT_SECONDS, Settings
 from workers.runtime import Runtime
 
-# Must exceed the longest task (poll hard limit 120 s) plus any retry countdown (<= 300 s),
-# or the broker redelivers a task that is still running. Set in all three places (celery#7651).
-VISIBILITY_TIMEOUT = 1800
 
 # The poll's work (budget + one request) fits POLL_WORK_LIMIT_SECONDS; see Settings.
 POLL_SOFT_LIMIT = POLL_WORK_LIMIT_SECONDS + 10
@@ -45,12 +42,20 @@ class FeedpipeCelery(Celery):
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    transport = {"visibility_timeout": VISIBILITY_TIMEOUT, "socket_keepalive": True}
+    visibility = settings.visibility_timeout_seconds
+    transport = {
+        "visibility_timeout": visibility,
+        "socket_keepalive": True,
+        # How soon messages of a worker killed outright are found and requeued: kombu sweeps
+        # every interval x throttle seconds (~100 s at the defaults, ~3 s for a 15 s timeout).
+        "unacked_restore_interval": max(1, min(10, visibility // 5)),
+        "unacked_restore_throttle": max(1, min(10, visibility // 180)),
+    }
     return {
         "broker_url": settings.celery_broker_url,
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
-        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "visibility_timeout": visibility,
         "broker_connection_retry_on_startup": True,
         "task_ignore_result": True,
         "task_serializer": "json",

@@ -56,7 +56,7 @@ class EmbeddedRedis:
         binary = find_redis_server()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps its port: clients reconnect
         self.process = subprocess.Popen(
             [
                 binary,

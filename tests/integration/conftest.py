@@ -59,24 +59,41 @@ class Workers:
         settings = Settings(
             redis_url=redis_url, data_dir=data_dir, fetch_concurrency=2, extract_concurrency=2
         )
-        commands = {k: v for k, v in celery_commands(settings, node).items() if k in roles}
-        self.logs = {name: data_dir / f"{node}-{name}.log" for name in commands}
-        self.procs = {
-            name: subprocess.Popen(
-                command,
-                env=env,
-                stdout=self.logs[name].open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            for name, command in commands.items()
-        }
+        self.env = env
+        self.commands = {k: v for k, v in celery_commands(settings, node).items() if k in roles}
+        self.logs = {name: data_dir / f"{node}-{name}.log" for name in self.commands}
+        self.procs = {name: self._spawn(name) for name in self.commands}
         self._wait_ready()
+
+    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.commands[name],
+            env=self.env,
+            stdout=self.logs[name].open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Signal a worker's whole process group (main process and pool children) and wait."""
+        os.killpg(self.procs[name].pid, sig)
+        self.procs[name].wait(120)
+
+    def kill_one_child(self, name: str) -> int:
+        """SIGKILL one pool child of a worker (as the OOM killer would); returns its pid."""
+        main = self.procs[name].pid
+        children = Path(f"/proc/{main}/task/{main}/children").read_text().split()
+        victim = int(children[0])
+        os.kill(victim, signal.SIGKILL)
+        return victim
+
+    def restart(self, name: str) -> None:
+        self.procs[name] = self._spawn(name)
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for name in set(self.procs) & {"fetch", "extract"}:
-            while b" ready." not in self.logs[name].read_bytes():
+            while self.logs[name].read_bytes().count(b" ready.") < 1:
                 if self.procs[name].poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{name} worker did not start:\n{self.log(name)}")
                 time.sleep(0.1)

@@ -31,7 +31,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.integration.conftest import KEYS
-from tests.integration.test_hostile import ServerThread
+from tests.integration.servers import ServerThread
 from workers.embedded_redis import find_redis_server, free_port
 
 pytestmark = pytest.mark.slow
@@ -178,9 +178,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deplo
 
     tmp = tmp_path_factory.mktemp("compose")
     case = hostile.Case("compose-news", hostile.xml(hostile.one_item_feed("compose-news")))
-    server = ServerThread([case])
+    server = ServerThread(hostile.make_app([case]))
     feeds_file = tmp / "feeds.yaml"
-    feeds_file.write_text(f"feeds:\n  - url: {server.servers.url(case)}\n    tags: [compose]\n")
+    feeds_file.write_text(f"feeds:\n  - url: {server.url(case.path)}\n    tags: [compose]\n")
     deployed = Deployment(compose_config(tmp), tmp, feeds_file)
     try:
         url = deployed.start_redis()

@@ -5,10 +5,7 @@ still be alive. The SSRF guard runs as in production, with only 127.0.0.1/32 all
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +13,6 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
-import trustme
-from aiohttp import web
 
 from pipeline.models import FeedState
 from pipeline.normalize import feed_id
@@ -25,6 +20,7 @@ from pipeline.registry import feed_state_from_hash
 from tests.conftest import RedisServer
 from tests.integration import hostile
 from tests.integration.conftest import KEYS, Workers
+from tests.integration.servers import ServerThread
 
 pytestmark = pytest.mark.slow
 
@@ -53,60 +49,6 @@ class Servers:
         return f"http://127.0.0.1:{port}{case.path}"
 
 
-class ServerThread:
-    """The hostile servers on their own event loop, so the module's tests can be plain sync."""
-
-    def __init__(self, cases: list[hostile.Case]) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.cases = cases
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        # Short shutdown: the hanging and trickling handlers never finish on their own.
-        self.runner = web.AppRunner(
-            hostile.make_app(cases), handle_signals=False, shutdown_timeout=0.5
-        )
-        self.servers = self._call(self._start())
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    async def _start(self) -> Servers:
-        await self.runner.setup()
-        http = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await http.start()
-        https = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=untrusted_tls())
-        await https.start()
-        self.raw = await asyncio.start_server(hostile.garbage_http, "127.0.0.1", 0)
-        return Servers(port_of(http), port_of(https), self.raw.sockets[0].getsockname()[1])
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            self.raw.close()
-            await self.runner.cleanup()
-            # The hanging and trickling handlers are still waiting: end them here, quietly.
-            current = asyncio.current_task()
-            for task in asyncio.all_tasks():
-                if task is not current:
-                    task.cancel()
-
-        self._call(stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
-def port_of(site: web.TCPSite) -> int:
-    server = site._server  # aiohttp keeps the bound asyncio server here
-    assert isinstance(server, asyncio.base_events.Server)
-    return int(server.sockets[0].getsockname()[1])
-
-
-def untrusted_tls() -> ssl.SSLContext:
-    """A certificate from a CA the workers do not trust (as a self-signed server would)."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return context
-
-
 @dataclass
 class Outcome:
     servers: Servers
@@ -129,19 +71,20 @@ def all_cases() -> list[hostile.Case]:
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     cases = all_cases()
-    servers = ServerThread(cases)
+    thread = ServerThread(hostile.make_app(cases), tls=True, raw=hostile.garbage_http)
+    servers = Servers(thread.http_port, thread.https_port, thread.raw_port)
     redis_server = RedisServer(tmp_path_factory.mktemp("hostile-redis"))
     workers = Workers(
         redis_server.url, tmp_path_factory.mktemp("hostile"), HOSTILE_ENV, node="hostile"
     )
     client = sync_redis.Redis.from_url(redis_server.url)
     try:
-        urls = {case.name: servers.servers.url(case) for case in cases}
+        urls = {case.name: servers.url(case) for case in cases}
         add_feeds(client, list(urls.values()))
         started = time.time()
         wait_until_polled(client, urls, cases, workers)
         yield Outcome(
-            servers.servers,
+            servers,
             {name: load_state(client, u) for name, u in urls.items()},
             items_by_feed(client),
             workers,
@@ -151,7 +94,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         workers.stop()
         client.close()
         redis_server.stop()
-        servers.stop()
+        thread.stop()
 
 
 def add_feeds(client: sync_redis.Redis, urls: list[str]) -> None:
