@@ -25,9 +25,37 @@ def _quote(value: object) -> str:
     return f'"{text}"' if " " in text or not text else text
 
 
+class RepeatedErrorFilter(logging.Filter):
+    """Lets the same warning or error (same logger, same message template) through once per
+    ``interval`` seconds, then says how many were held back.
+
+    When Redis is away for a minute, every task and every beat tick fails the same way; one
+    line (with its traceback) per interval tells the operator as much as hundreds would."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        last, held = self._last.get(key, (-self.interval, 0))
+        if now - last < self.interval:
+            self._last[key] = (last, held + 1)
+            return False
+        self._last[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {self.interval:g} s)"
+        return True
+
+
 def configure(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter())
+    handler.addFilter(RepeatedErrorFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -13,7 +13,6 @@ from celery import Celery
 from pipeline.settings import POLL_WORK_LIMIT_SECONDS, Settings
 from workers.runtime import Runtime
 
-
 # The poll's work (budget + one request) fits POLL_WORK_LIMIT_SECONDS; see Settings.
 POLL_SOFT_LIMIT = POLL_WORK_LIMIT_SECONDS + 10
 POLL_HARD_LIMIT = POLL_SOFT_LIMIT + 20

@@ -1,0 +1,308 @@
+"""Soak: the whole pipeline for a long while over a loopback farm with faulty feeds, with a
+worker killed every few minutes; then: were all the stories published, once?
+
+    .venv/bin/python -m bench.soak                      # 30 minutes, 1,000 feeds
+    .venv/bin/python -m bench.soak --minutes 5 --feeds 300
+
+Starts its own redis-server (AOF, temporary directory, free loopback port), the fetch worker,
+the extract worker and beat as `feedpipe run` does, and a farm on 127.0.0.1:
+
+- healthy feeds publish a new entry every 2-20 minutes each (a schedule fixed at start, so
+  the expected set is known), with an article page per entry;
+- ``--faulty`` of the feeds (10 %) are broken in rotating ways: 500, 404, a hang past the read
+  timeout, garbage instead of XML, a redirect loop;
+- every ``--kill-every`` seconds one worker (fetch or extract, alternately) gets SIGKILL and is
+  restarted at once (its running tasks come back after the visibility timeout, 60 s here).
+
+New entries stop appearing ``--drain`` seconds before the end, so everything announced has time
+to come through. Reports entries expected vs items published vs published twice, missing
+ones, feeds stuck (never polled, or overdue by more than 10 minutes), and the memory (RSS) of
+every worker process over time. Writes a JSON report (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from aiohttp import web
+
+from pipeline.keys import Keys
+from pipeline.normalize import feed_id
+from pipeline.settings import Settings
+from tests.integration.hostile import rss, rss_item, text
+from tests.integration.servers import ServerThread
+from workers.embedded_redis import EmbeddedRedis
+from workers.supervisor import celery_commands
+
+KEYS = Keys()
+FAULTS = ("500", "404", "hang", "garbage", "loop")
+
+
+@dataclass
+class Farm:
+    """Which feed publishes what, when: fixed at start, so the expected items are known."""
+
+    feeds: int
+    faulty: float
+    started: float
+    stop_new_at: float
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def __post_init__(self) -> None:
+        self.period = [self.rng.uniform(120, 1200) for _ in range(self.feeds)]
+        self.offset = [self.rng.uniform(0, p) for p in self.period]
+        broken = set(self.rng.sample(range(self.feeds), int(self.feeds * self.faulty)))
+        self.fault = {n: FAULTS[i % len(FAULTS)] for i, n in enumerate(sorted(broken))}
+
+    def entries(self, n: int, now: float) -> list[int]:
+        """Entry numbers of feed ``n`` that exist at ``now`` (never after stop_new_at)."""
+        until = min(now, self.stop_new_at) - self.started
+        count = 1 + max(0, int((until - self.offset[n]) // self.period[n]))
+        return list(range(count))
+
+    def expected_urls(self, base: str) -> set[str]:
+        return {
+            f"{base}/page/{n}/{k}"
+            for n in range(self.feeds)
+            if n not in self.fault
+            for k in self.entries(n, self.stop_new_at)
+        }
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/feed/{n}", self._feed)
+        app.router.add_get("/page/{n}/{k}", self._page)
+        return app
+
+    async def _feed(self, request: web.Request) -> web.StreamResponse:
+        n = int(request.match_info["n"])
+        fault = self.fault.get(n)
+        if fault is not None:
+            return await _broken(fault, request)
+        now = time.time()
+        entries = self.entries(n, now)[-20:]  # a feed shows its 20 newest
+        items = [
+            rss_item(f"soak {n}-{k}", text(f"soak summary {n}-{k}", 12), link=f"/page/{n}/{k}")
+            for k in reversed(entries)
+        ]
+        return web.Response(text=rss(f"soak {n}", items), content_type="application/rss+xml")
+
+    async def _page(self, request: web.Request) -> web.Response:
+        slug = f"{request.match_info['n']}-{request.match_info['k']}"
+        body = "".join(f"<p>{text(f'soak page {slug} {i}', 40)}</p>" for i in range(4))
+        html = f"<html><head><title>{slug}</title></head><body><article>{body}</article>"
+        return web.Response(text=html + "</body></html>", content_type="text/html")
+
+
+async def _broken(fault: str, request: web.Request) -> web.StreamResponse:
+    if fault == "hang":
+        await asyncio.sleep(60)
+    if fault == "garbage":
+        return web.Response(body=os.urandom(2048), content_type="application/octet-stream")
+    if fault == "loop":
+        raise web.HTTPFound(str(request.url))
+    return web.Response(status=int(fault) if fault.isdigit() else 500)
+
+
+class Pipeline:
+    """fetch worker, extract worker and beat, as `feedpipe run` starts them."""
+
+    def __init__(self, redis_url: str, data_dir: Path) -> None:
+        settings = Settings(redis_url=redis_url, data_dir=data_dir)
+        self.commands = celery_commands(settings, "soak")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDPIPE_")} | {
+            "FEEDPIPE_REDIS_URL": redis_url,
+            "FEEDPIPE_DATA_DIR": str(data_dir),
+            "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": "true",  # the farm is on 127.0.0.1
+            "FEEDPIPE_HOST_MIN_GAP_SECONDS": "0",  # ... one host serving every feed
+            "FEEDPIPE_HOST_MAX_IN_FLIGHT": "16",
+            "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS": "60",
+            "FEEDPIPE_READ_TIMEOUT_SECONDS": "10",
+            "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "60",
+            "FEEDPIPE_MIN_TEXT_CHARS": "200",
+        }
+        self.logs = data_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.procs = {name: self._spawn(name) for name in self.commands}
+
+    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.commands[name],
+            env=self.env,
+            stdout=(self.logs / f"{name}.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_and_restart(self, name: str) -> None:
+        os.killpg(self.procs[name].pid, signal.SIGKILL)
+        self.procs[name].wait()
+        self.procs[name] = self._spawn(name)
+
+    def memory_mb(self) -> dict[str, float]:
+        """RSS of each worker process (main and pool children), in MB."""
+        found = {}
+        for name, proc in self.procs.items():
+            for pid in [proc.pid, *_children(proc.pid)]:
+                found[f"{name}:{pid}"] = _rss_mb(pid)
+        return found
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def register_feeds(client: redis.Redis, farm: ServerThread, feeds: int) -> None:
+    now = time.time()
+    for n in range(feeds):
+        url = farm.url(f"/feed/{n}")
+        fid = feed_id(url)
+        client.hset(KEYS.feed(fid), mapping={"id": fid, "url": url, "tags": "[]", "interval": ""})
+        client.zadd(KEYS.feeds_due, {fid: now + n * 0.05})  # an import spread over a minute
+
+
+def outcome(client: redis.Redis, expected: set[str], faulty_urls: set[str]) -> dict[str, Any]:
+    urls = [json.loads(f[b"item"])["url"] for _id, f in client.xrange(KEYS.output_stream)]
+    twice = [url for url, n in Counter(urls).items() if n > 1]
+    now = time.time()
+    stuck = []
+    for fid in client.zrange(KEYS.feeds_due, 0, -1):
+        state = client.hgetall(KEYS.feed(fid.decode()))
+        url = state[b"url"].decode()
+        next_poll = float(state.get(b"next_poll", b"0") or 0)
+        if url not in faulty_urls and (b"last_poll" not in state or next_poll < now - 600):
+            stuck.append(url)
+    return {
+        "expected": len(expected),
+        "published": len(set(urls) & expected),
+        "published_twice": len(twice),
+        "missing": sorted(expected - set(urls))[:20],
+        "missing_count": len(expected - set(urls)),
+        "unexpected": len(set(urls) - expected),
+        "dead_lettered": client.xlen(KEYS.dead_letter_stream),
+        "feeds_stuck": stuck[:20],
+        "feeds_stuck_count": len(stuck),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--faulty", type=float, default=0.1)
+    parser.add_argument("--kill-every", type=float, default=180, help="seconds")
+    parser.add_argument("--drain", type=float, default=240, help="seconds without new entries")
+    parser.add_argument("--out", type=Path, default=Path("bench/reports/soak.json"))
+    args = parser.parse_args()
+
+    started = time.time()
+    end = started + args.minutes * 60
+    farm = Farm(args.feeds, args.faulty, started, stop_new_at=end - args.drain)
+    server = ServerThread(farm.app())
+    with tempfile.TemporaryDirectory(prefix="feedpipe-soak-") as tmp:
+        store = EmbeddedRedis(Path(tmp) / "redis", persistent=True)
+        store.start()
+        client = redis.Redis.from_url(store.url)
+        register_feeds(client, server, args.feeds)
+        pipeline = Pipeline(store.url, Path(tmp))
+        samples, kills = [], []
+        next_kill, victim = started + args.kill_every, "extract"
+        try:
+            while time.time() < end:
+                time.sleep(min(30.0, max(0.0, end - time.time())))
+                now = time.time()
+                if now >= next_kill and now < farm.stop_new_at:
+                    pipeline.kill_and_restart(victim)
+                    kills.append({"at_s": round(now - started), "worker": victim})
+                    victim = "fetch" if victim == "extract" else "extract"
+                    next_kill = now + args.kill_every
+                samples.append(
+                    {
+                        "at_s": round(now - started),
+                        "published": client.xlen(KEYS.output_stream),
+                        "memory_mb": pipeline.memory_mb(),
+                    }
+                )
+                print(
+                    f"{samples[-1]['at_s']:>6} s  published {samples[-1]['published']}", flush=True
+                )
+            faulty_urls = {server.url(f"/feed/{n}") for n in farm.fault}
+            result = outcome(
+                client, farm.expected_urls(f"http://127.0.0.1:{server.http_port}"), faulty_urls
+            )
+        finally:
+            pipeline.stop()
+            store.stop()
+            server.stop()
+    report = {
+        "command": " ".join(sys.argv),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "finished": datetime.now(UTC).isoformat(),
+        "settings": vars(args) | {"out": str(args.out)},
+        "kills": kills,
+        "result": result,
+        "memory": _memory_summary(samples),
+        "samples": samples,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(json.dumps({"result": result, "memory": report["memory"], "kills": len(kills)}, indent=1))
+
+
+def _memory_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per process: RSS at its first and last sample and the peak (MB)."""
+    series: dict[str, list[float]] = {}
+    for sample in samples:
+        for proc, mb in sample["memory_mb"].items():
+            series.setdefault(proc, []).append(mb)
+    return {
+        proc: {
+            "first": round(v[0], 1),
+            "last": round(v[-1], 1),
+            "peak": round(max(v), 1),
+            "samples": len(v),
+        }
+        for proc, v in series.items()
+    }
+
+
+if __name__ == "__main__":
+    main()
