@@ -77,27 +77,60 @@ class Stop(Exception):
     """Raised from the signal handler to leave the watch loop."""
 
 
+RESTART_LIMIT, RESTART_WINDOW = 5, 300.0
+
+
+class CrashLoop(Exception):
+    def __init__(self, name: str, code: int | None) -> None:
+        super().__init__(
+            f"{name} exited {RESTART_LIMIT} times within {RESTART_WINDOW:g} s (last exit code "
+            f"{code}); see its log"
+        )
+
+
 @dataclass
 class Supervisor:
     settings: Settings
     env: Mapping[str, str]
     log_dir: Path | None  # None: children log to our stderr
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    # Exit times of each process, to tell a crash now and then from a crash loop.
+    exits: dict[str, list[float]] = field(default_factory=dict)
 
     def start(self) -> None:
         node = f"{os.getpid()}"
-        for name, command in celery_commands(self.settings, node).items():
-            self.procs[name] = subprocess.Popen(
-                command,
-                env=dict(self.env),
-                stdin=subprocess.DEVNULL,
-                stdout=self._log(name),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # we decide the shutdown order, not the terminal
-            )
+        self.commands = celery_commands(self.settings, node)
+        for name in self.commands:
+            self.procs[name] = self._spawn(name)
+
+    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.commands[name],
+            env=dict(self.env),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log(name),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # we decide the shutdown order, not the terminal
+        )
 
     def dead(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+    def restart_dead(self) -> list[str]:
+        """Start again each process that exited, as compose's restart policy does (a worker
+        that Celery gave up on after losing Redis, one killed by the OOM killer). Raises
+        CrashLoop when one exited RESTART_LIMIT times within RESTART_WINDOW seconds."""
+        restarted = []
+        now = time.monotonic()
+        for name in self.dead():
+            recent = [t for t in self.exits.get(name, []) if now - t < RESTART_WINDOW]
+            self.exits[name] = [*recent, now]
+            if len(self.exits[name]) >= RESTART_LIMIT:
+                raise CrashLoop(name, self.procs[name].returncode)
+            self.procs[name] = self._spawn(name)
+            restarted.append(name)
+        return restarted
 
     def stop(self) -> None:
         # Beat first (no new work), then workers: SIGTERM is Celery's warm shutdown.
@@ -160,8 +193,8 @@ def watch(
     interval: float,
     until: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Call ``tick`` every ``interval`` seconds until Ctrl-C/SIGTERM, ``until()``, or a child
-    dies. Returns the exit code."""
+    """Call ``tick`` every ``interval`` seconds until Ctrl-C/SIGTERM or ``until()``; a child
+    that dies is restarted, unless it keeps dying. Returns the exit code."""
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         raise Stop(signal.Signals(signum).name)
@@ -171,13 +204,15 @@ def watch(
         while True:
             time.sleep(interval)
             tick()
-            if dead := supervisor.dead():
-                print(f"feedpipe: {', '.join(dead)} exited unexpectedly; stopping", file=sys.stderr)
-                return 1
+            for name in supervisor.restart_dead():
+                print(f"feedpipe: {name} exited unexpectedly; restarted it", file=sys.stderr)
             if until():
                 return 0
     except Stop:
         return 0
+    except CrashLoop as exc:
+        print(f"feedpipe: {exc}; stopping", file=sys.stderr)
+        return 1
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

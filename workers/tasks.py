@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -128,7 +129,8 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
         log.exception(
             "extract attempt failed", extra={"stage": "extract", "entry_url": job.entry.url}
         )
-        rt.run(ingest.record_failure(ctx, job, f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(*REDIS_TRANSIENT):  # the retry matters more than the reason
+            rt.run(ingest.record_failure(ctx, job, f"{type(exc).__name__}: {exc}"))
         raise self.retry(exc=exc, countdown=_backoff(attempt)) from exc
     return outcome.stream_id if isinstance(outcome, Published) else outcome.reason
 

@@ -294,6 +294,17 @@ async def test_run_starts_its_own_redis_and_stops_everything(
         summary = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     assert "feeds 1" in summary
 
+    # A worker killed outright (OOM killer, kombu giving up on a lost Redis) is restarted.
+    extract = subprocess.run(
+        ["pgrep", "-f", f"extract-{proc.pid}@"], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
+    os.killpg(os.getpgid(int(extract)), signal.SIGKILL)
+    assert proc.stderr is not None
+    restarted = ""
+    while "restarted" not in restarted:
+        restarted = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+    assert "extract exited unexpectedly; restarted it" in restarted
+
     proc.send_signal(signal.SIGINT)  # Ctrl-C
     assert await asyncio.wait_for(proc.wait(), 90) == 0
     with pytest.raises(sync_redis.ConnectionError):

@@ -18,7 +18,7 @@ import random
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,6 +82,7 @@ class Run:
     workers: Workers
     client: sync_redis.Redis
     farm: ServerThread
+    restarted: list[str] = field(default_factory=list)
 
     def published(self) -> int:
         return int(self.client.xlen(KEYS.output_stream))
@@ -89,12 +90,21 @@ class Run:
     def wait_published(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self._safe_published() < count:
+            self._restart_dead_workers()
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"{self._safe_published()} of {count} published\n"
                     f"{self.workers.log('fetch')}\n{self.workers.log('extract')}"
                 )
             time.sleep(0.25)
+
+    def _restart_dead_workers(self) -> None:
+        """What compose's restart policy and `feedpipe run` do: a worker that exited (kombu
+        sometimes gives up with "Unrecoverable error" when Redis goes away) is started again."""
+        for name, proc in self.workers.procs.items():
+            if proc.poll() is not None:
+                self.workers.restart(name)
+                self.restarted.append(name)
 
     def _safe_published(self) -> int:
         try:
@@ -176,6 +186,7 @@ def test_every_entry_is_published_exactly_once_through_the_fault(
     run.wait_published(moment, 90)
     FAULTS[fault](run)
     run.wait_published(TOTAL, 180)
+    context += f"; workers restarted after exiting: {run.restarted or 'none'}"
     time.sleep(3)  # anything published twice would arrive late: give it the chance
     items = [json.loads(f[b"item"]) for _id, f in run.client.xrange(KEYS.output_stream)]
     urls = [item["url"] for item in items]
