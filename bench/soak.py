@@ -133,6 +133,8 @@ class Pipeline:
             "FEEDPIPE_HOST_MIN_GAP_SECONDS": "0",  # ... one host serving every feed
             "FEEDPIPE_HOST_MAX_IN_FLIGHT": "16",
             "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS": "60",
+            # Every feed polled at least every 3 minutes, so the drain period sees the end.
+            "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS": "180",
             "FEEDPIPE_READ_TIMEOUT_SECONDS": "10",
             "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "60",
             "FEEDPIPE_MIN_TEXT_CHARS": "200",
@@ -149,6 +151,13 @@ class Pipeline:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def restart_exited(self) -> list[str]:
+        """As compose's restart policy and `feedpipe run` do."""
+        exited = [name for name, proc in self.procs.items() if proc.poll() is not None]
+        for name in exited:
+            self.procs[name] = self._spawn(name)
+        return exited
 
     def kill_and_restart(self, name: str) -> None:
         os.killpg(self.procs[name].pid, signal.SIGKILL)
@@ -243,12 +252,16 @@ def main() -> None:
         client = redis.Redis.from_url(store.url)
         register_feeds(client, server, args.feeds)
         pipeline = Pipeline(store.url, Path(tmp))
-        samples, kills = [], []
+        samples: list[dict[str, Any]] = []
+        kills: list[dict[str, Any]] = []
+        exits: list[dict[str, Any]] = []
         next_kill, victim = started + args.kill_every, "extract"
         try:
             while time.time() < end:
                 time.sleep(min(30.0, max(0.0, end - time.time())))
                 now = time.time()
+                for name in pipeline.restart_exited():
+                    exits.append({"at_s": round(now - started), "worker": name})
                 if now >= next_kill and now < farm.stop_new_at:
                     pipeline.kill_and_restart(victim)
                     kills.append({"at_s": round(now - started), "worker": victim})
@@ -278,6 +291,7 @@ def main() -> None:
         "finished": datetime.now(UTC).isoformat(),
         "settings": vars(args) | {"out": str(args.out)},
         "kills": kills,
+        "unexpected_exits": exits,
         "result": result,
         "memory": _memory_summary(samples),
         "samples": samples,
