@@ -160,16 +160,26 @@ class Deployment:
     def log(self, service: str) -> str:
         return (self.tmp / f"{service}.log").read_text(errors="replace")[-3000:]
 
+    def grace(self, service: str) -> float:
+        """The service's stop_grace_period (Docker's default: 10 s), as Docker applies it."""
+        period = str(self.services[service].get("stop_grace_period", "10s"))
+        return float(period.removesuffix("s"))
+
     def stop(self) -> None:
+        """`docker compose stop`: SIGTERM, SIGKILL after the grace period. Every service must
+        have stopped by itself, cleanly, within its grace period."""
+        unclean = []
         for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(30)
+                    proc.wait(self.grace(name))
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            assert name == "redis" or proc.returncode in (0, -signal.SIGTERM), self.log(name)
+            if name != "redis" and proc.returncode not in (0, -signal.SIGTERM):
+                unclean.append(f"{name} exited {proc.returncode}:\n{self.log(name)}")
+        assert not unclean, "\n\n".join(unclean)
 
 
 @pytest.fixture(scope="module")
