@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import redis.exceptions
 from celery import Task
-from celery.exceptions import TimeLimitExceeded
+from celery.exceptions import Reject, TimeLimitExceeded
 
 from pipeline import ingest, poll, registry
 from pipeline.models import ExtractJob, Published
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # Lost connections to Redis are worth a retry; everything else in ingest is a bug or a bad page.
 REDIS_TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REQUEUE_PAUSE = 5.0  # seconds before a message is put back because a retry could not be sent
 
 
 class CeleryExtractQueue:
@@ -122,7 +123,7 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
         outcome = rt.run(ingest.ingest_article(ctx, job))
     except REDIS_TRANSIENT as exc:
         # Redis away is not the article's fault: retried until it is back (capped backoff).
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        raise _retry_later(self, exc, _backoff(self.request.retries)) from exc
     # Anything else is this article's problem (or a bug): recorded as its reason, retried,
     # and dead-lettered once the attempts are spent; the worker log has the traceback.
     except Exception as exc:
@@ -131,8 +132,23 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
         )
         with contextlib.suppress(*REDIS_TRANSIENT):  # the retry matters more than the reason
             rt.run(ingest.record_failure(ctx, job, f"{type(exc).__name__}: {exc}"))
-        raise self.retry(exc=exc, countdown=_backoff(attempt)) from exc
+        raise _retry_later(self, exc, _backoff(attempt)) from exc
     return outcome.stream_id if isinstance(outcome, Published) else outcome.reason
+
+
+def _retry_later(task: Task, exc: Exception, countdown: int) -> Exception:
+    """``task.retry``, except when the retry cannot be published: Celery then rejects the
+    message *without* requeue, and with the broker being the Redis that just went away, that
+    drops the article for good (its entry is already marked seen). Reject *with* requeue
+    instead: the message goes back to its queue, or, while Redis is unreachable, stays in the
+    broker's unacked set and comes back after the visibility timeout."""
+    try:
+        retry: Exception = task.retry(exc=exc, countdown=countdown)  # raises Retry if sent
+    except Reject:
+        time.sleep(REQUEUE_PAUSE)  # no tight redelivery loop while Redis is flapping
+        requeue: Exception = Reject(exc, requeue=True)
+        return requeue
+    return retry
 
 
 def _backoff(attempt: int) -> int:
