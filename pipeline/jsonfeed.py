@@ -7,12 +7,12 @@ dates as ISO 8601 UTC ending with "Z", at most ``max_entries`` entries.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from pipeline.entries import make_entry, repeated_guids
 from pipeline.errors import NotAFeed
 from pipeline.models import Entry, FetchResult, ParsedFeed
 from pipeline.normalize import (
@@ -20,7 +20,6 @@ from pipeline.normalize import (
     canonical_url,
     clean_line,
     clean_text,
-    entry_identity,
     html_to_text,
 )
 
@@ -52,7 +51,7 @@ def parse_json_feed(result: FetchResult, feed_url: str, max_entries: int) -> Par
     language = _text(doc.get("language")).strip() or None
     objects = [item for item in doc["items"] if isinstance(item, dict)]
     items = objects[:max_entries]
-    repeated = _repeated_ids(items)
+    repeated = repeated_guids(_item_id(item) for item in items)
     feed_author = _author(doc)
     entries = tuple(_to_entry(item, base, language, feed_author, repeated) for item in items)
     return ParsedFeed(
@@ -91,26 +90,17 @@ def _json(body: bytes) -> Any:
 def _to_entry(
     item: JsonObject, base: str, language: str | None, feed_author: str | None, repeated: set[str]
 ) -> Entry:
-    guid = _item_id(item) or None
     url = absolute_url(_text(item.get("url")) or _text(item.get("external_url")), base)
-    canonical = canonical_url(url)
-    title = clean_line(_text(item.get("title")))
-    summary = clean_text(_text(item.get("summary")))
-    content = _content(item)
-    if content == summary:
-        content = ""
-    return Entry(
-        identity=entry_identity(
-            None if guid in repeated else guid, canonical, f"{title}\n{summary}\n{content}"
-        ),
-        title=title,
+    return make_entry(
+        guid=_item_id(item) or None,
+        repeated_guids=repeated,
         url=url,
-        canonical_url=canonical,
-        guid=guid,
+        canonical_url=canonical_url(url),
+        title=clean_line(_text(item.get("title"))),
+        summary=clean_text(_text(item.get("summary"))),
+        content=_content(item),
         author=_author(item) or feed_author,
         published_at=_iso_date(item.get("date_published") or item.get("date_modified")),
-        summary=summary,
-        content=content,
         categories=_tags(item),
         image=absolute_url(_text(item.get("image")) or _text(item.get("banner_image")), base),
         language=_text(item.get("language")).strip() or language,
@@ -132,11 +122,6 @@ def _item_id(item: JsonObject) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return _text(value).strip()
-
-
-def _repeated_ids(items: list[JsonObject]) -> set[str]:
-    counts = Counter(_item_id(item) for item in items)
-    return {guid for guid, n in counts.items() if guid and n > 1}
 
 
 def _content(item: JsonObject) -> str:

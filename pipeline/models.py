@@ -90,7 +90,7 @@ class FetchResult(msgspec.Struct, frozen=True):
 class Entry(msgspec.Struct, frozen=True):
     """One feed entry, converted from feedparser's dict by ``pipeline.parse`` only."""
 
-    identity: str  # "guid:...", "url:..." or "hash:..."; see normalize.entry_identity
+    identity: str  # "guid:...", "url:..." or "hash:..."; see entries.entry_identity
     title: str
     url: str | None = None
     canonical_url: str | None = None

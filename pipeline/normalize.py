@@ -189,16 +189,3 @@ def normalize_for_matching(text: str) -> str:
 def numbers_in(normalized: str) -> list[str]:
     """The numbers of a normalized text (ASCII digits by then), in order of appearance."""
     return _NUMBER.findall(normalized)
-
-
-def entry_identity(guid: str | None, canonical: str | None, fallback: str) -> str:
-    """How an entry is recognized on later polls: its GUID, else its URL, else its content.
-
-    GUIDs that repeat within one feed (broken CMSs reuse one for every entry) must be passed
-    as None by the caller, so those entries fall back to their URL.
-    """
-    if guid:
-        return "guid:" + guid
-    if canonical:
-        return "url:" + canonical
-    return "hash:" + short_hash(fallback, 32)

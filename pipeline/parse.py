@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ import feedparser
 
 from pipeline.decode import decode_xml_body
 from pipeline.discover import feed_links, looks_like_html
+from pipeline.entries import make_entry, repeated_guids
 from pipeline.errors import NotAFeed
 from pipeline.jsonfeed import looks_like_json_feed, parse_json_feed
 from pipeline.models import Entry, FetchResult, ParsedFeed
@@ -20,7 +20,6 @@ from pipeline.normalize import (
     absolute_url,
     canonical_url,
     clean_line,
-    entry_identity,
     html_to_text,
 )
 
@@ -57,7 +56,7 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
     base = result.final_url
     language = _text(feed.get("language")) or None
     raw_entries = parsed.entries[:max_entries]
-    repeated = _repeated_guids(raw_entries)
+    repeated = repeated_guids(_text(raw.get("id")).strip() for raw in raw_entries)
     entries = tuple(_to_entry(raw, base, language, repeated) for raw in raw_entries)
     return ParsedFeed(
         title=clean_line(_text(feed.get("title"))) or None,
@@ -71,26 +70,17 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
 
 
 def _to_entry(raw: dict[str, Any], base: str, language: str | None, repeated: set[str]) -> Entry:
-    guid = _text(raw.get("id")).strip() or None
     url = absolute_url(_text(raw.get("link")), base)
-    canonical = canonical_url(url)
-    title = clean_line(html_to_text(_text(raw.get("title"))))
-    summary = html_to_text(_text(raw.get("summary")))
-    content = _content_text(raw)
-    if content == summary:
-        content = ""
-    return Entry(
-        identity=entry_identity(
-            None if guid in repeated else guid, canonical, f"{title}\n{summary}\n{content}"
-        ),
-        title=title,
+    return make_entry(
+        guid=_text(raw.get("id")).strip() or None,
+        repeated_guids=repeated,
         url=url,
-        canonical_url=canonical,
-        guid=guid,
+        canonical_url=canonical_url(url),
+        title=clean_line(html_to_text(_text(raw.get("title")))),
+        summary=html_to_text(_text(raw.get("summary"))),
+        content=_content_text(raw),
         author=clean_line(_text(raw.get("author"))) or None,
         published_at=_iso_date(raw.get("published_parsed") or raw.get("updated_parsed")),
-        summary=summary,
-        content=content,
         categories=_categories(raw),
         image=_image(raw, base),
         language=_text(raw.get("language")) or language,
@@ -142,11 +132,6 @@ def _bozo_message(parsed: Any) -> str | None:
 def _describe(result: FetchResult) -> str:
     kind = result.content_type or "no content type"
     return f"{kind}, {len(result.body)} bytes"
-
-
-def _repeated_guids(raw_entries: list[Any]) -> set[str]:
-    counts = Counter(_text(raw.get("id")).strip() for raw in raw_entries)
-    return {guid for guid, n in counts.items() if guid and n > 1}
 
 
 def _content_text(raw: dict[str, Any]) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.entries import entry_identity
 from pipeline.errors import NotAFeed
 from pipeline.jsonfeed import looks_like_json_feed, parse_json_feed
 from pipeline.models import FetchResult
-from pipeline.normalize import entry_identity
 
 FEED_URL = "https://agency.example/fa/feed.json"
 FINAL_URL = "https://cdn.agency.example/feeds/fa.json"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.entries import entry_identity
 from pipeline.errors import NotAFeed
 from pipeline.models import FetchResult
-from pipeline.normalize import entry_identity
 from pipeline.parse import parse_feed
 
 FEED_URL = "https://agency.example/fa/rss.xml"
