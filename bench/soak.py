@@ -12,7 +12,9 @@ the extract worker and beat as `feedpipe run` does, and a farm on 127.0.0.1:
 - ``--faulty`` of the feeds (10 %) are broken in rotating ways: 500, 404, a hang past the read
   timeout, garbage instead of XML, a redirect loop;
 - every ``--kill-every`` seconds one worker (fetch or extract, alternately) gets SIGKILL and is
-  restarted at once (its running tasks come back after the visibility timeout, 60 s here).
+  restarted at once by `feedpipe run`'s supervisor (its running tasks come back after the
+  visibility timeout, 60 s here). Keep it at 60 s or more: five exits of one worker within
+  five minutes is a crash loop to the supervisor, and it stops the run.
 
 New entries stop appearing ``--drain`` seconds before the end, so everything announced has time
 to come through. Reports entries expected vs items published vs published twice, missing
@@ -29,7 +31,6 @@ import os
 import platform
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +49,7 @@ from pipeline.settings import Settings
 from tests.integration.hostile import rss, rss_item, text
 from tests.integration.servers import ServerThread
 from workers.embedded_redis import EmbeddedRedis
-from workers.supervisor import celery_commands
+from workers.supervisor import Supervisor
 
 KEYS = Keys()
 FAULTS = ("500", "404", "hang", "garbage", "loop")
@@ -120,66 +121,41 @@ async def _broken(fault: str, request: web.Request) -> web.StreamResponse:
     return web.Response(status=int(fault) if fault.isdigit() else 500)
 
 
-class Pipeline:
-    """fetch worker, extract worker and beat, as `feedpipe run` starts them."""
+def start_pipeline(redis_url: str, data_dir: Path) -> Supervisor:
+    """fetch worker, extract worker and beat under `feedpipe run`'s own supervisor (which
+    restarts a worker that exits, and gives up on a crash loop)."""
+    settings = Settings(redis_url=redis_url, data_dir=data_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDPIPE_")} | {
+        "FEEDPIPE_REDIS_URL": redis_url,
+        "FEEDPIPE_DATA_DIR": str(data_dir),
+        "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": "true",  # the farm is on 127.0.0.1
+        "FEEDPIPE_HOST_MIN_GAP_SECONDS": "0",  # ... one host serving every feed
+        "FEEDPIPE_HOST_MAX_IN_FLIGHT": "16",
+        "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS": "60",
+        # Every feed polled at least every 3 minutes, so the drain period sees the end.
+        "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS": "180",
+        "FEEDPIPE_READ_TIMEOUT_SECONDS": "10",
+        "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "60",
+        "FEEDPIPE_MIN_TEXT_CHARS": "200",
+    }
+    supervisor = Supervisor(settings, env, data_dir / "logs")
+    supervisor.start()
+    return supervisor
 
-    def __init__(self, redis_url: str, data_dir: Path) -> None:
-        settings = Settings(redis_url=redis_url, data_dir=data_dir)
-        self.commands = celery_commands(settings, "soak")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDPIPE_")} | {
-            "FEEDPIPE_REDIS_URL": redis_url,
-            "FEEDPIPE_DATA_DIR": str(data_dir),
-            "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": "true",  # the farm is on 127.0.0.1
-            "FEEDPIPE_HOST_MIN_GAP_SECONDS": "0",  # ... one host serving every feed
-            "FEEDPIPE_HOST_MAX_IN_FLIGHT": "16",
-            "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS": "60",
-            # Every feed polled at least every 3 minutes, so the drain period sees the end.
-            "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS": "180",
-            "FEEDPIPE_READ_TIMEOUT_SECONDS": "10",
-            "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "60",
-            "FEEDPIPE_MIN_TEXT_CHARS": "200",
-        }
-        self.logs = data_dir / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.procs = {name: self._spawn(name) for name in self.commands}
 
-    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            self.commands[name],
-            env=self.env,
-            stdout=(self.logs / f"{name}.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def kill(supervisor: Supervisor, name: str) -> None:
+    """SIGKILL a worker's whole process group; the supervisor's next round restarts it."""
+    os.killpg(supervisor.procs[name].pid, signal.SIGKILL)
+    supervisor.procs[name].wait()
 
-    def restart_exited(self) -> list[str]:
-        """As compose's restart policy and `feedpipe run` do."""
-        exited = [name for name, proc in self.procs.items() if proc.poll() is not None]
-        for name in exited:
-            self.procs[name] = self._spawn(name)
-        return exited
 
-    def kill_and_restart(self, name: str) -> None:
-        os.killpg(self.procs[name].pid, signal.SIGKILL)
-        self.procs[name].wait()
-        self.procs[name] = self._spawn(name)
-
-    def memory_mb(self) -> dict[str, float]:
-        """RSS of each worker process (main and pool children), in MB."""
-        found = {}
-        for name, proc in self.procs.items():
-            for pid in [proc.pid, *_children(proc.pid)]:
-                found[f"{name}:{pid}"] = _rss_mb(pid)
-        return found
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(90)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+def memory_mb(supervisor: Supervisor) -> dict[str, float]:
+    """RSS of each worker process (main and pool children), in MB."""
+    found = {}
+    for name, proc in supervisor.procs.items():
+        for pid in [proc.pid, *_children(proc.pid)]:
+            found[f"{name}:{pid}"] = _rss_mb(pid)
+    return found
 
 
 def _children(pid: int) -> list[int]:
@@ -251,7 +227,7 @@ def main() -> None:
         store.start()
         client = redis.Redis.from_url(store.url)
         register_feeds(client, server, args.feeds)
-        pipeline = Pipeline(store.url, Path(tmp))
+        pipeline = start_pipeline(store.url, Path(tmp))
         samples: list[dict[str, Any]] = []
         kills: list[dict[str, Any]] = []
         exits: list[dict[str, Any]] = []
@@ -260,10 +236,11 @@ def main() -> None:
             while time.time() < end:
                 time.sleep(min(30.0, max(0.0, end - time.time())))
                 now = time.time()
-                for name in pipeline.restart_exited():
+                for name in pipeline.restart_dead():
                     exits.append({"at_s": round(now - started), "worker": name})
                 if now >= next_kill and now < farm.stop_new_at:
-                    pipeline.kill_and_restart(victim)
+                    kill(pipeline, victim)
+                    pipeline.restart_dead()
                     kills.append({"at_s": round(now - started), "worker": victim})
                     victim = "fetch" if victim == "extract" else "extract"
                     next_kill = now + args.kill_every
@@ -271,7 +248,7 @@ def main() -> None:
                     {
                         "at_s": round(now - started),
                         "published": client.xlen(KEYS.output_stream),
-                        "memory_mb": pipeline.memory_mb(),
+                        "memory_mb": memory_mb(pipeline),
                     }
                 )
                 print(

@@ -18,42 +18,10 @@ from dataclasses import dataclass
 import brotli
 from aiohttp import web
 
+from tests.integration.test_pipeline import WORDS
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-WORDS = [
-    "harbour",
-    "council",
-    "ferry",
-    "budget",
-    "market",
-    "rain",
-    "school",
-    "bridge",
-    "museum",
-    "library",
-    "hospital",
-    "station",
-    "farmers",
-    "tourists",
-    "engineers",
-    "nurses",
-    "teachers",
-    "drivers",
-    "students",
-    "traders",
-    "approved",
-    "delayed",
-    "opened",
-    "closed",
-    "rebuilt",
-    "flooded",
-    "crowded",
-    "quiet",
-    "northern",
-    "southern",
-    "eastern",
-    "western",
-]
 PERSIAN_WORDS = [
     "خبرگزاری",
     "گزارش",
