@@ -15,9 +15,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from yarl import URL
 
 from pipeline.keys import ACQUIRE_HOST_SLOT, Keys
@@ -57,6 +58,11 @@ class HostGate:
     redis: Redis
     keys: Keys
     limits: HostLimits
+    # EVALSHA on every request, rather than the script's whole text (Redis loads it on NOSCRIPT).
+    _script: AsyncScript = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_script", self.redis.register_script(ACQUIRE_HOST_SLOT))
 
     @asynccontextmanager
     async def slot(self, url: str, deadline: float) -> AsyncIterator[None]:
@@ -77,9 +83,9 @@ class HostGate:
             round(self.limits.min_gap_seconds * 1000),
             round(self.limits.lease_seconds * 1000),
         )
-        keys = (self.keys.host_slots(host), self.keys.host_next_start(host))
+        keys = [self.keys.host_slots(host), self.keys.host_next_start(host)]
         while True:
-            wait_ms = int(await self.redis.eval(ACQUIRE_HOST_SLOT, 2, *keys, *args))
+            wait_ms = int(await self._script(keys=keys, args=list(args)))
             if wait_ms == 0:
                 return
             # A little jitter so waiters of one host do not all ask again at the same instant.
