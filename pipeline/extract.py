@@ -35,9 +35,16 @@ class ExtractionPolicy:
     @classmethod
     def create(cls, min_text_chars: int) -> ExtractionPolicy:
         # Precision over recall and no comments: measured best F1 on real news pages
-        # (research/extraction.md: 0.964 vs 0.953 for the defaults).
+        # (research/extraction.md: 0.964 vs 0.953 for the defaults). No metadata: trafilatura
+        # spent as long on it as on the text (its byline search deep-copies and prunes the
+        # tree when a page has no author <meta>); page_metadata() reads what we use from the
+        # <meta> tags instead (docs/performance.md: profile, before and after).
         options = Extractor(
-            output_format="python", precision=True, comments=False, with_metadata=True, tables=False
+            output_format="python",
+            precision=True,
+            comments=False,
+            with_metadata=False,
+            tables=False,
         )
         return cls(min_text_chars=min_text_chars, options=options)
 
@@ -106,24 +113,79 @@ def _extract_page(html: str, entry: Entry, policy: ExtractionPolicy) -> Article 
     except (etree.ParserError, ValueError):
         return None
     language = _page_language(tree)
+    meta = page_metadata(tree)  # before trafilatura, which prunes the tree it is given
     _protect_joiners(tree)
     document = trafilatura.bare_extraction(tree, options=policy.options)
     if not isinstance(document, Document) or not document.text:
         return None
     # The feed's title is what the publisher chose for syndication; the page's is a fallback.
-    page_title = _restored_line(document.title)
     text = clean_text(document.text.translate(_RESTORE))
-    for title in {page_title, entry.title}:
+    for title in {meta.title, meta.heading, entry.title}:
         text = _drop_leading_title(text, title)
     return Article(
-        title=entry.title or page_title,
+        title=entry.title or meta.title or meta.heading,
         text=text,
         extraction="trafilatura",
-        author=_restored_line(document.author) or entry.author,
-        published_at=entry.published_at or _iso_day(document.date),
+        author=meta.author or entry.author,
+        published_at=entry.published_at or _iso_day(meta.date[:10] if meta.date else None),
         language=language or entry.language,
-        site_name=_restored_line(document.sitename) or None,
-        image=document.image or entry.image,
+        site_name=meta.site_name or None,
+        image=meta.image or entry.image,
+    )
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    """What an article page says about itself in its <head> (empty strings when absent)."""
+
+    title: str
+    heading: str  # the first <h1>
+    author: str
+    date: str
+    site_name: str
+    image: str | None
+
+
+# The names publishers use, most specific first (Open Graph, article:, Dublin Core, schema.org
+# itemprop, the plain HTML names).
+_META_NAMES = {
+    "title": ("og:title", "twitter:title", "dc.title"),
+    "author": ("author", "article:author", "dc.creator", "byl", "sailthru.author"),
+    "date": (
+        "article:published_time",
+        "og:published_time",
+        "datepublished",
+        "dc.date",
+        "date",
+        "pubdate",
+    ),
+    "site_name": ("og:site_name", "application-name"),
+    "image": ("og:image", "og:image:url", "twitter:image"),
+}
+
+
+def page_metadata(tree: lxml.html.HtmlElement) -> PageMeta:
+    found: dict[str, str] = {}
+    for meta in tree.iter("meta"):
+        key = meta.get("property") or meta.get("name") or meta.get("itemprop") or ""
+        content = (meta.get("content") or "").strip()
+        if key and content:
+            found.setdefault(key.strip().lower(), content)
+
+    def first(field: str) -> str:
+        return next((found[name] for name in _META_NAMES[field] if name in found), "")
+
+    author = first("author")
+    heading = tree.find(".//h1")
+    title_element = tree.find(".//title")
+    return PageMeta(
+        title=clean_line(first("title") or _text(title_element)),
+        heading=clean_line(_text(heading)),
+        # article:author is often the author's profile URL, not a name.
+        author="" if "://" in author else clean_line(author),
+        date=first("date"),
+        site_name=clean_line(first("site_name")),
+        image=first("image") or None,
     )
 
 
@@ -138,8 +200,8 @@ def _protect_joiners(tree: lxml.html.HtmlElement) -> None:
                 element.set(name, value.translate(_PROTECT))
 
 
-def _restored_line(value: str | None) -> str:
-    return clean_line((value or "").translate(_RESTORE))
+def _text(element: lxml.html.HtmlElement | None) -> str:
+    return element.text_content() if element is not None else ""
 
 
 def _decode(html: bytes, charset: str | None) -> str:
