@@ -53,8 +53,8 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
             pipe.hincrby(ctx.keys.stats, STAT_FALLBACKS, 1)
         if job.html_key:  # the claim check is spent once the item is decided
             pipe.delete(job.html_key)
+        pipe.delete(ctx.keys.attempts(job.item_id))
         await pipe.execute()
-    await ctx.redis.delete(ctx.keys.attempts(job.item_id))
     reason = outcome.reason if isinstance(outcome, Discarded) else "published"
     log.info(
         "article",

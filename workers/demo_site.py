@@ -13,7 +13,7 @@ import json
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -85,8 +85,7 @@ class NewsSite:
         feed = self.feeds[feed_path]
         newest_first = sorted(feed.articles, key=lambda a: a.published, reverse=True)
         items = [(a, origin + self.article_path(feed_path, a.slug)) for a in newest_first]
-        render = {"rss2": _rss2, "atom": _atom, "rss1": _rss1}[feed.format]
-        return render(feed, origin, items).encode("utf-8")
+        return FEED_RENDERERS[feed.format](feed, origin, items).encode("utf-8")
 
     def render_page(self, feed: DemoFeed, article: DemoArticle, origin: str) -> str:
         related = {
@@ -96,7 +95,8 @@ class NewsSite:
             for other in f.articles
             if other.slug != article.slug
         }
-        return _page(feed, article, origin + self.article_path(feed.path, article.slug), related)
+        url = origin + self.article_path(feed.path, article.slug)
+        return article_page_html(feed, article, url, related)
 
 
 # --- feeds ---------------------------------------------------------------------------------
@@ -192,10 +192,20 @@ def _rss1(feed: DemoFeed, origin: str, items: list[Item]) -> str:
     )
 
 
+FEED_RENDERERS: dict[FeedFormat, Callable[[DemoFeed, str, list[Item]], str]] = {
+    "rss2": _rss2,
+    "atom": _atom,
+    "rss1": _rss1,
+}
+
+
 # --- article pages -------------------------------------------------------------------------
 
 
-def _page(feed: DemoFeed, article: DemoArticle, url: str, related: dict[str, str]) -> str:
+def article_page_html(
+    feed: DemoFeed, article: DemoArticle, url: str, related: dict[str, str]
+) -> str:
+    """A news page around the story; ``related`` maps headlines to paths on the same site."""
     chrome = CHROME.get(feed.language, CHROME["en"])
     direction = "rtl" if feed.language in RTL_LANGUAGES else "ltr"
     section = zlib.crc32(article.slug.encode()) % len(SECTION_SLUGS)  # stable per story

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -98,9 +98,11 @@ class Supervisor:
     # Exit times of each process, to tell a crash now and then from a crash loop.
     exits: dict[str, list[float]] = field(default_factory=dict)
 
-    def start(self) -> None:
+    def start(self, roles: Collection[str] | None = None) -> None:
+        """Start every process, or only ``roles`` (names of celery_commands; benchmarks)."""
         node = f"{os.getpid()}"
-        self.commands = celery_commands(self.settings, node)
+        commands = celery_commands(self.settings, node)
+        self.commands = {k: v for k, v in commands.items() if roles is None or k in roles}
         for name in self.commands:
             self.procs[name] = self._spawn(name)
 
