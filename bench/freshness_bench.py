@@ -49,7 +49,7 @@ def delivered_at(client: redis.Redis) -> dict[tuple[int, int], float]:
     found = {}
     for stream in (KEYS.output_stream, KEYS.duplicates_stream):
         for stream_id, fields in client.xrange(stream):
-            item = json.loads(fields[b"item"])
+            item = json.loads(fields.get(b"item") or fields[b"duplicate"])
             match = PAGE_PATH.search(item.get("url") or "")
             if match:
                 key = (int(match[1]), int(match[2]))

@@ -43,9 +43,9 @@ from typing import Any
 import redis
 from aiohttp import web
 
+from bench.harness import process_tree, rss_mb, start_pipeline
 from pipeline.keys import Keys
 from pipeline.normalize import feed_id
-from pipeline.settings import Settings
 from tests.integration.hostile import rss, rss_item, text
 from tests.integration.servers import ServerThread
 from workers.embedded_redis import EmbeddedRedis
@@ -121,26 +121,17 @@ async def _broken(fault: str, request: web.Request) -> web.StreamResponse:
     return web.Response(status=int(fault) if fault.isdigit() else 500)
 
 
-def start_pipeline(redis_url: str, data_dir: Path) -> Supervisor:
-    """fetch worker, extract worker and beat under `feedpipe run`'s own supervisor (which
-    restarts a worker that exits, and gives up on a crash loop)."""
-    settings = Settings(redis_url=redis_url, data_dir=data_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDPIPE_")} | {
-        "FEEDPIPE_REDIS_URL": redis_url,
-        "FEEDPIPE_DATA_DIR": str(data_dir),
-        "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": "true",  # the farm is on 127.0.0.1
-        "FEEDPIPE_HOST_MIN_GAP_SECONDS": "0",  # ... one host serving every feed
-        "FEEDPIPE_HOST_MAX_IN_FLIGHT": "16",
-        "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS": "60",
-        # Every feed polled at least every 3 minutes, so the drain period sees the end.
-        "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS": "180",
-        "FEEDPIPE_READ_TIMEOUT_SECONDS": "10",
-        "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "60",
-        "FEEDPIPE_MIN_TEXT_CHARS": "200",
-    }
-    supervisor = Supervisor(settings, env, data_dir / "logs")
-    supervisor.start()
-    return supervisor
+SOAK_SETTINGS = {
+    "FEEDPIPE_HOST_MIN_GAP_SECONDS": "0",  # one host serves every feed of this farm
+    "FEEDPIPE_HOST_MAX_IN_FLIGHT": "16",
+    "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS": "60",
+    # Every feed polled at least every 3 minutes, so the drain period sees the end.
+    "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS": "180",
+    "FEEDPIPE_READ_TIMEOUT_SECONDS": "10",
+    "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "60",
+    "FEEDPIPE_MIN_TEXT_CHARS": "200",
+    "FEEDPIPE_LOG_LEVEL": "INFO",
+}
 
 
 def kill(supervisor: Supervisor, name: str) -> None:
@@ -151,28 +142,11 @@ def kill(supervisor: Supervisor, name: str) -> None:
 
 def memory_mb(supervisor: Supervisor) -> dict[str, float]:
     """RSS of each worker process (main and pool children), in MB."""
-    found = {}
-    for name, proc in supervisor.procs.items():
-        for pid in [proc.pid, *_children(proc.pid)]:
-            found[f"{name}:{pid}"] = _rss_mb(pid)
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return {
+        f"{name}:{pid}": rss_mb(pid)
+        for name, proc in supervisor.procs.items()
+        for pid in process_tree(proc.pid)
+    }
 
 
 def register_feeds(client: redis.Redis, farm: ServerThread, feeds: int) -> None:
@@ -227,7 +201,9 @@ def main() -> None:
         store.start()
         client = redis.Redis.from_url(store.url)
         register_feeds(client, server, args.feeds)
-        pipeline = start_pipeline(store.url, Path(tmp))
+        # `feedpipe run`'s processes under its supervisor (restarts exited workers, gives up on
+        # a crash loop).
+        pipeline = start_pipeline(store.url, Path(tmp), SOAK_SETTINGS)
         samples: list[dict[str, Any]] = []
         kills: list[dict[str, Any]] = []
         exits: list[dict[str, Any]] = []
