@@ -6,7 +6,7 @@ poll interval) and the pipeline's own part (poll, page, extract, dedupe, publish
     .venv/bin/python -m bench.freshness_bench --minutes 3 --interval 30
 
 Every feed is polled every ``--interval`` seconds (a per-feed interval, as a feeds file sets
-it; the scheduler adds its +-10 % jitter and beat dispatches due feeds every
+it; the scheduler's jitter shortens it by up to 10 %, and beat dispatches due feeds every
 FEEDPIPE_DISPATCH_INTERVAL_SECONDS), and gets a new entry every 0.5-1.5 x ``--every``
 seconds. Entries that appear after the warm-up (the cold start's backlog) and early enough to
 be polled before the end are measured. The baseline is an ideal poller on the same interval:

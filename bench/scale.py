@@ -5,9 +5,9 @@ the other benchmarks measured (their JSON reports) and stated assumptions about 
     .venv/bin/python -m bench.scale --articles-per-feed-day 20 --interval 300
 
 Per-poll CPU (fetch worker, beat, Redis) comes from bench/poll_bench.py (304 polls); per-article
-CPU (fetch worker: page download and storage; extract worker; Redis) and Redis bytes per
-article from bench/ingest_bench.py's unthrottled run; Redis bytes per feed from the poll
-benchmark. A process is counted busy at most ``--utilization`` of a core (headroom for bursts
+CPU (fetch worker: page download and storage; extract worker; Redis) from
+bench/ingest_bench.py's unthrottled run; Redis bytes per article from bench/memory_bench.py's
+20,000 articles (else the ingest run); Redis bytes per feed from the poll benchmark. A process is counted busy at most ``--utilization`` of a core (headroom for bursts
 and cold starts). Writes bench/reports/scale.json and prints a Markdown table.
 """
 
@@ -57,6 +57,14 @@ def plan(feeds: int, costs: dict[str, float], args: argparse.Namespace) -> dict[
     }
 
 
+def _bytes_per_article(reports: Path, ingest: dict[str, Any]) -> float:
+    memory = reports / "memory.json"
+    if memory.exists():
+        data = json.loads(memory.read_text())
+        return float(data["redis_used_memory_bytes"]) / max(data["articles"]["decided"], 1)
+    return float(ingest["redis_used_memory_bytes"]) / max(ingest["decided"], 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=Path, default=Path("bench/reports"))
@@ -79,8 +87,9 @@ def main() -> None:
         "article_extract_ms": per_article["extract"],
         "article_redis_ms": per_article["redis"],
         "feed_bytes": poll["redis_bytes_per_feed"],
-        # Stream items and everything else an article leaves in Redis after a cold start.
-        "item_bytes": ingest["redis_used_memory_bytes"] / max(ingest["decided"], 1),
+        # Stream items and everything else an article leaves in Redis, from the largest run
+        # (the 65,536 daily index shards' fixed overhead weighs less the more items there are).
+        "item_bytes": _bytes_per_article(args.reports, ingest),
     }
     rows = [plan(feeds, costs, args) for feeds in (10_000, 100_000, 1_000_000)]
     print(

@@ -59,7 +59,11 @@ class SchedulePolicy:
         return max(self.min_interval, min(self.max_interval, wanted))
 
     def next_poll_after_success(self, feed: FeedState, now: float, rng: random.Random) -> float:
-        return now + self._jittered(self.interval(feed), rng)
+        interval = self.interval(feed)
+        if feed.interval and interval == feed.interval:
+            # An interval the user set is a promise of freshness: jitter only shortens it.
+            return now + interval * (1 - rng.uniform(0, self.jitter_fraction))
+        return now + self._jittered(interval, rng)
 
     def next_poll_after_error(
         self,

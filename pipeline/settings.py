@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     jitter_fraction: float = Field(default=0.1, ge=0, le=0.5)
     unconditional_fetch_seconds: int = Field(default=86_400, ge=0)
     permanent_redirect_after: int = Field(default=5, ge=1)
-    dispatch_interval_seconds: float = Field(default=5.0, gt=0)
+    # Due feeds wait at most this long to be dispatched (freshness: docs/performance.md).
+    dispatch_interval_seconds: float = Field(default=1.0, gt=0)
     dispatch_batch_size: int = Field(default=50, ge=1, le=500)
     dispatch_max_feeds: int = Field(default=5000, ge=1)
     poll_lease_seconds: int = Field(default=300, ge=10)

@@ -94,6 +94,14 @@ def test_jitter_spreads_but_stays_small() -> None:
     assert len(delays) > 40 and all(540 <= d <= 660 for d in delays)
 
 
+def test_a_user_interval_is_never_exceeded_by_jitter() -> None:
+    # "poll every 60 s" is a freshness promise: jitter may make it shorter, never longer.
+    policy = SchedulePolicy(600, 30, 86_400, 86_400, 86_400, jitter_fraction=0.1)
+    rng = random.Random(7)
+    delays = {policy.next_poll_after_success(feed(interval=60), 0.0, rng) for _ in range(50)}
+    assert len(delays) > 40 and all(54 <= d <= 60 for d in delays)
+
+
 @pytest.mark.parametrize(
     ("case", "ages_hours", "expected"),
     [
