@@ -279,7 +279,7 @@ class Farm:
         """The article page, gzip-compressed."""
         cached = self._pages.get((n, k))
         if cached is None:
-            cached = gzip.compress(self.page_html(n, k).encode("utf-8"), compresslevel=6)
+            cached = gzip.compress(self.page_html(n, k).encode("utf-8"), compresslevel=1)
             self._pages[(n, k)] = cached
         return cached
 

@@ -22,7 +22,6 @@ import bisect
 import json
 import re
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,10 @@ import redis
 from bench.feedfarm import Farm, FarmConfig, FarmServer, load_stories, shared_dir
 from bench.harness import (
     KEYS,
-    log_tails,
+    deployment,
     register_feeds,
-    start_pipeline,
-    wait_for_workers,
     write_report,
 )
-from workers.embedded_redis import EmbeddedRedis
 
 PAGE_PATH = re.compile(r"/news/(\d+)/(\d+)\.html$")
 
@@ -119,22 +115,13 @@ def main() -> None:
     # Entries are measured if they appear after the warm-up and a whole interval (plus
     # jitter and a dispatch tick) before the end, so each has been polled by then.
     window = (farm.started + args.warmup, end - args.interval * 1.1 - 15)
-    with FarmServer(farm), tempfile.TemporaryDirectory(prefix="feedpipe-fresh-") as tmp:
-        store = EmbeddedRedis(Path(tmp) / "redis", persistent=True)
-        store.start()
-        pipeline = start_pipeline(store.url, Path(tmp), settings)
-        try:
-            wait_for_workers(store.url, Path(tmp), count=2)
-            register_feeds(store.url, farm.feed_urls(), interval=args.interval)
-            print(f"running until {time.strftime('%H:%M:%S', time.localtime(end))} ...", flush=True)
-            time.sleep(max(0.0, end - time.time()))
-            seen = delivered_at(redis.Redis.from_url(store.url))
-            result = measure(farm, seen, window)
-            if result["missing"]:
-                log_tails(Path(tmp))
-        finally:
-            pipeline.stop()
-            store.stop()
+    with FarmServer(farm), deployment(settings) as running:
+        register_feeds(running.redis_url, farm.feed_urls(), interval=args.interval)
+        print(f"running until {time.strftime('%H:%M:%S', time.localtime(end))} ...", flush=True)
+        time.sleep(max(0.0, end - time.time()))
+        result = measure(farm, delivered_at(running.client), window)
+        if result["missing"]:
+            running.log_tails()
     ideal = {"p50": args.interval / 2, "p95": round(args.interval * 0.95, 2)}
     target = args.interval + 2
     p95 = result["latency_s"]["p95"]

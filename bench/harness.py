@@ -10,8 +10,11 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from pipeline import registry
 from pipeline.keys import STAT_DEAD_LETTERED, STAT_DUPLICATES, STAT_PUBLISHED, Keys
 from pipeline.models import FeedSpec
 from pipeline.settings import Settings
+from workers.embedded_redis import EmbeddedRedis
 from workers.supervisor import Supervisor
 
 KEYS = Keys()
@@ -69,6 +73,45 @@ def start_pipeline(
     supervisor = Supervisor(settings, env, data_dir / "logs")
     supervisor.start(roles)
     return supervisor
+
+
+@dataclass
+class Deployment:
+    """A running feedpipe of a benchmark: its own redis-server and `feedpipe run`'s processes."""
+
+    data_dir: Path
+    redis_url: str
+    client: redis.Redis
+    supervisor: Supervisor
+
+    def log_tails(self) -> None:
+        log_tails(self.data_dir)
+
+
+@contextmanager
+def deployment(
+    settings: Mapping[str, str],
+    roles: Collection[str] = ("fetch", "extract", "beat"),
+    before_workers: Callable[[str], None] | None = None,
+) -> Iterator[Deployment]:
+    """A redis-server (AOF, temporary directory, free port) and the ``roles`` of `feedpipe
+    run` with ``settings``; ``before_workers(redis_url)`` runs before any worker starts.
+    Yields once the workers answer a ping; stops everything on the way out."""
+    with tempfile.TemporaryDirectory(prefix="feedpipe-bench-") as tmp:
+        data_dir = Path(tmp)
+        store = EmbeddedRedis(data_dir / "redis", persistent=True)
+        store.start()
+        supervisor: Supervisor | None = None
+        try:
+            if before_workers is not None:
+                before_workers(store.url)
+            supervisor = start_pipeline(store.url, data_dir, settings, roles)
+            wait_for_workers(store.url, data_dir, count=len({"fetch", "extract"} & set(roles)))
+            yield Deployment(data_dir, store.url, redis.Redis.from_url(store.url), supervisor)
+        finally:
+            if supervisor is not None:
+                supervisor.stop()
+            store.stop()
 
 
 def wait_for_workers(redis_url: str, data_dir: Path, count: int, timeout: float = 60) -> None:

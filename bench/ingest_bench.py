@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import feedparser
-import redis
 import trafilatura
 
 from bench.feedfarm import Farm, FarmConfig, FarmServer, load_stories, shared_dir
@@ -41,18 +39,15 @@ from bench.harness import (
     KEYS,
     cpu_by_role,
     decided,
-    log_tails,
+    deployment,
     ratio,
     redis_pid,
     register_feeds,
-    start_pipeline,
-    wait_for_workers,
     wait_until,
     write_report,
 )
 from pipeline.extract import ExtractionPolicy
 from pipeline.keys import STAT_DUPLICATES, STAT_PUBLISHED
-from workers.embedded_redis import EmbeddedRedis
 
 TARGET = 0.85
 UNTHROTTLED = {"FEEDPIPE_HOST_MIN_GAP_SECONDS": "0"}
@@ -106,26 +101,18 @@ def naive_loop(feed_urls: list[str]) -> dict[str, Any]:
 
 def feedpipe_run(farm: Farm, expected: int, settings: dict[str, str]) -> dict[str, Any]:
     """Cold start: every feed registered at once; until every article is decided."""
-    with tempfile.TemporaryDirectory(prefix="feedpipe-ingest-") as tmp:
-        store = EmbeddedRedis(Path(tmp) / "redis", persistent=True)
-        store.start()
-        pipeline = start_pipeline(store.url, Path(tmp), settings)
-        try:
-            client = redis.Redis.from_url(store.url)
-            wait_for_workers(store.url, Path(tmp), count=2)
-            cpu_before = cpu_by_role(pipeline, redis_pid(client))
-            start = time.monotonic()
-            register_feeds(store.url, farm.feed_urls())
-            done, last = wait_until(lambda: decided(client), expected, stall=180)
-            elapsed = last - start
-            cpu_after = cpu_by_role(pipeline, redis_pid(client))
-            stats = client.hgetall(KEYS.stats)
-            memory = client.info("memory")["used_memory"]
-            if done < expected:
-                log_tails(Path(tmp))
-        finally:
-            pipeline.stop()
-            store.stop()
+    with deployment(settings) as running:
+        client = running.client
+        cpu_before = cpu_by_role(running.supervisor, redis_pid(client))
+        start = time.monotonic()
+        register_feeds(running.redis_url, farm.feed_urls())
+        done, last = wait_until(lambda: decided(client), expected, stall=180)
+        elapsed = last - start
+        cpu_after = cpu_by_role(running.supervisor, redis_pid(client))
+        stats = client.hgetall(KEYS.stats)
+        memory = client.info("memory")["used_memory"]
+        if done < expected:
+            running.log_tails()
     cpu = {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 1) for k in cpu_after}
     return {
         "expected": expected,

@@ -18,26 +18,21 @@ bench/reports/memory.json.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from bench.feedfarm import Farm, FarmConfig, FarmServer, load_stories, shared_dir
 from bench.harness import (
+    Deployment,
     decided,
-    log_tails,
+    deployment,
     process_tree,
     redis_pid,
     register_feeds,
     rss_mb,
-    start_pipeline,
-    wait_for_workers,
     write_report,
 )
-from workers.embedded_redis import EmbeddedRedis
 from workers.supervisor import Supervisor
 
 TARGET_GROWTH = 0.10
@@ -53,6 +48,30 @@ def sample(supervisor: Supervisor, redis_process: int) -> dict[str, float]:
         if children:
             found[f"{name}-pool (largest)"] = max(rss_mb(c) for c in children)
     return found
+
+
+def watch_memory(
+    running: Deployment, expected: int, start: float, every: float
+) -> tuple[list[dict[str, Any]], int]:
+    """Sample every ``every`` seconds until all articles are decided (or 90 s without one)."""
+    series: list[dict[str, Any]] = []
+    pid, stalled_since, last = redis_pid(running.client), time.monotonic(), -1
+    while True:
+        count = decided(running.client)
+        series.append(
+            {
+                "at_s": round(time.monotonic() - start, 1),
+                "decided": count,
+                "rss_mb": sample(running.supervisor, pid),
+            }
+        )
+        if count != last:
+            stalled_since, last = time.monotonic(), count
+        if count >= expected or time.monotonic() - stalled_since > 90:
+            return series, count
+        if len(series) % 12 == 0:
+            print(f"{series[-1]['at_s']:>6} s  {count}/{expected} decided", flush=True)
+        time.sleep(every)
 
 
 def growth(series: list[dict[str, Any]], warm_index: int) -> dict[str, dict[str, float]]:
@@ -81,41 +100,16 @@ def main() -> None:
     config = FarmConfig(feeds=args.feeds, entries=args.entries, hosts=args.feeds)
     farm = Farm(config, load_stories(shared_dir()))
     expected = args.feeds * args.entries
-    series: list[dict[str, Any]] = []
-    with FarmServer(farm), tempfile.TemporaryDirectory(prefix="feedpipe-mem-") as tmp:
-        store = EmbeddedRedis(Path(tmp) / "redis", persistent=True)
-        store.start()
-        client = redis.Redis.from_url(store.url)
-        # Politeness off: memory is the question here, and 20,000 pages from a cold start at one
-        # request per second per host would take longer than the 10 minutes a benchmark gets.
-        pipeline = start_pipeline(store.url, Path(tmp), {"FEEDPIPE_HOST_MIN_GAP_SECONDS": "0"})
-        try:
-            wait_for_workers(store.url, Path(tmp), count=2)
-            start = time.monotonic()
-            register_feeds(store.url, farm.feed_urls())
-            pid, stalled_since, last = redis_pid(client), time.monotonic(), -1
-            while True:
-                count = decided(client)
-                series.append(
-                    {
-                        "at_s": round(time.monotonic() - start, 1),
-                        "decided": count,
-                        "rss_mb": sample(pipeline, pid),
-                    }
-                )
-                if count != last:
-                    stalled_since, last = time.monotonic(), count
-                if count >= expected or time.monotonic() - stalled_since > 90:
-                    break
-                if len(series) % 12 == 0:
-                    print(f"{series[-1]['at_s']:>6} s  {count}/{expected} decided", flush=True)
-                time.sleep(args.every)
-            redis_memory = client.info("memory")["used_memory"]
-            if count < expected:
-                log_tails(Path(tmp))
-        finally:
-            pipeline.stop()
-            store.stop()
+    # Politeness off: memory is the question here, and 20,000 pages from a cold start at one
+    # request per second per host would take longer than the 10 minutes a benchmark gets.
+    with FarmServer(farm), deployment({"FEEDPIPE_HOST_MIN_GAP_SECONDS": "0"}) as running:
+        client = running.client
+        start = time.monotonic()
+        register_feeds(running.redis_url, farm.feed_urls())
+        series, count = watch_memory(running, expected, start, args.every)
+        redis_memory = client.info("memory")["used_memory"]
+        if count < expected:
+            running.log_tails()
     warm_index = next(i for i, s in enumerate(series) if s["decided"] >= expected * WARMUP_SHARE)
     result = growth(series, warm_index)
     worst = max(result.items(), key=lambda kv: kv[1]["growth"])

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,18 +35,15 @@ from bench.feedfarm import Farm, FarmConfig, FarmServer, load_stories
 from bench.harness import (
     KEYS,
     cpu_by_role,
-    log_tails,
+    deployment,
     ratio,
     redis_pid,
     register_feeds,
-    start_pipeline,
-    wait_for_workers,
     write_report,
 )
 from pipeline import registry
 from pipeline.keys import STAT_NOT_MODIFIED
 from pipeline.normalize import feed_id
-from workers.embedded_redis import EmbeddedRedis
 
 TARGET = 500.0
 HOST_SPACING = 1.1  # seconds between due times of one host's feeds (politeness gap: 1 s)
@@ -134,25 +130,19 @@ def one_round(client: redis.Redis, farm: Farm, timeout: float) -> dict[str, Any]
 
 def feedpipe_rounds(farm: Farm, rounds: int, settings: dict[str, str]) -> dict[str, Any]:
     feeds = farm.config.feeds
-    with tempfile.TemporaryDirectory(prefix="feedpipe-poll-") as tmp:
-        store = EmbeddedRedis(Path(tmp) / "redis", persistent=True)
-        store.start()
-        client = redis.Redis.from_url(store.url)
-        register_feeds(store.url, farm.feed_urls())
-        client.zadd(KEYS.feeds_due, dict.fromkeys(client.zrange(KEYS.feeds_due, 0, -1), 4e9))
-        asyncio.run(seed_polled_state(store.url, farm, due=4e9))  # not due until a round
+
+    def prepare(redis_url: str) -> None:
+        register_feeds(redis_url, farm.feed_urls())
+        asyncio.run(seed_polled_state(redis_url, farm, due=4e9))  # not due until a round
+
+    with deployment(settings, roles=("fetch", "beat"), before_workers=prepare) as running:
+        client = running.client
         memory_per_feed = client.info("memory")["used_memory"] / feeds
-        pipeline = start_pipeline(store.url, Path(tmp), settings, roles=("fetch", "beat"))
-        try:
-            wait_for_workers(store.url, Path(tmp), count=1)
-            cpu_before = cpu_by_role(pipeline, redis_pid(client))
-            results = [one_round(client, farm, timeout=300) for _ in range(rounds)]
-            cpu_after = cpu_by_role(pipeline, redis_pid(client))
-            if any(r["polls"] < feeds for r in results):
-                log_tails(Path(tmp))
-        finally:
-            pipeline.stop()
-            store.stop()
+        cpu_before = cpu_by_role(running.supervisor, redis_pid(client))
+        results = [one_round(client, farm, timeout=300) for _ in range(rounds)]
+        cpu_after = cpu_by_role(running.supervisor, redis_pid(client))
+        if any(r["polls"] < feeds for r in results):
+            running.log_tails()
     polls = sum(r["polls"] for r in results)
     cpu = {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 1) for k in cpu_after}
     return {
