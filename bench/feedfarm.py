@@ -220,8 +220,9 @@ class Farm:
         return self.languages[n % len(self.languages)]
 
     def feed_format(self, n: int) -> FeedFormat:
-        # Alternating, and shifted every language cycle so every language gets both formats.
-        return FORMATS[(n + n // len(self.languages)) % len(FORMATS)]
+        # Alternating, and shifted every cycle of the language mix so every language gets both
+        # formats (the cycle is the mix's, not the languages found: English alone alternates).
+        return FORMATS[(n + n // len(LANGUAGE_MIX)) % len(FORMATS)]
 
     def origin(self, n: int) -> str:
         return f"http://127.0.0.1:{self.ports[n % self.config.hosts]}"
