@@ -35,12 +35,14 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from aiohttp import web
 
+from workers.demo_server import LoopbackServer
 from workers.demo_site import (
     CONTENT_TYPES,
     FEED_RENDERERS,
@@ -48,6 +50,7 @@ from workers.demo_site import (
     DemoFeed,
     FeedFormat,
     article_page_html,
+    not_modified,
     read_fixture,
     summarize,
 )
@@ -331,7 +334,7 @@ class Farm:
 
 def _mega_menu(headlines: list[str]) -> str:
     links = "".join(
-        f'<li class="menu-item"><a href="/topics/{i}.html">{_escape(h)}</a></li>'
+        f'<li class="menu-item"><a href="/topics/{i}.html">{escape(h)}</a></li>'
         for i, h in enumerate(headlines)
     )
     return f'<div class="mega-menu" role="menu"><ul class="menu-list">{links}</ul></div>\n'
@@ -341,7 +344,7 @@ def _comments(pool: list[Story], rng: random.Random) -> str:
     picks = [pool[rng.randrange(len(pool))] for _ in range(rng.randint(0, 12))]
     items = "".join(
         f'<li class="comment"><span class="comment-author">reader{rng.randint(1, 9999)}</span>'
-        f'<p class="comment-text">{_escape(summarize(story.paragraphs[-1], 240))}</p></li>'
+        f'<p class="comment-text">{escape(summarize(story.paragraphs[-1], 240))}</p></li>'
         for story in picks
     )
     return f'<section class="comments" id="comments"><h2>Comments</h2><ol>{items}</ol></section>\n'
@@ -360,10 +363,6 @@ def _inline_scripts(size: int, rng: random.Random) -> str:
         slots.append(text)
         used += len(text) + 1
     return f"<script>window.__adSlots = [{','.join(slots)}];</script>\n"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -398,7 +397,7 @@ async def _feed(request: web.Request) -> web.Response:
     now = time.time()
     farm.feed_requests.setdefault(n, []).append(now)
     body, etag, modified = farm.feed_body(n, now)
-    if any(tag.value == etag for tag in request.if_none_match or ()):
+    if not_modified(request, etag, modified):
         farm.served["feed_304"] += 1
         response = web.Response(status=304)
     else:
@@ -423,34 +422,19 @@ async def _page(request: web.Request) -> web.Response:
     return web.Response(body=farm.page(n, k), headers=headers)
 
 
-class FarmServer:
-    """The farm on ``config.hosts`` ports of 127.0.0.1, from an event loop in a thread."""
+class FarmServer(LoopbackServer):
+    """The farm on ``config.hosts`` ports of 127.0.0.1 (``farm.ports`` is set on entry)."""
 
     def __init__(self, farm: Farm) -> None:
-        self.farm = farm
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         # A short keep-alive: with thousands of hosts, idle connections kept for aiohttp's
         # default 75 s would exhaust file descriptors (listeners + one socket per client).
-        self._runner = web.AppRunner(
-            make_app(farm), handle_signals=False, shutdown_timeout=1, keepalive_timeout=3
-        )
+        super().__init__(make_app(farm), ports=farm.config.hosts, keepalive_timeout=3)
+        self.farm = farm
 
-    def __enter__(self) -> FarmServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(60)
+    def __enter__(self) -> Self:
+        super().__enter__()
+        self.farm.ports[:] = self.ports
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(60)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    async def _start(self) -> None:
-        await self._runner.setup()
-        for _ in range(self.farm.config.hosts):
-            await web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024).start()
-        self.farm.ports.extend(int(address[1]) for address in self._runner.addresses)
 
 
 def write_feeds_file(farm: Farm, path: Path) -> None:

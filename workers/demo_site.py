@@ -400,7 +400,7 @@ async def _feed(request: web.Request) -> web.Response:
     etag = hashlib.sha256(body).hexdigest()[:32]
     newest = _newest(feed)
     last_modified = newest.replace(microsecond=0) if newest else None  # HTTP dates: seconds
-    if _not_modified(request, etag, last_modified):
+    if not_modified(request, etag, last_modified):
         response = web.Response(status=304)
     else:
         response = web.Response(body=body, content_type=CONTENT_TYPES[feed.format])
@@ -411,7 +411,7 @@ async def _feed(request: web.Request) -> web.Response:
     return response
 
 
-def _not_modified(request: web.Request, etag: str, last_modified: datetime | None) -> bool:
+def not_modified(request: web.Request, etag: str, last_modified: datetime | None) -> bool:
     # RFC 9110 13.1.3: If-None-Match, when present, decides alone (weak comparison).
     tags = request.if_none_match
     if tags is not None:
