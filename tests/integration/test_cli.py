@@ -50,7 +50,11 @@ def clean_redis(redis_server: Any) -> sync_redis.Redis:
 def test_feeds_import_add_ls_rm(
     redis_server: Any, clean_redis: sync_redis.Redis, tmp_path: Path
 ) -> None:
-    env = cli_env(redis_server.url)
+    # A database no worker consumes: the session's workers (started by other test modules)
+    # would poll these feeds and make them "erroring" before `feeds ls` reads them as "new".
+    url = redis_server.url.rsplit("/", 1)[0] + "/9"
+    sync_redis.Redis.from_url(url).flushdb()
+    env = cli_env(url)
     yaml_file = tmp_path / "feeds.yaml"
     yaml_file.write_text(
         "feeds:\n  - url: https://a.example/rss\n    title: A\n    tags: [fa]\n"
