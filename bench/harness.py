@@ -107,7 +107,8 @@ def deployment(
                 before_workers(store.url)
             supervisor = start_pipeline(store.url, data_dir, settings, roles)
             wait_for_workers(store.url, data_dir, count=len({"fetch", "extract"} & set(roles)))
-            yield Deployment(data_dir, store.url, redis.Redis.from_url(store.url), supervisor)
+            with redis.Redis.from_url(store.url) as client:
+                yield Deployment(data_dir, store.url, client, supervisor)
         finally:
             if supervisor is not None:
                 supervisor.stop()
@@ -185,7 +186,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int, with_reaped_children: bool = True) -> float:
+def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process, plus its children that have exited and were reaped
     (a Celery pool's recycled processes), from /proc/<pid>/stat."""
     try:
@@ -193,8 +194,7 @@ def cpu_seconds(pid: int, with_reaped_children: bool = True) -> float:
     except OSError:
         return 0.0
     utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
-    ticks = utime + stime + (cutime + cstime if with_reaped_children else 0)
-    return ticks / CLOCK_TICKS
+    return (utime + stime + cutime + cstime) / CLOCK_TICKS
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -52,6 +52,7 @@ from pipeline.keys import STAT_DUPLICATES, STAT_PUBLISHED
 TARGET = 0.85
 UNTHROTTLED = {"FEEDPIPE_HOST_MIN_GAP_SECONDS": "0"}
 _PAGES: list[str] = []  # filled before the pool forks: children read it without pickling
+OPTIONS = ExtractionPolicy.create(200).options  # the pipeline's trafilatura options
 
 
 def raw_extraction(pages: list[str], processes: int) -> dict[str, Any]:
@@ -72,14 +73,12 @@ def raw_extraction(pages: list[str], processes: int) -> dict[str, Any]:
 
 
 def _extract_one(index: int) -> int:
-    options = ExtractionPolicy.create(200).options
-    document = trafilatura.bare_extraction(_PAGES[index], options=options)
+    document = trafilatura.bare_extraction(_PAGES[index], options=OPTIONS)
     return int(bool(document and document.text))
 
 
 def naive_loop(feed_urls: list[str]) -> dict[str, Any]:
     """The simplest crawler: sequential feedparser + urllib + trafilatura (same options)."""
-    options = ExtractionPolicy.create(200).options
     start = time.perf_counter()
     articles = 0
     for url in feed_urls:
@@ -88,7 +87,7 @@ def naive_loop(feed_urls: list[str]) -> dict[str, Any]:
         for entry in parsed.entries:
             with urllib.request.urlopen(entry.link, timeout=30) as response:
                 html = response.read()
-            trafilatura.bare_extraction(html, options=options)
+            trafilatura.bare_extraction(html, options=OPTIONS)
             articles += 1
     elapsed = time.perf_counter() - start
     return {
