@@ -84,24 +84,18 @@ def poll_feeds(feed_ids: list[str]) -> dict[str, int]:
 
 
 class ExtractTask(Task):
-    """A hard time limit kills the pool process; the message is then put back on its queue
-    (``acks_on_timeout = False``: Celery rejects it with requeue instead of acking it), so the
-    article is tried again, and every delivery counts as an attempt (``begin_attempt``): a
-    page that always hangs is dead-lettered like one that always crashes. If Redis is
-    unreachable at that moment the requeue fails, the message stays in the broker's unacked set
-    and comes back after the visibility timeout: nothing is lost either way."""
-
-    acks_on_timeout = False
+    """Hard time limits kill the child; Celery then acks the message and calls on_failure in
+    the worker's main process. The article is sent again from here, so a page that always
+    hangs is tried a bounded number of times and dead-lettered, like one that always crashes."""
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if not isinstance(exc, TimeLimitExceeded):
             return
         job = msgspec.convert(args[0], ExtractJob)
         rt = app.runtime
-        # The reason is what a dead letter would say; the requeue matters more than it.
         reason = f"hard time limit ({EXTRACT_LIMITS[1]} s) exceeded"
-        with contextlib.suppress(*REDIS_TRANSIENT):
-            rt.run(ingest.record_failure(rt.ingest_context(), job, reason))
+        rt.run(ingest.record_failure(rt.ingest_context(), job, reason))
+        self.apply_async(args=args, task_id=task_id, countdown=_backoff(1))
 
 
 EXTRACT_LIMITS = extract_time_limits(app.settings)
