@@ -60,6 +60,7 @@ from pipeline.dedupe import (
     Fingerprint,
     doc_record,
     fingerprint,
+    prefilter_bytes,
 )
 from pipeline.keys import PUBLISH_ITEM, Keys
 from pipeline.models import Cluster, FeedInfo, Item
@@ -402,7 +403,8 @@ class Loader:
         signatures = rng.bytes(count * 2 * NUM_PERM)
         leads = rng.bytes(count * NUM_PERM)
         bands = rng.integers(0, 1 << BAND_HASH_BITS, size=(count, BANDS), dtype=np.uint64)
-        slots = np.stack((bands % self.shards, bands), axis=2).reshape(count, -1).tolist()
+        shards = (bands % self.shards).tolist()
+        fields = bands.tolist()
         commands = []
         for k in range(count):
             n = start + k
@@ -418,7 +420,8 @@ class Loader:
             argv[ARG_SHINGLES], argv[ARG_LEAD_SHINGLES] = self.shingles, self.lead_shingles
             argv[ARG_DOC] = doc_record(fp, item_id, "bench")
             names = script_keys(self.keys, item_id, f"{n:032x}")
-            commands.append(("EVALSHA", self.sha, NUM_KEYS, *names, *argv, *slots[k]))
+            slots = " ".join(f"{s}:{f}" for s, f in zip(shards[k], fields[k], strict=True))
+            commands.append(("EVALSHA", self.sha, NUM_KEYS, *names, *argv, slots))
         return conn.pack_commands(commands), count
 
 
@@ -428,7 +431,7 @@ def publish_template(keys: Keys, policy: PublishPolicy, fp: Fingerprint) -> Args
     item = make_item("0" * 24, synthetic_articles(1, random.Random(1))[0], "bench")
     argv = _publish_args(keys, item, fp, policy)
     expected = {ARG_ID: item.id, ARG_SIG: fp.signature, ARG_LEAD: fp.lead_signature}
-    if any(argv[i] != v for i, v in expected.items()) or len(argv) != ARG_SLOTS + 2 * BANDS:
+    if any(argv[i] != v for i, v in expected.items()) or len(argv) != ARG_SLOTS + 1:
         raise RuntimeError("PUBLISH_ITEM ARGV layout changed: update bench/dedupe_bench.py")
     if argv[5] != "1" or argv[6] != "1":
         raise RuntimeError("template item must use both content and near-duplicate dedupe")
@@ -572,6 +575,7 @@ def memory_breakdown(
     families = {
         "index_shards": (shard_names, len(existing)),
         "doc_records": ([f"{prefix}doc:{i + 1}" for i in seqs], items),
+        "presence_bitmaps": ([f"{prefix}{day}:bits" for day in days], len(days)),
         "item_keys": ([keys.item(f"{i:024x}") for i in seqs], items),
         "content_keys": ([keys.content(f"{i:032x}") for i in seqs], items),
     }
@@ -769,7 +773,7 @@ def print_memory(fig: dict[str, Any]) -> None:
     mem = fig["memory"]
     print(
         f"memory per stored item: feedpipe {mem['bytes_per_item']:.0f} B "
-        f"(index shards + doc records {mem['index_bytes_per_item']:.0f} B), "
+        f"(index shards, bitmaps, doc records {mem['index_bytes_per_item']:.0f} B), "
         f"datasketch {fig['datasketch_preload']['memory_bytes_per_item']:.0f} B"
     )
     breakdown = mem["breakdown"]
@@ -878,7 +882,9 @@ def memory_report(setup: Setup, items: int, load: dict[str, Any]) -> dict[str, A
     breakdown = memory_breakdown(
         setup.client, setup.keys, setup.days, setup.policy.near.index_shards, items, delta
     )
-    index = sum(breakdown[f]["bytes_per_item"] for f in ("index_shards", "doc_records"))
+    index = sum(
+        breakdown[f]["bytes_per_item"] for f in ("index_shards", "doc_records", "presence_bitmaps")
+    )
     return {
         "used_memory_before": load["used_memory_before"],
         "used_memory_after_load": load["used_memory_after"],
@@ -914,6 +920,7 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
 
     info = setup.client.info
     before_memory, before_stats = used_memory(setup.client), info("commandstats")
+    size_presence_bitmaps(setup, args.items)
     loader.load(args.items, args.batch, progress)
     stats = CommandStats()
     stats.add(before_stats, info("commandstats"))
@@ -925,6 +932,18 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
         "items_per_second": args.items / seconds,
         "redis_server": stats.per_op(args.items),
     }
+
+
+def size_presence_bitmaps(setup: Setup, items: int) -> None:
+    """Each window day's presence bitmap as the script sizes it after a day at this volume (the
+    loader passes one day in ARGV[9], so the script alone would size every day for an empty
+    window: a saturated bitmap, every band looked up, as on a deployment's first busy day)."""
+    prefix = setup.keys.dedupe_index(SCHEME)
+    size = prefilter_bytes(-(-items // len(setup.days)))
+    ttl = (setup.policy.near.window_days + 1) * 86_400
+    for day in setup.days:
+        setup.client.setrange(f"{prefix}{day}:bits", size - 1, b"\0")
+        setup.client.expire(f"{prefix}{day}:bits", ttl)
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float]:
@@ -978,9 +997,12 @@ NOTES = [
     "hashes) loaded through the same script, spread evenly over the 7 window days; loading "
     "passes only the insert day in ARGV[9]. Timed operations use real fingerprints of real, "
     "word-shuffled and edited articles.",
+    "Presence bitmaps: each day's is created before loading at the size the script gives it "
+    "after a day at this volume (dedupe.prefilter_bytes of items / 7).",
     "Memory per item: (used_memory after loading - before) / items: index shards, doc records, "
+    "presence bitmaps, "
     "the exact-dedupe item and content keys, the expires dict, and the output stream capped at "
-    "MAXLEN ~1000. index_bytes_per_item: index shards + doc records (MEMORY USAGE samples).",
+    "MAXLEN ~1000. index_bytes_per_item: index shards + presence bitmaps + doc records (MEMORY USAGE samples).",
     "datasketch: MinHashLSH b=32 r=4, Redis storage in DB 1 of the same server, preloaded "
     "with --baseline-items random MinHashes (it loads far slower than feedpipe, so not 1M); "
     "its per-op cost is round trips, which hardly depend on the stored count. Each operation "

@@ -59,6 +59,8 @@ class Keys:
         """Prefix of the near-duplicate index of one fingerprint scheme (named by a short hash
         of it: millions of keys carry the prefix):
         ``<prefix><YYYYMMDD>:<shard>`` HASH band hash -> doc seq (one per day, expiring),
+        ``<prefix><YYYYMMDD>:bits`` STRING the day's presence bitmap of band hashes,
+        ``<prefix><YYYYMMDD>:n`` STRING the day's item count (sizes the next day's bitmap),
         ``<prefix>doc:<seq>`` STRING fingerprint record, ``<prefix>seq`` the counter."""
         scheme_id = hashlib.sha256(scheme.encode()).hexdigest()[:8]
         return f"{PREFIX}:dd:{scheme_id}:"
@@ -151,7 +153,8 @@ return 0
 # "is it new?" and "publish" in which another worker or a retried task could slip in:
 #   1. its URL was published (retry, redelivery, same article in two feeds) -> nothing;
 #   2. the same normalized text was published under another URL -> feedpipe:duplicates;
-#   3. near-duplicate: candidates from today's and earlier days' LSH band shards are verified
+#   3. near-duplicate: candidates from today's and earlier days' LSH band shards (only the bands
+#      each day's presence bitmap may hold are looked up) are verified
 #      (MinHash resemblance, containment, leads; see pipeline/dedupe.py, the reference) and the
 #      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
 #   4. otherwise XADD to the output stream and insert its bands into today's shards.
@@ -160,12 +163,15 @@ return 0
 # ARGV: 1 item id, 2 exact ttl s, 3 maxlen, 4 item JSON, 5 duplicate record JSON,
 #       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
 #       9 days "YYYYMMDD,..." today first, 10 index ttl s, 11 signature, 12 lead signature,
-#       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates",
-#       16 doc record, 17 source, 18 title, 19 cluster key prefix, 20.. shard,field pairs
+#       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates,
+#       prefilter bits per entry,min bytes,max bytes",
+#       16 doc record, 17 source, 18 title, 19 cluster key prefix,
+#       20 "shard:field shard:field ..." of the bands (dedupe.band_slot)
 # Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
 #       | {"duplicate_near", kept, jaccard, containment, lead}
 PUBLISH_ITEM = """
-local ttl = tonumber(ARGV[2])
+-- Numbers reach redis.call as strings: converting a Lua number costs more than the command.
+local ttl = ARGV[2]
 local existing = redis.call('GET', KEYS[1])
 if existing then
   local kept = string.match(existing, '^dup:(.+)$')
@@ -191,7 +197,7 @@ if ARGV[6] == '1' then
 end
 
 local near = ARGV[7] == '1'
-local prefix, index_ttl = ARGV[8], tonumber(ARGV[10])
+local prefix, index_ttl = ARGV[8], ARGV[10]
 local sig, lead, n, ln = ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
 local days = {}
 for day in string.gmatch(ARGV[9], '[^,]+') do days[#days + 1] = day end
@@ -201,35 +207,63 @@ local function estimate(matches, bits)
   return math.max(0, (matches / 128 - chance) / (1 - chance))
 end
 local function containment(j, a, b, of) return math.min(1, j * (a + b) / ((1 + j) * of)) end
-local function lead_in(lead_sig, lead_n, full_sig, full_n)
-  local m = 0
-  for i = 1, 128 do
-    if string.byte(lead_sig, i) == string.byte(full_sig, 2 * i) then m = m + 1 end
-  end
-  return containment(estimate(m, 8), lead_n, full_n, lead_n)
-end
+-- Signatures compared as byte arrays (one string.byte call each): 2x faster than string.sub.
+local mine, my_lead = {string.byte(sig, 1, 256)}, {string.byte(lead, 1, 128)}
 local function compare(rec)
-  local csig, clead = string.sub(rec, 1, 256), string.sub(rec, 257, 384)
+  local theirs = {string.byte(rec, 1, 384)}
   local cn, cln = struct.unpack('>I4>I4', string.sub(rec, 385, 392))
-  local m = 0
-  for i = 1, 255, 2 do
-    if string.sub(sig, i, i + 1) == string.sub(csig, i, i + 1) then m = m + 1 end
+  local m, mine_in, theirs_in = 0, 0, 0
+  for i = 1, 128 do
+    local hi, lo = 2 * i - 1, 2 * i  -- big-endian uint16: lo is the low byte
+    if mine[lo] == theirs[lo] and mine[hi] == theirs[hi] then m = m + 1 end
+    if my_lead[i] == theirs[lo] then mine_in = mine_in + 1 end  -- my lead in their text
+    if theirs[256 + i] == mine[lo] then theirs_in = theirs_in + 1 end  -- theirs in mine
   end
   local j = estimate(m, 16)
   local c = containment(j, n, cn, math.min(n, cn))
-  local l = math.min(lead_in(lead, ln, csig, cn), lead_in(clead, cln, sig, n))
+  local l = math.min(containment(estimate(mine_in, 8), ln, cn, ln),
+                     containment(estimate(theirs_in, 8), cln, n, cln))
   return j, c, l, string.sub(rec, 393, 416), string.sub(rec, 417)
 end
 
 local slots = {}
-for i = 20, #ARGV, 2 do slots[#slots + 1] = {ARGV[i], ARGV[i + 1]} end
+for shard, field in string.gmatch(ARGV[20], '(%d+):(%d+)') do slots[#slots + 1] = {shard, field} end
+
+-- A day's presence bitmap has one bit per band hash (dedupe.prefilter_bit is the reference).
+-- The BITFIELD arguments are built once per bitmap size, as strings: redis.call converting 40
+-- numbers to strings for each of 7 days was a third of a check's time.
+local bitfield_args = {}
+local function bit_args(op, nbits)
+  local cache_key = op .. nbits
+  if not bitfield_args[cache_key] then
+    local args = {}
+    for _, slot in ipairs(slots) do
+      args[#args + 1] = op; args[#args + 1] = 'u1'
+      args[#args + 1] = tostring(tonumber(slot[2]) % nbits)
+      if op == 'SET' then args[#args + 1] = '1' end
+    end
+    bitfield_args[cache_key] = args
+  end
+  return bitfield_args[cache_key]
+end
+
+-- The bands that may be in a day's shards (no false negatives), so only those cost an HGET.
+local function maybe_present(day)
+  local bitmap = prefix .. day .. ':bits'
+  local nbits = redis.call('STRLEN', bitmap) * 8
+  if nbits == 0 then return {} end
+  local bits, present = redis.call('BITFIELD_RO', bitmap, unpack(bit_args('GET', nbits))), {}
+  for i, bit in ipairs(bits) do if bit == 1 then present[#present + 1] = slots[i] end end
+  return present
+end
+
+local limits = {}
+for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
 
 if near then
-  local limits = {}
-  for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
   local seen, candidates = {}, {}
   for _, day in ipairs(days) do
-    for _, slot in ipairs(slots) do
+    for _, slot in ipairs(maybe_present(day)) do
       local seq = redis.call('HGET', prefix .. day .. ':' .. slot[1], slot[2])
       if seq and not seen[seq] then seen[seq] = true; candidates[#candidates + 1] = seq end
     end
@@ -269,13 +303,32 @@ if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
 if near then
-  local seq = redis.call('INCR', KEYS[7])
+  local seq = tostring(redis.call('INCR', KEYS[7]))
+  local today = prefix .. days[1]
   for _, slot in ipairs(slots) do
-    local shard = prefix .. days[1] .. ':' .. slot[1]
+    local shard = today .. ':' .. slot[1]
     redis.call('HSET', shard, slot[2], seq)
     redis.call('EXPIRE', shard, index_ttl, 'NX')
   end
   redis.call('SET', prefix .. 'doc:' .. seq, ARGV[16], 'EX', index_ttl)
+  -- Today's presence bitmap, sized on the day's first insert for the busiest day in the window
+  -- (dedupe.prefilter_bytes is the reference; limits 5-7: bits per entry, min and max bytes).
+  local bitmap = today .. ':bits'
+  local nbits = redis.call('STRLEN', bitmap) * 8
+  if nbits == 0 then
+    local busiest = 0
+    for _, day in ipairs(days) do
+      busiest = math.max(busiest, tonumber(redis.call('GET', prefix .. day .. ':n') or '0'))
+    end
+    local size = limits[6]
+    while size * 8 < busiest * #slots * limits[5] and size < limits[7] do size = size * 2 end
+    redis.call('SETRANGE', bitmap, size - 1, '\0')
+    redis.call('EXPIRE', bitmap, index_ttl)
+    nbits = size * 8
+  end
+  redis.call('BITFIELD', bitmap, unpack(bit_args('SET', nbits)))
+  redis.call('INCR', today .. ':n')
+  redis.call('EXPIRE', today .. ':n', index_ttl, 'NX')
 end
 return {'published', sid}
 """

@@ -9,6 +9,9 @@ import msgspec
 from redis.asyncio import Redis
 
 from pipeline.dedupe import (
+    PREFILTER_BITS_PER_ENTRY,
+    PREFILTER_MAX_BYTES,
+    PREFILTER_MIN_BYTES,
     SCHEME,
     DedupePolicy,
     Fingerprint,
@@ -124,15 +127,22 @@ def _publish_args(
         fp.lead_signature if fp else b"",
         fp.shingles if fp else 0,
         fp.lead_shingles if fp else 0,
-        f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates}",
+        f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates},"
+        f"{PREFILTER_BITS_PER_ENTRY},{PREFILTER_MIN_BYTES},{PREFILTER_MAX_BYTES}",
         doc_record(fp, item.id, item.source) if fp else b"",
         item.source or "",
         item.title,
         keys.cluster(""),
+        # One argument rather than 80: each argument costs the client ~1 us to pack.
+        _slots_arg(fp, near),
     ]
-    for band in fp.bands if fp else ():
-        args.extend(band_slot(band, near))
     return args
+
+
+def _slots_arg(fp: Fingerprint | None, near: DedupePolicy) -> str:
+    """The bands' index slots as one "shard:field ..." argument (PUBLISH_ITEM ARGV[20])."""
+    slots = (band_slot(band, near) for band in fp.bands) if fp else ()
+    return " ".join(f"{shard}:{field}" for shard, field in slots)
 
 
 def _duplicate_record(item: Item) -> dict[str, object]:

@@ -6,13 +6,21 @@ import asyncio
 import dataclasses
 import json
 import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from pipeline.dedupe import DedupePolicy, fingerprint, similarity
+from pipeline.dedupe import (
+    SCHEME,
+    DedupePolicy,
+    fingerprint,
+    prefilter_bit,
+    prefilter_bytes,
+    similarity,
+)
 from pipeline.models import Cluster, Discarded, FeedInfo, Item, Published
 from pipeline.normalize import content_hash, short_hash
 from pipeline.publish import PublishPolicy, biggest_clusters, publish_item
@@ -145,6 +153,46 @@ async def test_lua_decision_matches_the_python_reference(redis: Redis) -> None:
     assert [d["duplicate_of"] for d in duplicates] == [short_hash("o")] * 3
     assert {"jaccard", "containment", "lead"} == set(duplicates[0]["similarity"])
     assert duplicates[0]["url"].startswith("https://agency.example/c")
+
+
+@dataclasses.dataclass(frozen=True)
+class DaysAgo(DedupePolicy):
+    """The dedupe policy as a worker running ``ago`` days earlier sees it."""
+
+    ago: int = 1
+
+    def days(self, now: datetime | None = None) -> list[str]:
+        return super().days((now or datetime.now(UTC)) - timedelta(days=self.ago))
+
+
+async def test_copies_are_found_across_days_through_the_presence_bitmaps(redis: Redis) -> None:
+    prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()
+    earlier = dataclasses.replace(POLICY, near=DaysAgo(ago=3))
+    original = item("o", "\n\n".join(STORY))
+    assert isinstance(await publish_item(redis, KEYS, "f", original, earlier), Published)
+    # Three days ago's bitmap: sized for an empty window, the original's 40 bands set.
+    bitmap = f"{prefix}{today[3]}:bits"
+    size = await redis.strlen(bitmap)
+    assert size == prefilter_bytes(0)
+    fp = fingerprint(original.text, POLICY.near)
+    assert fp is not None
+    assert [await redis.getbit(bitmap, prefilter_bit(b, size)) for b in fp.bands] == [1] * 40
+    assert await redis.get(f"{prefix}{today[3]}:n") == b"1"
+
+    # Today's first item sizes today's bitmap for the busiest day in the window.
+    await redis.set(f"{prefix}{today[1]}:n", 100_000)
+    other = item("other", "\n\n".join(distinct_story(7)))
+    assert isinstance(await publish_item(redis, KEYS, "f", other, POLICY), Published)
+    assert await redis.strlen(f"{prefix}{today[0]}:bits") == prefilter_bytes(100_000)
+
+    copy = item("c", copies_of(STORY, 1)[0], source="Other")
+    outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
+    assert isinstance(outcome, Discarded) and outcome.duplicate_of == original.id
+
+    # Only bands the bitmap may hold are looked up: with its bits cleared, the day is not read.
+    await redis.set(bitmap, bytes(size))
+    again = item("c2", copies_of(STORY, 2)[1], source="Third")
+    assert isinstance(await publish_item(redis, KEYS, "f", again, POLICY), Published)
 
 
 async def test_different_story_on_the_same_topic_is_kept(redis: Redis) -> None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import pytest
 
 from pipeline.dedupe import (
+    PREFILTER_MAX_BYTES,
+    PREFILTER_MIN_BYTES,
     SCHEME,
     DedupePolicy,
     Similarity,
     fingerprint,
     is_duplicate,
+    prefilter_bit,
+    prefilter_bytes,
     similarity,
 )
 
@@ -43,7 +47,7 @@ def fp(text: str):
 def test_signature_is_pinned() -> None:
     """A rensa upgrade that changes hashing must fail here, not silently split the index."""
     result = fp(FOX)
-    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-h31-rensa05"
+    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-h31-rensa05-pf1"
     assert result.signature[:8].hex() == "f9c6bec5d006774c"
     assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert (result.shingles, result.lead_shingles) == (150, 150)
@@ -98,3 +102,18 @@ def test_decision_rule() -> None:
     assert is_duplicate(Similarity(0.4, 0.75, 0.3), POLICY)
     assert not is_duplicate(Similarity(0.4, 0.75, 0.1), POLICY)
     assert not is_duplicate(Similarity(0.6, 0.65, 0.9), POLICY)
+
+
+def test_presence_bitmap_is_sized_for_the_busiest_day() -> None:
+    # At least 12 bits per band entry (40 bands per item), a power of two, within the bounds.
+    assert prefilter_bytes(0) == PREFILTER_MIN_BYTES
+    assert prefilter_bytes(100_000) == 8 * 1024 * 1024  # 48 Mbit wanted -> 64 Mbit
+    assert prefilter_bytes(139_810) == 8 * 1024 * 1024  # still fits
+    assert prefilter_bytes(139_811) == 16 * 1024 * 1024
+    assert prefilter_bytes(10**9) == PREFILTER_MAX_BYTES
+
+
+def test_presence_bit_stays_inside_the_bitmap() -> None:
+    assert prefilter_bit(5, 16_384) == 5
+    assert prefilter_bit(16_384 * 8 + 7, 16_384) == 7
+    assert all(0 <= prefilter_bit(h, 20_480) < 20_480 * 8 for h in (0, 2**31 - 1, 163_839))
