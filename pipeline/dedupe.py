@@ -35,6 +35,7 @@ BAND_HASH_BITS = 31
 # The bitmap never has false negatives: it only saves lookups, it never changes a decision.
 PREFILTER_BITS_PER_ENTRY = 12
 PREFILTER_MIN_BYTES = 16_384  # both powers of two
+PREFILTER_SLACK = 64  # bytes left for the string header
 PREFILTER_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
 # Everything that makes two signatures comparable; part of every dedupe key name, so a change
 # starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
@@ -119,14 +120,18 @@ def band_slot(band_hash: int, policy: DedupePolicy) -> tuple[int, int]:
 def prefilter_bytes(busiest_day_items: int) -> int:
     """Size of a day's presence bitmap, fixed when the day's first item is inserted: at least
     ``PREFILTER_BITS_PER_ENTRY`` bits per band entry of the busiest day still in the window (the
-    script reads their item counts), rounded up to a power of two so that the days of a window
-    mostly share a size (the script builds its bitmap arguments once per size). A day busier
-    than that only has more false positives (more lookups), never a missed candidate."""
+    script reads their item counts). A day busier than that only has more false positives (more
+    lookups), never a missed candidate.
+
+    Sizes step through 16 KiB x 1, 1.5, 2, 3, 4, 6, ... so that the days of a window mostly share
+    a size (the script builds its bitmap arguments once per size), less ``PREFILTER_SLACK`` so
+    that the string with its header fits the allocator's size class (a 16 MiB bitmap would take
+    a 20 MiB block)."""
     wanted_bits = busiest_day_items * (FULL_BANDS + LEAD_BANDS) * PREFILTER_BITS_PER_ENTRY
-    size = PREFILTER_MIN_BYTES
-    while size * 8 < wanted_bits and size < PREFILTER_MAX_BYTES:
-        size *= 2
-    return size
+    size, step = PREFILTER_MIN_BYTES, (3, 2)
+    while (size - PREFILTER_SLACK) * 8 < wanted_bits and size < PREFILTER_MAX_BYTES:
+        size, step = size * step[0] // step[1], (4, 3) if step == (3, 2) else (3, 2)
+    return size - PREFILTER_SLACK
 
 
 def prefilter_bit(band_hash: int, size_bytes: int) -> int:

@@ -164,7 +164,7 @@ return 0
 #       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
 #       9 days "YYYYMMDD,..." today first, 10 index ttl s, 11 signature, 12 lead signature,
 #       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates,
-#       prefilter bits per entry,min bytes,max bytes",
+#       prefilter bits per entry,min bytes,max bytes,slack bytes",
 #       16 doc record, 17 source, 18 title, 19 cluster key prefix,
 #       20 "shard:field shard:field ..." of the bands (dedupe.band_slot)
 # Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
@@ -312,7 +312,7 @@ if near then
   end
   redis.call('SET', prefix .. 'doc:' .. seq, ARGV[16], 'EX', index_ttl)
   -- Today's presence bitmap, sized on the day's first insert for the busiest day in the window
-  -- (dedupe.prefilter_bytes is the reference; limits 5-7: bits per entry, min and max bytes).
+  -- (dedupe.prefilter_bytes is the reference; limits 5-8: bits per entry, min, max, slack).
   local bitmap = today .. ':bits'
   local nbits = redis.call('STRLEN', bitmap) * 8
   if nbits == 0 then
@@ -320,11 +320,13 @@ if near then
     for _, day in ipairs(days) do
       busiest = math.max(busiest, tonumber(redis.call('GET', prefix .. day .. ':n') or '0'))
     end
-    local size = limits[6]
-    while size * 8 < busiest * #slots * limits[5] and size < limits[7] do size = size * 2 end
-    redis.call('SETRANGE', bitmap, size - 1, '\0')
+    local size, grow, slack = limits[6], 1.5, limits[8]
+    while (size - slack) * 8 < busiest * #slots * limits[5] and size < limits[7] do
+      if grow == 1.5 then size, grow = size * 3 / 2, 4 / 3 else size, grow = size * 4 / 3, 1.5 end
+    end
+    redis.call('SETRANGE', bitmap, tostring(size - slack - 1), '\0')
     redis.call('EXPIRE', bitmap, index_ttl)
-    nbits = size * 8
+    nbits = (size - slack) * 8
   end
   redis.call('BITFIELD', bitmap, unpack(bit_args('SET', nbits)))
   redis.call('INCR', today .. ':n')

@@ -12,6 +12,7 @@ from pipeline.dedupe import (
     PREFILTER_BITS_PER_ENTRY,
     PREFILTER_MAX_BYTES,
     PREFILTER_MIN_BYTES,
+    PREFILTER_SLACK,
     SCHEME,
     DedupePolicy,
     Fingerprint,
@@ -128,7 +129,7 @@ def _publish_args(
         fp.shingles if fp else 0,
         fp.lead_shingles if fp else 0,
         f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates},"
-        f"{PREFILTER_BITS_PER_ENTRY},{PREFILTER_MIN_BYTES},{PREFILTER_MAX_BYTES}",
+        f"{PREFILTER_BITS_PER_ENTRY},{PREFILTER_MIN_BYTES},{PREFILTER_MAX_BYTES},{PREFILTER_SLACK}",
         doc_record(fp, item.id, item.source) if fp else b"",
         item.source or "",
         item.title,

@@ -8,6 +8,7 @@ import pytest
 from pipeline.dedupe import (
     PREFILTER_MAX_BYTES,
     PREFILTER_MIN_BYTES,
+    PREFILTER_SLACK,
     SCHEME,
     DedupePolicy,
     Similarity,
@@ -105,12 +106,17 @@ def test_decision_rule() -> None:
 
 
 def test_presence_bitmap_is_sized_for_the_busiest_day() -> None:
-    # At least 12 bits per band entry (40 bands per item), a power of two, within the bounds.
-    assert prefilter_bytes(0) == PREFILTER_MIN_BYTES
-    assert prefilter_bytes(100_000) == 8 * 1024 * 1024  # 48 Mbit wanted -> 64 Mbit
-    assert prefilter_bytes(139_810) == 8 * 1024 * 1024  # still fits
-    assert prefilter_bytes(139_811) == 16 * 1024 * 1024
-    assert prefilter_bytes(10**9) == PREFILTER_MAX_BYTES
+    # At least 12 bits per band entry (40 bands per item), 16 KiB x 1, 1.5, 2, 3, 4, 6, ...
+    # less the header slack, within the bounds.
+    assert prefilter_bytes(0) == PREFILTER_MIN_BYTES - PREFILTER_SLACK
+    assert prefilter_bytes(100_000) == 6 * 2**20 - PREFILTER_SLACK  # 48 Mbit wanted
+    assert prefilter_bytes(104_856) == 6 * 2**20 - PREFILTER_SLACK  # still fits
+    assert prefilter_bytes(104_857) == 8 * 2**20 - PREFILTER_SLACK
+    assert prefilter_bytes(150_000) == 12 * 2**20 - PREFILTER_SLACK
+    assert prefilter_bytes(10**9) == PREFILTER_MAX_BYTES - PREFILTER_SLACK
+    series = {PREFILTER_MIN_BYTES * m * 2**k for m in (2, 3) for k in range(13)}
+    sizes = [prefilter_bytes(n) + PREFILTER_SLACK for n in range(0, 3_000_000, 997)]
+    assert sizes == sorted(sizes) and set(sizes) <= series | {PREFILTER_MIN_BYTES}
 
 
 def test_presence_bit_stays_inside_the_bitmap() -> None:
