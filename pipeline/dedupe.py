@@ -29,8 +29,8 @@ FULL_BANDS, FULL_ROWS = 32, 4
 LEAD_BANDS, LEAD_ROWS = 8, 4
 # Redis listpacks store integers below 2**31 in 4 bytes instead of 8 (~140 B less per item).
 BAND_HASH_BITS = 31
-# Each day's shards sit behind a presence bitmap (one bit per band hash, 12-24 bits per band
-# entry: 4-8 % false positives): one BITFIELD_RO per day says which of the 40 bands may be in that
+# Each day's shards sit behind a presence bitmap (one bit per band hash, 12-18 bits per band
+# entry: 5-8 % false positives): one BITFIELD_RO per day says which of the 40 bands may be in that
 # day, so a check costs 7 bitmap reads and ~20 HGETs instead of 280 HGETs (docs/dedupe.md).
 # The bitmap never has false negatives: it only saves lookups, it never changes a decision.
 PREFILTER_BITS_PER_ENTRY = 12
@@ -40,7 +40,7 @@ PREFILTER_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
 # Everything that makes two signatures comparable; part of every dedupe key name, so a change
 # starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
 # it because its hashing is only promised stable within one (tests pin a golden signature).
-# "pf1": the index layout with per-day presence bitmaps (a day without one is searched no more).
+# "pf1": the index layout with per-day presence bitmaps (a day without a bitmap holds nothing).
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}-s{SEED}-b{FULL_BANDS}x{FULL_ROWS}"
     f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-pf1"
