@@ -1000,9 +1000,9 @@ NOTES = [
     "Presence bitmaps: each day's is created before loading at the size the script gives it "
     "after a day at this volume (dedupe.prefilter_bytes of items / 7).",
     "Memory per item: (used_memory after loading - before) / items: index shards, doc records, "
-    "presence bitmaps, "
-    "the exact-dedupe item and content keys, the expires dict, and the output stream capped at "
-    "MAXLEN ~1000. index_bytes_per_item: index shards + presence bitmaps + doc records (MEMORY USAGE samples).",
+    "presence bitmaps, the exact-dedupe item and content keys, the expires dict, and the output "
+    "stream capped at MAXLEN ~1000. index_bytes_per_item: index shards + presence bitmaps + doc "
+    "records (MEMORY USAGE samples).",
     "datasketch: MinHashLSH b=32 r=4, Redis storage in DB 1 of the same server, preloaded "
     "with --baseline-items random MinHashes (it loads far slower than feedpipe, so not 1M); "
     "its per-op cost is round trips, which hardly depend on the stored count. Each operation "
