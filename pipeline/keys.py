@@ -247,10 +247,18 @@ local function bit_args(op, nbits)
   return bitfield_args[cache_key]
 end
 
+-- A day's bitmap size in bits (0: none yet), read once per call: lookup and insert both need
+-- today's.
+local sizes = {}
+local function bitmap_bits(day)
+  if not sizes[day] then sizes[day] = redis.call('STRLEN', prefix .. day .. ':bits') * 8 end
+  return sizes[day]
+end
+
 -- The bands that may be in a day's shards (no false negatives), so only those cost an HGET.
 local function maybe_present(day)
   local bitmap = prefix .. day .. ':bits'
-  local nbits = redis.call('STRLEN', bitmap) * 8
+  local nbits = bitmap_bits(day)
   if nbits == 0 then return {} end
   local bits, present = redis.call('BITFIELD_RO', bitmap, unpack(bit_args('GET', nbits))), {}
   for i, bit in ipairs(bits) do if bit == 1 then present[#present + 1] = slots[i] end end
@@ -314,7 +322,7 @@ if near then
   -- Today's presence bitmap, sized on the day's first insert for the busiest day in the window
   -- (dedupe.prefilter_bytes is the reference; limits 5-8: bits per entry, min, max, slack).
   local bitmap = today .. ':bits'
-  local nbits = redis.call('STRLEN', bitmap) * 8
+  local nbits = bitmap_bits(days[1])
   if nbits == 0 then
     local busiest = 0
     for _, day in ipairs(days) do
