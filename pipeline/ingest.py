@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from pipeline import redeliver
 from pipeline.dedupe import DedupePolicy
 from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
 from pipeline.keys import STAT_DEAD_LETTERED, STAT_EXTRACT_FAILURES, STAT_FALLBACKS, Keys
@@ -54,6 +55,7 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
         if job.html_key:  # the claim check is spent once the item is decided
             pipe.delete(job.html_key)
         pipe.delete(ctx.keys.attempts(job.item_id))
+        redeliver.forget(pipe, ctx.keys, job.item_id)
         await pipe.execute()
     reason = outcome.reason if isinstance(outcome, Discarded) else "published"
     log.info(
@@ -83,7 +85,8 @@ async def begin_attempt(ctx: IngestContext, job: ExtractJob) -> int:
     async with ctx.redis.pipeline(transaction=True) as pipe:
         pipe.hincrby(key, "count", 1)
         pipe.expire(key, ATTEMPTS_TTL)
-        count, _ = await pipe.execute()
+        redeliver.touch(pipe, ctx.keys, job.item_id, time.time())
+        count, *_ = await pipe.execute()
     return int(count)
 
 
@@ -116,6 +119,7 @@ async def dead_letter(ctx: IngestContext, job: ExtractJob, attempts: int) -> Dis
         )
         pipe.hincrby(ctx.keys.stats, STAT_DEAD_LETTERED, 1)
         pipe.delete(ctx.keys.attempts(job.item_id))
+        redeliver.forget(pipe, ctx.keys, job.item_id)
         if job.html_key:
             pipe.delete(job.html_key)
         await pipe.execute()

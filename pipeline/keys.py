@@ -29,6 +29,12 @@ class Keys:
     # "count". A failed poll counts the time until it failed.
     fetch_latency: str = f"{PREFIX}:stats:fetch_ms"
 
+    # The ledger of extract jobs queued and not yet decided (pipeline/redeliver.py):
+    # ZSET item id -> last sign of life (queued or an attempt started, unix seconds), and
+    # HASH item id -> the ExtractJob as JSON, to send it again if the broker lost it.
+    extract_pending: str = f"{PREFIX}:v1:extract:pending"
+    extract_jobs: str = f"{PREFIX}:v1:extract:jobs"
+
     def feed(self, feed_id: str) -> str:
         """HASH: a feed's configuration and state (see models.FeedState)."""
         return f"{PREFIX}:feed:{feed_id}"
@@ -89,6 +95,7 @@ STAT_UNCHANGED = "unchanged"  # 200 with the same body as last time
 STAT_DEFERRED = "deferred"  # host busy: polled again soon
 STAT_EXTRACT_FAILURES = "extract_failures"  # extract attempts that raised, crashed or timed out
 STAT_DEAD_LETTERED = "dead_lettered"  # articles given up (Keys.dead_letter_stream)
+STAT_REDELIVERED = "redelivered"  # extract jobs the broker lost, sent again
 # Polls by outcome class: "polls:2xx", "polls:304", "polls:4xx", "polls:5xx", "polls:network"
 # (no HTTP answer: timeout, TLS, refused...), "polls:invalid" (answered, but not a feed or too
 # large), "polls:unexpected" (a bug: see the worker log).

@@ -10,14 +10,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 import aiohttp
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from pipeline import registry
+from pipeline import redeliver, registry
 from pipeline.errors import (
     FeedError,
     HostBusy,
@@ -44,18 +44,13 @@ from pipeline.logs import elapsed_ms
 from pipeline.models import Entry, ExtractJob, FeedState, FetchResult, ParsedFeed, PollOutcome
 from pipeline.normalize import item_id, short_hash
 from pipeline.parse import parse_feed
+from pipeline.redeliver import ExtractQueue
 from pipeline.schedule import SchedulePolicy, estimate_rate, hint_seconds
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CLAIM_NEW, CLAIM_SEEN, CLAIM_PUBLISHED, CLAIM_IN_PROGRESS = 1, 0, 2, 3
-
-
-class ExtractQueue(Protocol):
-    """Where new entries go (the Celery glue sends an ``extract_article`` task)."""
-
-    def send(self, job: ExtractJob) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -188,6 +183,10 @@ async def take_new_entries(
 
     jobs = await asyncio.gather(*(prepare(entry, iid) for entry, iid in new))
     done = [(entry, job) for (entry, _), job in zip(new, jobs, strict=True) if job]
+    # Into the ledger before they are sent: a job that finishes at once must find itself there
+    # to leave it (pipeline/redeliver.py); one never sent because this poll dies is sent by
+    # the ledger's sweep.
+    await _track_jobs(ctx, [job for _, job in done])
     for _, job in done:
         ctx.queue.send(job)
     await _confirm_entries(ctx, state, [entry for entry, _ in done])
@@ -217,6 +216,12 @@ async def _claim_entries(
         claims = await pipe.execute()
     claimed = [pair for pair, claim in zip(pending, claims, strict=True) if claim == CLAIM_NEW]
     return claimed, sum(claim == CLAIM_IN_PROGRESS for claim in claims)
+
+
+async def _track_jobs(ctx: PollContext, jobs: list[ExtractJob]) -> None:
+    async with ctx.redis.pipeline(transaction=True) as pipe:
+        redeliver.track(pipe, ctx.keys, jobs, time.time())
+        await pipe.execute()
 
 
 async def _confirm_entries(ctx: PollContext, state: FeedState, entries: list[Entry]) -> None:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # or a task still running is run twice (harmless, everything is idempotent, but wasteful).
     # Set in all three places Celery reads it (celery#7651).
     visibility_timeout_seconds: int = Field(default=1800, ge=10)
+    # An extract job queued this long ago (or last started this long ago) that the broker
+    # holds nowhere was lost in transit and is sent again (pipeline/redeliver.py).
+    redeliver_after_seconds: int = Field(default=300, ge=10)
 
     # --- Fetching ------------------------------------------------------------------------
     user_agent: str = "feedpipe/0.1 (+https://github.com/feedpipe/feedpipe)"

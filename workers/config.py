@@ -29,6 +29,9 @@ QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_EXTRACT = "dispatch", "fetch", "extract"
 TASK_DISPATCH = "feedpipe.dispatch_due_feeds"
 TASK_POLL = "feedpipe.poll_feeds"
 TASK_EXTRACT = "feedpipe.extract_article"
+TASK_REDELIVER = "feedpipe.redeliver_lost_extract_jobs"
+# Deterministic: a job sent again (retry, redelivery of a lost one) keeps its task id.
+EXTRACT_TASK_ID_PREFIX = "extract-"
 
 
 class FeedpipeCelery(Celery):
@@ -71,6 +74,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             TASK_DISPATCH: {"queue": QUEUE_DISPATCH},
             TASK_POLL: {"queue": QUEUE_FETCH},
+            TASK_REDELIVER: {"queue": QUEUE_DISPATCH},
             TASK_EXTRACT: {"queue": QUEUE_EXTRACT},
         },
         "beat_schedule": {
@@ -79,9 +83,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "schedule": settings.dispatch_interval_seconds,
                 # A dispatch that waited longer than one interval is stale: the next one covers it.
                 "options": {"expires": max(settings.dispatch_interval_seconds, 1.0)},
-            }
+            },
+            "redeliver-lost-extract-jobs": {
+                "task": TASK_REDELIVER,
+                "schedule": _redeliver_interval(settings),
+                "options": {"expires": _redeliver_interval(settings)},
+            },
         },
     }
+
+
+def _redeliver_interval(settings: Settings) -> float:
+    """A lost job is sent again at most a fifth of FEEDPIPE_REDELIVER_AFTER_SECONDS late."""
+    return settings.redeliver_after_seconds / 5
 
 
 def create_app(settings: Settings) -> FeedpipeCelery:

@@ -36,6 +36,7 @@ from pipeline.keys import (
     STAT_NEW_ENTRIES,
     STAT_POLLS_BY_CLASS,
     STAT_PUBLISHED,
+    STAT_REDELIVERED,
     STAT_UNCHANGED,
     Keys,
 )
@@ -51,6 +52,7 @@ COUNTERS = {
     "duplicates": (STAT_DUPLICATES, "Items withheld as duplicates (exact or near)."),
     "extraction_fallbacks": (STAT_FALLBACKS, "Items made from the feed's text, not the page."),
     "extract_failures": (STAT_EXTRACT_FAILURES, "Extract tasks that raised."),
+    "extract_jobs_redelivered": (STAT_REDELIVERED, "Extract jobs the broker lost, sent again."),
     "polls_deferred": (STAT_DEFERRED, "Polls put off because their host was busy."),
     "polls_unchanged": (STAT_UNCHANGED, "200 responses with the same body as last time."),
 }

@@ -17,7 +17,8 @@ from pipeline.fetch import new_session
 from pipeline.ingest import IngestContext
 from pipeline.keys import Keys, keys_for
 from pipeline.netguard import NetworkPolicy
-from pipeline.poll import ExtractQueue, PollContext
+from pipeline.poll import PollContext
+from pipeline.redeliver import BrokerView, ExtractQueue, RedeliverContext, RedeliverPolicy
 from pipeline.settings import Settings
 
 T = TypeVar("T")
@@ -34,6 +35,7 @@ class Runtime:
         self._http: aiohttp.ClientSession | None = None
         self._redis: Redis | None = None
         self._ingest: IngestContext | None = None
+        self._broker: Redis | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on this process's persistent loop (reused by every task)."""
@@ -70,12 +72,30 @@ class Runtime:
             self._ingest = IngestContext.create(self.settings, self.keys, self.redis())
         return self._ingest
 
+    def redeliver_context(self, queue: ExtractQueue, broker: BrokerView) -> RedeliverContext:
+        return RedeliverContext(
+            redis=self.redis(),
+            keys=self.keys,
+            broker=broker,
+            queue=queue,
+            policy=RedeliverPolicy.from_settings(self.settings),
+        )
+
+    def broker_redis(self) -> Redis:
+        """The broker's Redis: feedpipe's own unless FEEDPIPE_BROKER_URL names another."""
+        if self.settings.celery_broker_url == self.settings.require_redis_url():
+            return self.redis()
+        if self._broker is None:
+            self._broker = Redis.from_url(self.settings.celery_broker_url, socket_keepalive=True)
+        return self._broker
+
     def close(self) -> None:
         if self._runner is None:
             return
         if self._http is not None and not self._http.closed:
             self._runner.run(self._http.close())
-        if self._redis is not None:
-            self._runner.run(self._redis.aclose())
+        for client in (self._redis, self._broker):
+            if client is not None:
+                self._runner.run(client.aclose())
         self._runner.close()
         self._runner = None

@@ -13,15 +13,18 @@ import redis.exceptions
 from celery import Task
 from celery.exceptions import Reject, TimeLimitExceeded
 
-from pipeline import ingest, poll, registry
+from pipeline import ingest, poll, redeliver, registry
 from pipeline.models import ExtractJob, Published
 from workers.app import app
+from workers.broker import KombuRedisView
 from workers.config import (
+    EXTRACT_TASK_ID_PREFIX,
     POLL_HARD_LIMIT,
     POLL_SOFT_LIMIT,
     TASK_DISPATCH,
     TASK_EXTRACT,
     TASK_POLL,
+    TASK_REDELIVER,
     extract_time_limits,
 )
 
@@ -33,12 +36,12 @@ REQUEUE_PAUSE = 5.0  # seconds before a message is put back because a retry coul
 
 
 class CeleryExtractQueue:
-    """pipeline.poll.ExtractQueue over Celery: one extract_article task per new entry."""
+    """pipeline.redeliver.ExtractQueue over Celery: one extract_article task per article."""
 
     def send(self, job: ExtractJob) -> None:
         extract_article.apply_async(
             args=[msgspec.to_builtins(job)],
-            task_id=f"extract-{job.item_id}",
+            task_id=EXTRACT_TASK_ID_PREFIX + job.item_id,
             # Flower shows this instead of the whole entry.
             argsrepr=repr([job.entry.url or job.entry.title]),
         )
@@ -81,6 +84,14 @@ def poll_feeds(feed_ids: list[str]) -> dict[str, int]:
     for outcome in outcomes:
         summary[outcome.status] = summary.get(outcome.status, 0) + 1
     return summary
+
+
+@app.task(name=TASK_REDELIVER, ignore_result=True)
+def redeliver_lost_extract_jobs() -> int:
+    """Send again the extract jobs the broker lost (pipeline/redeliver.py)."""
+    rt = app.runtime
+    ctx = rt.redeliver_context(CeleryExtractQueue(), KombuRedisView(rt.broker_redis()))
+    return rt.run(redeliver.redeliver_lost(ctx))
 
 
 class ExtractTask(Task):

@@ -6,7 +6,8 @@ dead-lettered or withheld.
 
 The workers run with short recovery times so a run takes seconds, not the production half
 hour: visibility timeout 15 s (a task of a killed worker is redelivered), poll lease 30 s and
-entry claim 30 s (a killed poll's feeds and entries are taken again). FEEDPIPE_FAULT_REPEATS
+entry claim 30 s (a killed poll's feeds and entries are taken again), lost extract jobs sent
+again after 10 s (pipeline/redeliver.py). FEEDPIPE_FAULT_REPEATS
 repeats every fault with new random moments (default 1; `.ci/run` keeps the default).
 """
 
@@ -41,6 +42,7 @@ CRASH_ENV = {
     "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "15",
     "FEEDPIPE_POLL_LEASE_SECONDS": "30",
     "FEEDPIPE_CLAIM_TTL_SECONDS": "30",
+    "FEEDPIPE_REDELIVER_AFTER_SECONDS": "10",
     "FEEDPIPE_MIN_POLL_INTERVAL_SECONDS": "2",
     "FEEDPIPE_POLL_INTERVAL_SECONDS": "3",
     "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS": "5",

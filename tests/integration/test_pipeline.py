@@ -164,6 +164,12 @@ async def test_three_formats_end_to_end(
         assert item["url"] == url(server, site.article_path(feed.path, article.slug))
         assert item["published_at"] == article.published.isoformat().replace("+00:00", "Z")
     assert {(await feed_state(redis, url(server, f.path))).items for f in feeds} == {2}
+    # Every job left the ledger of queued jobs once decided (none waits to be sent again).
+    await wait_for(lambda: _ledger_empty(redis), timeout=10, what="an empty ledger")
+
+
+async def _ledger_empty(redis: Redis) -> bool:
+    return await redis.zcard(KEYS.extract_pending) == await redis.hlen(KEYS.extract_jobs) == 0
 
 
 async def test_persian_fixture_body_comes_out_intact(
