@@ -19,7 +19,12 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import rensa
 
-from pipeline.normalize import MATCH_NORMALIZER_VERSION, normalize_for_matching, short_hash
+from pipeline.normalize import (
+    MATCH_NORMALIZER_VERSION,
+    normalize_for_matching,
+    number_value,
+    short_hash,
+)
 
 NUM_PERM = 128
 SEED = 20251213
@@ -27,6 +32,7 @@ SHINGLE = 8
 LEAD_CHARS = 300
 FULL_BANDS, FULL_ROWS = 32, 4
 LEAD_BANDS, LEAD_ROWS = 8, 4
+LEAD_NUMBERS_MAX = 8  # number words of the lead kept per item (4 bytes each): lead_numbers
 # Redis listpacks store integers below 2**31 in 4 bytes instead of 8 (~140 B less per item).
 BAND_HASH_BITS = 31
 # Each day's shards sit behind a presence bitmap (one bit per band hash, 12-18 bits per band
@@ -41,9 +47,10 @@ PREFILTER_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
 # starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
 # it because its hashing is only promised stable within one (tests pin a golden signature).
 # "pf1": the index layout with per-day presence bitmaps (a day without a bitmap holds nothing).
+# "ln1": doc records carry the lead's numbers (lead_numbers).
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}-s{SEED}-b{FULL_BANDS}x{FULL_ROWS}"
-    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-pf1"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-pf1-ln1"
 )
 _U16 = struct.Struct(f">{NUM_PERM}H")
 
@@ -54,6 +61,7 @@ class Fingerprint(msgspec.Struct, frozen=True):
     shingles: int
     lead_shingles: int
     bands: tuple[int, ...]  # FULL_BANDS + LEAD_BANDS band hashes (uint32)
+    lead_numbers: tuple[int, ...] = ()  # see lead_numbers
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class Similarity:
     jaccard: float  # resemblance of the two texts
     containment: float  # share of the shorter text found in the longer
     lead: float  # the smaller of "A's lead found in B" and "B's lead found in A"
+    numbers_differ: bool = False  # a number word of the lead changed between the same words
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,8 @@ class DedupePolicy:
 
 def fingerprint(text: str, policy: DedupePolicy) -> Fingerprint | None:
     """The text's fingerprint, or None when it is too short to tell copies from templates."""
-    joined = normalize_for_matching(text).replace(" ", "")
+    normalized = normalize_for_matching(text)
+    joined = normalized.replace(" ", "")
     if len(joined) < policy.min_chars:
         return None
     shingles = _shingles(joined)
@@ -96,17 +106,65 @@ def fingerprint(text: str, policy: DedupePolicy) -> Fingerprint | None:
         shingles=len(shingles),
         lead_shingles=len(lead_shingles),
         bands=_bands(full, FULL_BANDS, FULL_ROWS, 0) + _bands(lead, LEAD_BANDS, LEAD_ROWS, 100),
+        lead_numbers=lead_numbers(normalized),
     )
+
+
+def lead_numbers(normalized: str) -> tuple[int, ...]:
+    """The numbers written as words in the lead (its first ``LEAD_CHARS`` characters, as for the
+    lead MinHash), each with the words around it: ``24-bit hash of (word before, word after)
+    << 8 | value``. Template stories differ in little else ("the fifth relief plane" vs "the
+    sixth", "the second aid batch" vs "the third"), and copies keep them.
+
+    Digits are left out: a copy republished the next day rewrites its dateline's date
+    ("الرياض 21 يوليو" -> "22 يوليو"), and times and counts get rounded or converted. Only a
+    number between two words counts: a neighbour that is itself a number makes a compound
+    or a range, whose parts copies rewrite too."""
+    tokens, chars = [], 0
+    for token in normalized.split():
+        if chars >= LEAD_CHARS:
+            break
+        tokens.append(token)
+        chars += len(token)
+    values = [number_value(token) for token in tokens]
+    marks: list[int] = []
+    for i in range(1, len(tokens) - 1):
+        value = values[i]
+        if value is None or tokens[i].isdigit():
+            continue
+        if values[i - 1] is not None or values[i + 1] is not None:
+            continue
+        context = int(short_hash(f"{tokens[i - 1]} {tokens[i + 1]}", 6), 16)
+        marks.append(context << 8 | value)
+        if len(marks) == LEAD_NUMBERS_MAX:
+            break
+    return tuple(marks)
+
+
+def numbers_differ(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Whether the same words of both leads hold different numbers (no value in common)."""
+    mine, theirs = _by_context(a), _by_context(b)
+    return any(not mine[context] & theirs[context] for context in mine.keys() & theirs.keys())
+
+
+def _by_context(marks: tuple[int, ...]) -> dict[int, set[int]]:
+    values: dict[int, set[int]] = {}
+    for mark in marks:
+        values.setdefault(mark >> 8, set()).add(mark & 0xFF)
+    return values
 
 
 def similarity(a: Fingerprint, b: Fingerprint) -> Similarity:
     jaccard = _estimate(_matches16(a.signature, b.signature), 16)
     containment = _containment(jaccard, a.shingles, b.shingles, min(a.shingles, b.shingles))
     lead = min(_lead_in(a, b), _lead_in(b, a))
-    return Similarity(jaccard=jaccard, containment=containment, lead=lead)
+    differ = numbers_differ(a.lead_numbers, b.lead_numbers)
+    return Similarity(jaccard=jaccard, containment=containment, lead=lead, numbers_differ=differ)
 
 
 def is_duplicate(sim: Similarity, policy: DedupePolicy) -> bool:
+    if sim.numbers_differ:  # the 5th relief plane is not the 6th, however alike the text
+        return False
     return sim.jaccard >= policy.jaccard or (
         sim.containment >= policy.containment and sim.lead >= policy.lead
     )
@@ -184,4 +242,6 @@ def _lead_in(a: Fingerprint, b: Fingerprint) -> float:
 def doc_record(fp: Fingerprint, item_id: str, source: str | None) -> bytes:
     """What the index keeps per published item, in the layout the Lua script reads."""
     counts = struct.pack(">II", fp.shingles, fp.lead_shingles)
-    return fp.signature + fp.lead_signature + counts + item_id.encode() + (source or "").encode()
+    numbers = bytes([len(fp.lead_numbers)]) + b"".join(m.to_bytes(4) for m in fp.lead_numbers)
+    head = fp.signature + fp.lead_signature + counts + item_id.encode()
+    return head + numbers + (source or "").encode()

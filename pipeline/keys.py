@@ -230,7 +230,33 @@ local function compare(rec)
   local c = containment(j, n, cn, math.min(n, cn))
   local l = math.min(containment(estimate(mine_in, 8), ln, cn, ln),
                      containment(estimate(theirs_in, 8), cln, n, cln))
-  return j, c, l, string.sub(rec, 393, 416), string.sub(rec, 417)
+  local k = string.byte(rec, 417)
+  return j, c, l, string.sub(rec, 393, 416), string.sub(rec, 418 + 4 * k)
+end
+
+-- The lead's numbers by the words around them (dedupe.lead_numbers / numbers_differ are the
+-- reference): record byte 417 counts them, then 4 bytes each (context hash, value byte).
+local function lead_numbers(rec)
+  local by_context = {}
+  for i = 0, (string.byte(rec, 417) or 0) - 1 do  -- no record: not fingerprinted
+    local c1, c2, c3, value = string.byte(rec, 418 + 4 * i, 421 + 4 * i)
+    local context = (c1 * 256 + c2) * 256 + c3
+    by_context[context] = by_context[context] or {}
+    by_context[context][value] = true
+  end
+  return by_context
+end
+local my_numbers = lead_numbers(ARGV[16])
+local function numbers_differ(rec)
+  for context, values in pairs(lead_numbers(rec)) do
+    local mine = my_numbers[context]
+    if mine then
+      local shared = false
+      for value in pairs(values) do if mine[value] then shared = true; break end end
+      if not shared then return true end
+    end
+  end
+  return false
 end
 
 local slots = {}
@@ -289,7 +315,8 @@ if near then
     local rec = redis.call('GET', prefix .. 'doc:' .. candidates[k])
     if rec then
       local j, c, l, kept, source = compare(rec)
-      local dup = j >= limits[1] or (c >= limits[2] and l >= limits[3])
+      local dup = (j >= limits[1] or (c >= limits[2] and l >= limits[3]))
+        and not numbers_differ(rec)
       if dup and j > best_j then
         best, best_j, best_c, best_l, best_source = kept, j, c, l, source
       end

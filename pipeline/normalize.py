@@ -176,7 +176,6 @@ _STRIP_MARKS = re.compile(f"[{_DELETE}{_DIACRITICS}]")
 # marks; the Arabic ones are deleted above, and any other would only turn into a space, which
 # character shingling removes anyway.)
 _NON_WORD = re.compile(r"[\W_]+")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def normalize_for_matching(text: str) -> str:
@@ -186,6 +185,38 @@ def normalize_for_matching(text: str) -> str:
     return _NON_WORD.sub(" ", text).strip()
 
 
-def numbers_in(normalized: str) -> list[str]:
-    """The numbers of a normalized text (ASCII digits by then), in order of appearance."""
-    return _NUMBER.findall(normalized)
+def number_value(token: str) -> int | None:
+    """The value of a token of ``normalize_for_matching`` output that is a number: digits
+    (every script's digits are ASCII by then), or a number word from one to ten, cardinal or
+    ordinal ("الخامسة", "خمس", "پنجمین" are all 5)."""
+    if token.isascii() and token.isdigit():
+        return int(token)
+    for prefix in _NUMBER_WORD_PREFIXES:
+        if token.startswith(prefix) and (value := _NUMBER_WORDS.get(token[len(prefix) :])):
+            return value
+    return None
+
+
+# As normalize_for_matching spells them (ی for ي/ى, ه for ة, ا for أ/إ). Persian has its
+# ordinals only: its cardinals begin compounds written with a ZWNJ, a space or nothing
+# ("سه‌شنبه" is Tuesday, "دوجانبه" bilateral), which would make a spelling variant look like
+# another number (Persian news writes counts in digits anyway). Arabic words take the article
+# and "and" attached. A word misread as a number is harmless unless the other text has another
+# number word between the very same words (pipeline/dedupe.py, lead_numbers).
+_NUMBER_WORDS = {
+    word: value
+    for value, words in {
+        1: "واحد واحده اول اولی یکم یکمین نخست نخستین اولین",
+        2: "اثنان اثنین اثنتان اثنتین ثانی ثانیه دوم دومین",
+        3: "ثلاث ثلاثه ثالث ثالثه سوم سومین",
+        4: "اربع اربعه رابع رابعه چهارم چهارمین",
+        5: "خمس خمسه خامس خامسه پنجم پنجمین",
+        6: "ست سته سادس سادسه ششم ششمین",
+        7: "سبع سبعه سابع سابعه هفتم هفتمین",
+        8: "ثمان ثمانی ثمانیه ثامن ثامنه هشتم هشتمین",
+        9: "تسع تسعه تاسع تاسعه نهم نهمین",
+        10: "عشر عشره عاشر عاشره دهم دهمین",
+    }.items()
+    for word in words.split()
+}
+_NUMBER_WORD_PREFIXES = ("", "ال", "و", "وال", "بال", "لل")

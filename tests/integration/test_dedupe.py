@@ -33,7 +33,7 @@ from tests.integration.conftest import (
     wait_for_items,
 )
 from tests.integration.test_pipeline import serve, url
-from tests.unit.test_dedupe import STORY, ZWNJ
+from tests.unit.test_dedupe import PLANE, STORY, ZWNJ
 from workers.demo_site import DemoFeed, read_fixture
 
 POLICY = PublishPolicy(
@@ -209,6 +209,18 @@ async def test_different_story_on_the_same_topic_is_kept(redis: Redis) -> None:
     ]
     outcome = await publish_item(redis, KEYS, "f", item("other", "\n\n".join(other)), POLICY)
     assert isinstance(outcome, Published)
+
+
+async def test_the_fifth_relief_plane_is_not_the_sixth(redis: Redis) -> None:
+    """The script vetoes a number changed between the same words of the lead, as the
+    reference does (dedupe.numbers_differ), and still finds the right original."""
+    fifth = item("fifth", PLANE, source="SPA")
+    assert isinstance(await publish_item(redis, KEYS, "f", fifth, POLICY), Published)
+    sixth = item("sixth", PLANE.replace("الخامسة", "السادسة"), source="SPA")
+    assert isinstance(await publish_item(redis, KEYS, "f", sixth, POLICY), Published)
+    copy = item("copy", PLANE.replace("واس - الرياض: ", "الرياض - عكاظ: "), source="Okaz")
+    outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
+    assert isinstance(outcome, Discarded) and outcome.duplicate_of == fifth.id
 
 
 async def test_concurrent_copies_publish_exactly_once(redis_server: Any, redis: Redis) -> None:

@@ -14,6 +14,8 @@ from pipeline.dedupe import (
     Similarity,
     fingerprint,
     is_duplicate,
+    lead_numbers,
+    numbers_differ,
     prefilter_bit,
     prefilter_bytes,
     similarity,
@@ -48,7 +50,7 @@ def fp(text: str):
 def test_signature_is_pinned() -> None:
     """A rensa upgrade that changes hashing must fail here, not silently split the index."""
     result = fp(FOX)
-    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-h31-rensa05-pf1"
+    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-h31-rensa05-pf1-ln1"
     assert result.signature[:8].hex() == "f9c6bec5d006774c"
     assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert (result.shingles, result.lead_shingles) == (150, 150)
@@ -103,6 +105,52 @@ def test_decision_rule() -> None:
     assert is_duplicate(Similarity(0.4, 0.75, 0.3), POLICY)
     assert not is_duplicate(Similarity(0.4, 0.75, 0.1), POLICY)
     assert not is_duplicate(Similarity(0.6, 0.65, 0.9), POLICY)
+
+
+# A template story of this test's own ("the fifth relief plane landed..."), Arabic.
+PLANE = (
+    "واس - الرياض: وصلت اليوم إلى مطار عدن الدولي الطائرة الإغاثية الخامسة المقدمة من مركز "
+    "الملك سلمان للإغاثة والأعمال الإنسانية، وعلى متنها 40 طنا من الأدوية والمستلزمات الطبية "
+    "والمواد الغذائية لتوزيعها على المستشفيات والأسر المحتاجة في المحافظات الجنوبية. وأوضح "
+    "المتحدث الرسمي للمركز أن الطائرة تأتي ضمن جسر جوي يهدف إلى تخفيف معاناة الأشقاء في "
+    "اليمن، وأن فرق المركز الميدانية تتولى التوزيع بالتنسيق مع السلطات الصحية المحلية وفق "
+    "آلية متفق عليها مع المنظمات الدولية العاملة هناك."
+)
+
+
+def test_a_number_changed_in_the_same_words_of_the_lead_is_another_story() -> None:
+    # "5th relief plane" vs "6th relief plane": the texts are alike, the stories are not.
+    sixth = PLANE.replace("الخامسة", "السادسة")
+    sim = similarity(fp(PLANE), fp(sixth))
+    assert sim.jaccard > 0.8 and sim.numbers_differ
+    assert not is_duplicate(sim, POLICY)
+    # Digits are not compared: a copy republished the next day rewrites its dateline's date.
+    next_day = PLANE.replace("واس - الرياض:", "الرياض 22 يوليو (واس):")
+    sim = similarity(fp(PLANE.replace("واس - الرياض:", "الرياض 21 يوليو (واس):")), fp(next_day))
+    assert not sim.numbers_differ and is_duplicate(sim, POLICY)
+
+
+def test_copies_keep_their_lead_numbers_whatever_the_spelling() -> None:
+    copies = [
+        PLANE.replace("واس - الرياض: ", "الرياض - عكاظ: "),  # another agency's dateline
+        PLANE.replace("40", "٤٠"),  # Arabic-Indic digits
+        PLANE.replace("الخامسة", "الخامسه"),  # ة written as ه
+        PLANE.replace("الخامسة", "الخامسة،"),  # punctuation
+    ]
+    for copy in copies:
+        sim = similarity(fp(PLANE), fp(copy))
+        assert not sim.numbers_differ and is_duplicate(sim, POLICY), copy[:40]
+
+
+def test_lead_numbers_only_count_numbers_between_two_words() -> None:
+    marks = lead_numbers("سرعه 15 35 کم فی الدفعه الثانیه من المعونه خمس ثلاث قاطرات")
+    assert [m & 0xFF for m in marks] == [2]  # digits, and words next to a number, left out
+    assert lead_numbers("") == ()
+    far = "کلمه " * 100 + "الدفعه الثانیه من"  # beyond the lead's first LEAD_CHARS
+    assert lead_numbers(far) == ()
+    assert numbers_differ(marks, lead_numbers("الدفعه الثالثه من"))
+    assert not numbers_differ(marks, lead_numbers("الدفعه الثانیه من"))
+    assert not numbers_differ(marks, lead_numbers("الشحنه الثالثه من"))  # other words
 
 
 def test_presence_bitmap_is_sized_for_the_busiest_day() -> None:

@@ -103,3 +103,25 @@ def test_matching_normalization_folds_syndication_variants() -> None:
     assert folded == {"کرهشمالی120روزه9نفرراازدستداد"}
     assert normalize_for_matching("كَتَبَ الـــخبر") == "کتب الخبر"  # diacritics, tatweel
     assert normalize_for_matching("Hello, WORLD_x") == "hello world x"
+
+
+@pytest.mark.parametrize(
+    ("token", "value"),
+    [
+        ("120", 120),
+        ("الخامسه", 5),  # الخامسة: the fifth (feminine), as normalize_for_matching spells it
+        ("والسادس", 6),  # "and the sixth"
+        ("خمس", 5),
+        ("الاولی", 1),  # الأولى
+        ("پنجمین", 5),
+        ("ششم", 6),
+        ("سه", None),  # Persian cardinals begin compounds (سه‌شنبه, Tuesday): not numbers
+        ("شنبه", None),
+        ("الطائره", None),
+        ("", None),
+    ],
+)
+def test_number_value_reads_digits_and_number_words(token: str, value: int | None) -> None:
+    from pipeline.normalize import number_value
+
+    assert number_value(token) == value
