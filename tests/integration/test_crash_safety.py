@@ -50,7 +50,8 @@ CRASH_ENV = {
 }
 
 
-def farm_app() -> web.Application:
+def farm_app(entries: int = ENTRIES) -> web.Application:
+    """Feeds /feed/<n> of ``entries`` entries each, linking to pages /page/<n>/<j>."""
     now = datetime.now(UTC)
 
     async def feed(request: web.Request) -> web.Response:
@@ -62,7 +63,7 @@ def farm_app() -> web.Application:
                 link=f"/page/{n}/{j}",
                 extra=f"<pubDate>{(now - timedelta(minutes=j)):%a, %d %b %Y %H:%M:%S} +0000</pubDate>",
             )
-            for j in range(ENTRIES)
+            for j in range(entries)
         ]
         return web.Response(text=rss(f"farm {n}", items), content_type="application/rss+xml")
 

@@ -22,8 +22,8 @@ from pipeline.keys import STAT_REDELIVERED
 from pipeline.models import ExtractJob
 from pipeline.normalize import feed_id
 from tests.integration.conftest import KEYS, Workers
-from tests.integration.hostile import rss, rss_item, text
 from tests.integration.servers import ServerThread
+from tests.integration.test_crash_safety import farm_app
 from tests.integration.test_fetching import Jobs, feed_of, poll, settings, setup_feed, start
 from workers.config import EXTRACT_TASK_ID_PREFIX, QUEUE_EXTRACT
 from workers.embedded_redis import EmbeddedRedis
@@ -33,26 +33,6 @@ pytestmark = pytest.mark.slow
 ENTRIES = 8
 AFTER = 10  # FEEDPIPE_REDELIVER_AFTER_SECONDS: the sweep runs every 2 s
 ENV = {"FEEDPIPE_REDELIVER_AFTER_SECONDS": str(AFTER)}
-
-
-def farm_app() -> web.Application:
-    async def feed(_request: web.Request) -> web.Response:
-        items = [
-            rss_item(f"story {j}", text(f"summary {j}", 12), link=f"/page/{j}")
-            for j in range(ENTRIES)
-        ]
-        return web.Response(text=rss("agency", items), content_type="application/rss+xml")
-
-    async def page(request: web.Request) -> web.Response:
-        j = request.match_info["j"]
-        body = "".join(f"<p>{text(f'page {j} {i}', 30)}</p>" for i in range(3))
-        html = f"<html><head><title>story {j}</title></head><body><article>{body}</article>"
-        return web.Response(text=html + "</body></html>", content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/feed", feed)
-    app.router.add_get("/page/{j}", page)
-    return app
 
 
 def wait(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -74,9 +54,9 @@ def server(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 def test_a_lost_extract_job_is_sent_again_once_and_a_waiting_backlog_is_not(
     server: EmbeddedRedis, tmp_path: Path
 ) -> None:
-    farm = ServerThread(farm_app())
+    farm = ServerThread(farm_app(ENTRIES))
     client = sync_redis.Redis.from_url(server.url)
-    url = farm.url("/feed")
+    url = farm.url("/feed/0")
     fid = feed_id(url)
     client.hset(KEYS.feed(fid), mapping={"id": fid, "url": url, "tags": "[]", "interval": ""})
     client.zadd(KEYS.feeds_due, {fid: time.time()})
@@ -102,7 +82,7 @@ def test_a_lost_extract_job_is_sent_again_once_and_a_waiting_backlog_is_not(
         time.sleep(3)  # a second copy of anything would arrive late: give it the chance
         items = [json.loads(f[b"item"]) for _id, f in client.xrange(KEYS.output_stream)]
         urls = [item["url"] for item in items]
-        assert sorted(urls) == sorted(farm.url(f"/page/{j}") for j in range(ENTRIES))
+        assert sorted(urls) == sorted(farm.url(f"/page/0/{j}") for j in range(ENTRIES))
         assert client.zcard(KEYS.extract_pending) == client.hlen(KEYS.extract_jobs) == 0
         assert int(client.hget(KEYS.stats, STAT_REDELIVERED) or 0) == 1
         assert producers.alive() and consumers.alive()
