@@ -10,9 +10,12 @@ while, and that the broker holds neither in its queue nor delivered to a worker,
 sent again under the same task id (a late duplicate is harmless: publishing is idempotent per
 item, and every delivery counts as an attempt).
 
-A job waiting in a long backlog is in the broker's queue, so it is never sent twice; but the
-queue has to be read to know that, so a backlog longer than ``RedeliverPolicy.max_queue`` is
-not checked until it shrinks.
+A job waiting in a long backlog is in the broker's queue, so it is never sent twice. The queue
+is not read whole: it is first in, first out, and the jobs looked at are the ledger's oldest,
+so they are among the messages next in line (``RedeliverPolicy.queue_margin`` more are read for
+messages put back at the front). One that waits further back, because it was put back at the
+end of a long queue after its attempt started, is taken for lost and sent once more: a wasted
+delivery, nothing worse.
 """
 
 from __future__ import annotations
@@ -45,17 +48,19 @@ class ExtractQueue(Protocol):
 class BrokerView(Protocol):
     """What the broker holds of the extract queue (the Celery glue reads kombu's keys)."""
 
-    async def held_item_ids(self, max_messages: int) -> frozenset[str] | None:
-        """Item ids of the extract jobs waiting in the queue or delivered and not yet acked;
-        None when more than ``max_messages`` are held (too many to read)."""
+    async def held_item_ids(self, next_in_line: int) -> frozenset[str]:
+        """Item ids of the extract jobs delivered and not yet acked, and of the
+        ``next_in_line`` messages the queue delivers next (its oldest)."""
         ...
 
 
 @dataclass(frozen=True)
 class RedeliverPolicy:
     after_seconds: int  # no sign of life for this long, and not in the broker: lost
-    max_queue: int = 20_000  # broker messages read at most per check
-    batch: int = 1_000  # overdue jobs looked at per check
+    batch: int = 1_000  # overdue jobs looked at per check, oldest first
+    # Queued messages read beyond one per overdue job: kombu puts a dead worker's messages back
+    # at the front of the queue, ahead of the oldest jobs.
+    queue_margin: int = 1_000
     # A message moving between kombu's queue and its unacked hash (BRPOP then HSET, or a
     # requeue) is briefly in neither: only a job missing from two reads this far apart is lost.
     recheck_seconds: float = 1.0
@@ -102,10 +107,11 @@ async def redeliver_lost(ctx: RedeliverContext, now: float | None = None) -> int
     overdue = await _overdue(ctx, now)
     if not overdue:
         return 0
-    missing = await _not_held(ctx, overdue)
+    missing = await _not_held(ctx, overdue, len(overdue))
     if missing:
         await asyncio.sleep(ctx.policy.recheck_seconds)
-        missing = await _not_held(ctx, await _still_overdue(ctx, missing, now))
+        still = await _still_overdue(ctx, missing, now)
+        missing = await _not_held(ctx, still, len(overdue))
     if not missing:
         return 0
     sent = await _send_again(ctx, missing)
@@ -139,21 +145,10 @@ async def _still_overdue(ctx: RedeliverContext, ids: list[str], now: float) -> l
     return [i for i, score in zip(ids, scores, strict=True) if score is not None and score <= limit]
 
 
-async def _not_held(ctx: RedeliverContext, ids: list[str]) -> list[str]:
+async def _not_held(ctx: RedeliverContext, ids: list[str], overdue: int) -> list[str]:
     if not ids:
         return []
-    held = await ctx.broker.held_item_ids(ctx.policy.max_queue)
-    if held is None:
-        log.info(
-            "lost extract jobs not checked",
-            extra={
-                "stage": "redeliver",
-                "items": len(ids),
-                "reason": f"more than {ctx.policy.max_queue} messages queued: checked once "
-                "the backlog is shorter",
-            },
-        )
-        return []
+    held = await ctx.broker.held_item_ids(overdue + ctx.policy.queue_margin)
     return [i for i in ids if i not in held]
 
 

@@ -26,18 +26,13 @@ class KombuRedisView:
         self.lists = [queue] + [f"{queue}{Channel.sep}{step}" for step in PRIORITY_STEPS if step]
         self.unacked = Channel.unacked_key
 
-    async def held_item_ids(self, max_messages: int) -> frozenset[str] | None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name in self.lists:
-                pipe.llen(name)
-            pipe.hlen(self.unacked)
-            if sum(await pipe.execute()) > max_messages:
-                return None
-        # One transaction: a message being requeued (a reject, kombu's restore of a dead
-        # worker's messages) moves from the hash to a list atomically, and is seen once.
+    async def held_item_ids(self, next_in_line: int) -> frozenset[str]:
+        # kombu pushes on the left and pops on the right: the right end is next in line. One
+        # transaction: a message being requeued (a reject, kombu's restore of a dead worker's
+        # messages) moves from the hash to a list atomically, and is seen once.
         async with self.redis.pipeline(transaction=True) as pipe:
             for name in self.lists:
-                pipe.lrange(name, 0, -1)
+                pipe.lrange(name, -next_in_line, -1)
             pipe.hvals(self.unacked)
             *queued, delivered = await pipe.execute()
         messages = [json.loads(raw) for raws in queued for raw in raws]

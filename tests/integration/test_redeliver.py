@@ -21,11 +21,13 @@ from redis.asyncio import Redis
 from pipeline.keys import STAT_REDELIVERED
 from pipeline.models import ExtractJob
 from pipeline.normalize import feed_id
+from pipeline.settings import Settings
 from tests.integration.conftest import KEYS, Workers
 from tests.integration.servers import ServerThread
 from tests.integration.test_crash_safety import farm_app
 from tests.integration.test_fetching import Jobs, feed_of, poll, settings, setup_feed, start
-from workers.config import EXTRACT_TASK_ID_PREFIX, QUEUE_EXTRACT
+from workers.broker import KombuRedisView
+from workers.config import EXTRACT_TASK_ID_PREFIX, QUEUE_EXTRACT, TASK_EXTRACT, create_app
 from workers.embedded_redis import EmbeddedRedis
 
 pytestmark = pytest.mark.slow
@@ -122,3 +124,25 @@ async def test_jobs_are_in_the_ledger_before_they_are_sent(
     await poll(redis, settings(), [fid], queue)
     assert queue.in_ledger == [True, True, True]
     assert await redis.hlen(KEYS.extract_jobs) == 3
+
+
+async def test_the_broker_view_reads_the_messages_next_in_line_and_the_unacked(
+    server: EmbeddedRedis,
+) -> None:
+    """Real kombu messages (sent through Celery, no worker): the view sees the oldest first."""
+    app = create_app(Settings(redis_url=server.url))
+    for n in range(5):
+        app.send_task(TASK_EXTRACT, args=[{}], task_id=f"{EXTRACT_TASK_ID_PREFIX}item{n}")
+    client = Redis.from_url(server.url)
+    try:
+        view = KombuRedisView(client)
+        assert await view.held_item_ids(2) == {"item0", "item1"}
+        assert await view.held_item_ids(100) == {f"item{n}" for n in range(5)}
+        # Delivered to a worker and not acked: kombu moves it to its "unacked" hash.
+        raw = await client.rpop(QUEUE_EXTRACT)
+        assert raw is not None
+        await client.hset("unacked", "tag-1", json.dumps([json.loads(raw), "", QUEUE_EXTRACT]))
+        assert await view.held_item_ids(1) == {"item0", "item1"}
+    finally:
+        await client.aclose()
+        app.close()
