@@ -120,7 +120,7 @@ async def redeliver_lost(ctx: RedeliverContext, now: float | None = None) -> int
         extra={
             "stage": "redeliver",
             "items": sent,
-            "reason": f"queued but in no broker queue for {ctx.policy.after_seconds} s",
+            "reason": f"no sign of life for {ctx.policy.after_seconds} s and in no broker queue",
             "duration_ms": elapsed_ms(start),
         },
     )
@@ -157,10 +157,10 @@ async def _send_again(ctx: RedeliverContext, ids: list[str]) -> int:
     now, sent = time.time(), 0
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for iid, payload in zip(ids, payloads, strict=True):
-            if payload is None:  # decided between the reads (forget() removes both)
-                pipe.zrem(ctx.keys.extract_pending, iid)
+            job = _job(iid, payload)
+            if job is None:
+                forget(pipe, ctx.keys, iid)
                 continue
-            job = msgspec.json.decode(payload, type=ExtractJob)
             ctx.queue.send(job)
             pipe.zadd(ctx.keys.extract_pending, {iid: now}, xx=True)  # lost again: after_seconds
             sent += 1
@@ -176,3 +176,18 @@ async def _send_again(ctx: RedeliverContext, ids: list[str]) -> int:
         pipe.hincrby(ctx.keys.stats, STAT_REDELIVERED, sent)
         await pipe.execute()
     return sent
+
+
+def _job(item_id: str, payload: bytes | str | None) -> ExtractJob | None:
+    """The ledger's job, or None when there is none to send: decided between the reads
+    (forget() removes both keys), or unreadable (written by another version of feedpipe)."""
+    if payload is None:
+        return None
+    try:
+        return msgspec.json.decode(payload, type=ExtractJob)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        log.error(
+            "unreadable job in the ledger dropped",
+            extra={"stage": "redeliver", "reason": f"item {item_id}: {exc}"},
+        )
+        return None

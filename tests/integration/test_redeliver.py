@@ -19,8 +19,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from pipeline.keys import STAT_REDELIVERED
-from pipeline.models import ExtractJob
+from pipeline.models import Entry, ExtractJob, FeedRef
 from pipeline.normalize import feed_id
+from pipeline.redeliver import RedeliverContext, RedeliverPolicy, redeliver_lost, track
 from pipeline.settings import Settings
 from tests.integration.conftest import KEYS, Workers
 from tests.integration.servers import ServerThread
@@ -146,3 +147,28 @@ async def test_the_broker_view_reads_the_messages_next_in_line_and_the_unacked(
     finally:
         await client.aclose()
         app.close()
+
+
+async def test_the_sweep_sends_lost_jobs_and_drops_unreadable_ones(server: EmbeddedRedis) -> None:
+    """redeliver_lost against a real Redis and the kombu view of an empty broker: an old job
+    is sent again (and not again at once), a job it cannot read is dropped with an error."""
+    client = Redis.from_url(server.url)
+    feed = FeedRef(id="f", url="https://agency.example/rss", title=None)
+    job = ExtractJob(
+        item_id="lost", feed=feed, entry=Entry(identity="guid:1", title="t"), fetched_at="now"
+    )
+    queue = Jobs()
+    policy = RedeliverPolicy(after_seconds=60, recheck_seconds=0)
+    ctx = RedeliverContext(client, KEYS, KombuRedisView(client), queue, policy)
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            track(pipe, KEYS, [job], time.time() - 120)
+            await pipe.execute()
+        await client.zadd(KEYS.extract_pending, {"garbled": time.time() - 120})
+        await client.hset(KEYS.extract_jobs, "garbled", b'{"item_id": 3}')
+        assert await redeliver_lost(ctx) == 1
+        assert queue.sent == [job]
+        assert await client.hkeys(KEYS.extract_jobs) == [b"lost"]  # the unreadable one dropped
+        assert await redeliver_lost(ctx) == 0  # sent again just now: a sign of life
+    finally:
+        await client.aclose()
