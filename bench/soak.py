@@ -44,7 +44,7 @@ import redis
 from aiohttp import web
 
 from bench.harness import process_tree, rss_mb, start_pipeline
-from pipeline.keys import Keys
+from pipeline.keys import STAT_REDELIVERED, Keys
 from pipeline.normalize import feed_id
 from tests.integration.hostile import rss, rss_item, text
 from tests.integration.servers import ServerThread
@@ -129,6 +129,7 @@ SOAK_SETTINGS = {
     "FEEDPIPE_MAX_POLL_INTERVAL_SECONDS": "180",
     "FEEDPIPE_READ_TIMEOUT_SECONDS": "10",
     "FEEDPIPE_VISIBILITY_TIMEOUT_SECONDS": "60",
+    "FEEDPIPE_REDELIVER_AFTER_SECONDS": "60",  # lost jobs come back within the drain period
     "FEEDPIPE_MIN_TEXT_CHARS": "200",
     "FEEDPIPE_LOG_LEVEL": "INFO",
 }
@@ -177,6 +178,9 @@ def outcome(client: redis.Redis, expected: set[str], faulty_urls: set[str]) -> d
         "missing_count": len(expected - set(urls)),
         "unexpected": len(set(urls) - expected),
         "dead_lettered": client.xlen(KEYS.dead_letter_stream),
+        # Extract jobs the broker lost and the ledger sent again; jobs still undecided.
+        "redelivered": int(client.hget(KEYS.stats, STAT_REDELIVERED) or 0),
+        "ledger_pending": client.zcard(KEYS.extract_pending),
         "feeds_stuck": stuck[:20],
         "feeds_stuck_count": len(stuck),
     }
