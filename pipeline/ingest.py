@@ -12,7 +12,13 @@ from redis.asyncio import Redis
 from pipeline import redeliver
 from pipeline.dedupe import DedupePolicy
 from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
-from pipeline.keys import STAT_DEAD_LETTERED, STAT_EXTRACT_FAILURES, STAT_FALLBACKS, Keys
+from pipeline.keys import (
+    RECORD_FAILURE,
+    STAT_DEAD_LETTERED,
+    STAT_EXTRACT_FAILURES,
+    STAT_FALLBACKS,
+    Keys,
+)
 from pipeline.logs import elapsed_ms
 from pipeline.models import Discarded, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
@@ -91,23 +97,24 @@ async def begin_attempt(ctx: IngestContext, job: ExtractJob) -> int:
 
 
 async def record_failure(ctx: IngestContext, job: ExtractJob, reason: str) -> None:
-    """An attempt that raised or timed out: its reason is what the dead letter will say."""
+    """An attempt that raised or timed out: its reason is what the dead letter will say, if it
+    was the last attempt."""
     async with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.hset(ctx.keys.attempts(job.item_id), "reason", reason[:500])
+        pipe.eval(RECORD_FAILURE, 1, ctx.keys.attempts(job.item_id), reason[:500])
         pipe.hincrby(ctx.keys.stats, STAT_EXTRACT_FAILURES, 1)
         await pipe.execute()
 
 
 async def dead_letter(ctx: IngestContext, job: ExtractJob, attempts: int) -> Discarded:
     """Give the article up: a record on the dead-letter stream, its claim check freed."""
-    reason = await ctx.redis.hget(ctx.keys.attempts(job.item_id), "reason")
+    reason = await _last_reason(ctx, job, attempts)
     record = {
         "item_id": job.item_id,
         "feed_url": job.feed.url,
         "entry_url": job.entry.url,
         "title": job.entry.title,
         "attempts": attempts,
-        "reason": reason.decode() if isinstance(reason, bytes) else CRASHED,
+        "reason": reason,
         "fetched_at": job.fetched_at,
     }
     async with ctx.redis.pipeline(transaction=True) as pipe:
@@ -133,6 +140,17 @@ async def dead_letter(ctx: IngestContext, job: ExtractJob, attempts: int) -> Dis
         },
     )
     return Discarded(item_id=job.item_id, reason="dead_letter")
+
+
+async def _last_reason(ctx: IngestContext, job: ExtractJob, attempts: int) -> str:
+    """Why the last attempt failed. One that recorded nothing died with its process (the
+    reason recorded by an earlier attempt is not this one's)."""
+    reason, attempt = await ctx.redis.hmget(
+        ctx.keys.attempts(job.item_id), ["reason", "reason_attempt"]
+    )
+    if isinstance(reason, bytes) and attempt == str(attempts).encode():
+        return reason.decode()
+    return CRASHED
 
 
 async def _load_html(ctx: IngestContext, job: ExtractJob) -> bytes | None:

@@ -80,7 +80,8 @@ class Keys:
         return f"{PREFIX}:host:{host}:next"
 
     def attempts(self, item_id: str) -> str:
-        """HASH {count, reason}: extraction attempts of one article and the last failure."""
+        """HASH {count, reason, reason_attempt}: deliveries of one article so far, and the
+        last recorded failure with the attempt it belongs to (RECORD_FAILURE)."""
         return f"{PREFIX}:v1:attempts:{item_id}"
 
     def html(self, item_id: str) -> str:
@@ -132,6 +133,15 @@ end
 if redis.call('SET', KEYS[1], 'claimed', 'NX', 'EX', tonumber(ARGV[1])) then return 1 end
 if redis.call('GET', KEYS[1]) == 'claimed' then return 3 end
 return 0
+"""
+
+# Record why an extract attempt failed, with the number of the attempt: an attempt whose process
+# died records nothing, so the dead letter says "crashed" rather than an older attempt's reason.
+# KEYS[1]=attempts  ARGV: reason
+RECORD_FAILURE = """
+local attempt = redis.call('HGET', KEYS[1], 'count') or '0'
+redis.call('HSET', KEYS[1], 'reason', ARGV[1], 'reason_attempt', attempt)
+return attempt
 """
 
 # Take a politeness slot for one request to a host, or say how long to wait. Redis's clock is

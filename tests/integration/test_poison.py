@@ -18,8 +18,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from pipeline import registry
-from pipeline.ingest import CRASHED
-from pipeline.models import FeedSpec
+from pipeline.ingest import CRASHED, IngestContext, begin_attempt, dead_letter, record_failure
+from pipeline.models import Entry, ExtractJob, FeedRef, FeedSpec
+from pipeline.settings import Settings
 from tests.conftest import ROOT, RedisServer
 from tests.integration.conftest import KEYS, Workers
 from tests.integration.hostile import rss, rss_item, text
@@ -95,3 +96,38 @@ async def test_poison_articles_are_dead_lettered_and_block_nothing(
     assert dead["hang story"]["attempts"] == 3
     assert dead["hang story"]["entry_url"] == str(server.make_url("/a/hang"))
     assert leftovers == []  # claim checks and attempt counters are cleaned up
+
+
+async def test_the_dead_letter_gives_the_last_attempts_reason(tmp_path: Path) -> None:
+    """An attempt whose process died records no reason: the dead letter must say so, not
+    repeat an earlier attempt's (billiard, slow to notice a dead child, once reported a crash
+    as a hard time limit; the next attempts crashed and the letter kept that reason)."""
+    redis_server = RedisServer(tmp_path / "redis")
+    client = Redis.from_url(redis_server.url)
+    ctx = IngestContext.create(Settings(redis_url=redis_server.url), KEYS, client)
+    feed = FeedRef(id="f", url="https://agency.example/rss", title=None)
+
+    def job(item_id: str) -> ExtractJob:
+        return ExtractJob(item_id=item_id, feed=feed, entry=Entry("guid:1", "t"), fetched_at="-")
+
+    try:
+        raised_then_died = job("a")
+        assert await begin_attempt(ctx, raised_then_died) == 1
+        await record_failure(ctx, raised_then_died, "ValueError: bad page")
+        assert await begin_attempt(ctx, raised_then_died) == 2  # its process dies
+        await dead_letter(ctx, raised_then_died, 2)
+        died_then_raised = job("b")
+        await begin_attempt(ctx, died_then_raised)  # its process dies
+        await begin_attempt(ctx, died_then_raised)
+        await record_failure(ctx, died_then_raised, "ValueError: bad page")
+        await dead_letter(ctx, died_then_raised, 2)
+        letters = [
+            json.loads(f[b"dead"]) for _id, f in await client.xrange(KEYS.dead_letter_stream)
+        ]
+    finally:
+        await client.aclose()
+        redis_server.stop()
+    assert [(letter["item_id"], letter["reason"]) for letter in letters] == [
+        ("a", CRASHED),
+        ("b", "ValueError: bad page"),
+    ]
