@@ -172,7 +172,8 @@ return 0
 #   2. the same normalized text was published under another URL -> feedpipe:duplicates;
 #   3. near-duplicate: candidates from today's and earlier days' LSH band shards (only the bands
 #      each day's presence bitmap may hold are looked up) are verified
-#      (MinHash resemblance, containment, leads; see pipeline/dedupe.py, the reference) and the
+#      (MinHash resemblance, containment, leads, the lead's number words; see
+#      pipeline/dedupe.py, the reference) and the
 #      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
 #   4. otherwise XADD to the output stream and insert its bands into today's shards.
 # KEYS: 1 item, 2 content, 3 output stream, 4 duplicates stream, 5 stats, 6 feed hash,

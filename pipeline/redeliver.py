@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,10 +79,9 @@ class RedeliverContext:
     policy: RedeliverPolicy
 
 
-def track(pipe: Pipeline, keys: Keys, jobs: Iterable[ExtractJob], now: float) -> None:
+def track(pipe: Pipeline, keys: Keys, jobs: Sequence[ExtractJob], now: float) -> None:
     """Record jobs in the ledger (in the caller's pipeline), before they are sent: a job
     recorded after its task ran would stay in the ledger and be sent again."""
-    jobs = list(jobs)
     if not jobs:
         return
     pipe.zadd(keys.extract_pending, {job.item_id: now for job in jobs})
