@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import re
+import struct
 import sys
 import tempfile
 import time
@@ -83,7 +84,7 @@ TARGETS = {
 FEED_ID = "bench"
 DATASKETCH_DB = 1  # feedpipe uses DB 0 of the same server
 STREAM_MAXLEN = 1000  # small, so the capped output stream does not dominate memory
-NUM_KEYS = 8  # KEYS of PUBLISH_ITEM
+NUM_KEYS = 7  # KEYS of PUBLISH_ITEM
 BANDS = FULL_BANDS + LEAD_BANDS
 # 0-based positions in _publish_args' ARGV (keys.PUBLISH_ITEM documents them 1-based).
 ARG_ID, ARG_ITEM_JSON, ARG_DAYS, ARG_SIG, ARG_LEAD = 0, 3, 8, 10, 11
@@ -337,7 +338,6 @@ def script_keys(keys: Keys, item_id: str, text_hash: str) -> list[str]:
         keys.duplicates_stream,
         keys.stats,
         keys.feed(FEED_ID),
-        keys.dedupe_index(SCHEME) + "seq",
         keys.clusters,
     ]
 
@@ -348,8 +348,8 @@ class Loader:
 
     Each item gets random 128 x uint16 signature bytes, random lead bytes and 40 random uint32
     band hashes (real band hashes are uniform uint32 too), so it lands in the same structures a
-    real one does: 40 fields of ``<prefix><day>:<shard>`` hashes and one ``<prefix>doc:<seq>``
-    record, plus the exact-dedupe ``item`` and ``content`` keys. ARGV[9] (days) holds only the
+    real one does: 40 fields of ``<prefix><day>:<shard>`` hashes and a record in the day's
+    ``docs`` chunks and ``where``, plus the exact-dedupe ``item`` and ``content`` keys. ARGV[9] (days) holds only the
     day to insert into, so loading checks that one day's shards rather than all seven.
     """
 
@@ -404,7 +404,7 @@ class Loader:
         leads = rng.bytes(count * NUM_PERM)
         bands = rng.integers(0, 1 << BAND_HASH_BITS, size=(count, BANDS), dtype=np.uint64)
         shards = (bands % self.shards).tolist()
-        fields = bands.tolist()
+        fields = (bands // self.shards).tolist()  # dedupe.band_slot
         commands = []
         for k in range(count):
             n = start + k
@@ -537,6 +537,12 @@ async def time_publish_item(setup: Setup, ops: Sequence[Op]) -> Side:
 # --- 3. Memory ----------------------------------------------------------------------------
 
 
+def chunk_count(client: redis.Redis, prefix: str, day: str) -> int:
+    """How many ``docs`` chunks a day has: the chunk of its last record, plus one."""
+    last = client.getrange(f"{prefix}{day}:where", -6, -1)
+    return struct.unpack(">HHH", last)[0] + 1 if len(last) == 6 else 0
+
+
 def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
@@ -572,17 +578,20 @@ def memory_breakdown(
     shard_names = [f"{prefix}{days[d]}:{s}" for d, s in picks]
     big = [f"{prefix}{days[d]}:{s}" for d, s in np.argwhere(lengths > _listpack_limit(client))]
     seqs = rng.sample(range(items), min(2000, items))
+    chunks = [f"{prefix}{day}:docs:{c}" for day in days for c in range(chunk_count(client, prefix, day))]
     families = {
         "index_shards": (shard_names, len(existing)),
-        "doc_records": ([f"{prefix}doc:{i + 1}" for i in seqs], items),
+        "doc_records": (chunks + [f"{prefix}{day}:where" for day in days], None),
         "presence_bitmaps": ([f"{prefix}{day}:bits" for day in days], len(days)),
         "item_keys": ([keys.item(f"{i:024x}") for i in seqs], items),
         "content_keys": ([keys.content(f"{i:032x}") for i in seqs], items),
     }
     result: dict[str, Any] = {}
     accounted = 0
-    for family, (names, count) in families.items():
-        mean = float(np.mean(memory_usage(client, names)))
+    for family, (names, sampled_from) in families.items():
+        sizes = memory_usage(client, names)  # every key of the family when sampled_from is None
+        count = len(names) if sampled_from is None else sampled_from
+        mean = float(np.mean(sizes))
         accounted += int(mean * count)
         result[family] = {
             "keys": int(count),

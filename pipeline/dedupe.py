@@ -34,6 +34,7 @@ FULL_BANDS, FULL_ROWS = 32, 4
 LEAD_BANDS, LEAD_ROWS = 8, 4
 LEAD_NUMBERS_MAX = 8  # number words of the lead kept per item (4 bytes each): lead_numbers
 # Redis listpacks store integers below 2**31 in 4 bytes instead of 8 (~140 B less per item).
+# The shard takes the low 16 bits, and only the 15 left are stored as the field (3 bytes).
 BAND_HASH_BITS = 31
 # Each day's shards sit behind a presence bitmap (one bit per band hash, 12-18 bits per band
 # entry: 5-8 % false positives): one BITFIELD_RO per day says which of the 40 bands may be in that
@@ -43,14 +44,19 @@ PREFILTER_BITS_PER_ENTRY = 12
 PREFILTER_MIN_BYTES = 16_384  # both powers of two
 PREFILTER_SLACK = 64  # bytes left for the string header
 PREFILTER_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
+# A day's fingerprint records are packed into strings of this size, each created whole so that
+# it fills its allocator size class exactly (64 KiB, less the string header), ~150 records each.
+RECORD_CHUNK_BYTES = 65_536 - PREFILTER_SLACK
+SOURCE_MAX_CHARS = 100  # of the outlet name kept in a record (so a record always fits a chunk)
 # Everything that makes two signatures comparable; part of every dedupe key name, so a change
 # starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
 # it because its hashing is only promised stable within one (tests pin a golden signature).
 # "pf1": the index layout with per-day presence bitmaps (a day without a bitmap holds nothing).
 # "ln1": doc records carry the lead's numbers (lead_numbers).
+# "dr1": records packed per day in chunks, shard fields keep only the bits the shard does not.
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}-s{SEED}-b{FULL_BANDS}x{FULL_ROWS}"
-    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-pf1-ln1"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-pf1-ln1-dr1"
 )
 _U16 = struct.Struct(f">{NUM_PERM}H")
 
@@ -171,8 +177,10 @@ def is_duplicate(sim: Similarity, policy: DedupePolicy) -> bool:
 
 
 def band_slot(band_hash: int, policy: DedupePolicy) -> tuple[int, int]:
-    """(shard, field) of a band hash in a day's index."""
-    return band_hash % policy.index_shards, band_hash
+    """(shard, field) of a band hash in a day's index. The field is what the shard number does
+    not already say (a 15-bit integer takes 3 bytes in a listpack, a 31-bit one 5); the script
+    rebuilds the hash as ``field * shards + shard`` for the presence bitmap."""
+    return band_hash % policy.index_shards, band_hash // policy.index_shards
 
 
 def prefilter_bytes(busiest_day_items: int) -> int:
@@ -244,4 +252,4 @@ def doc_record(fp: Fingerprint, item_id: str, source: str | None) -> bytes:
     counts = struct.pack(">II", fp.shingles, fp.lead_shingles)
     numbers = bytes([len(fp.lead_numbers)]) + b"".join(m.to_bytes(4) for m in fp.lead_numbers)
     head = fp.signature + fp.lead_signature + counts + item_id.encode()
-    return head + numbers + (source or "").encode()
+    return head + numbers + (source or "")[:SOURCE_MAX_CHARS].encode()

@@ -64,10 +64,11 @@ class Keys:
     def dedupe_index(self, scheme: str) -> str:
         """Prefix of the near-duplicate index of one fingerprint scheme (named by a short hash
         of it: millions of keys carry the prefix):
-        ``<prefix><YYYYMMDD>:<shard>`` HASH band hash -> doc seq (one per day, expiring),
+        ``<prefix><YYYYMMDD>:<shard>`` HASH band hash's high bits -> the item's number that day,
         ``<prefix><YYYYMMDD>:bits`` STRING the day's presence bitmap of band hashes,
-        ``<prefix><YYYYMMDD>:n`` STRING the day's item count (sizes the next day's bitmap),
-        ``<prefix>doc:<seq>`` STRING fingerprint record, ``<prefix>seq`` the counter."""
+        ``<prefix><YYYYMMDD>:docs:<chunk>`` STRING the day's fingerprint records, packed,
+        ``<prefix><YYYYMMDD>:where`` STRING per item of the day, in order: where its record is
+        (chunk, offset, length; 2 bytes each). All expire one day after the window."""
         scheme_id = hashlib.sha256(scheme.encode()).hexdigest()[:8]
         return f"{PREFIX}:dd:{scheme_id}:"
 
@@ -177,14 +178,17 @@ return 0
 #      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
 #   4. otherwise XADD to the output stream and insert its bands into today's shards.
 # KEYS: 1 item, 2 content, 3 output stream, 4 duplicates stream, 5 stats, 6 feed hash,
-#       7 index sequence, 8 clusters ZSET
+#       7 clusters ZSET
 # ARGV: 1 item id, 2 exact ttl s, 3 maxlen, 4 item JSON, 5 duplicate record JSON,
 #       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
 #       9 days "YYYYMMDD,..." today first, 10 index ttl s, 11 signature, 12 lead signature,
 #       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates,
-#       prefilter bits per entry,min bytes,max bytes,slack bytes",
+#       prefilter bits per entry,min bytes,max bytes,slack bytes,shards per day,chunk bytes",
 #       16 doc record, 17 source, 18 title, 19 cluster key prefix,
 #       20 "shard:field shard:field ..." of the bands (dedupe.band_slot)
+# A day's records are packed into chunk strings, each created at its full size (it fits its
+# allocator size class and is never reallocated: one growing string per day would waste up to a
+# size class's step and copy tens of MB now and then), found through the day's ``where``.
 # Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
 #       | {"duplicate_near", kept, jaccard, containment, lead}
 PUBLISH_ITEM = """
@@ -270,8 +274,43 @@ local function numbers_differ(rec)
   return false
 end
 
+local limits = {}
+for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
+local shards, chunk_bytes = limits[9], limits[10]
+
 local slots = {}
 for shard, field in string.gmatch(ARGV[20], '(%d+):(%d+)') do slots[#slots + 1] = {shard, field} end
+
+-- Where a day's n-th record is: 6 bytes (chunk, offset, length) at (n - 1) * 6 of its ``where``.
+local function record(day, n)
+  local at = (n - 1) * 6
+  local where = redis.call('GETRANGE', prefix .. day .. ':where', tostring(at), tostring(at + 5))
+  if #where < 6 then return nil end
+  local chunk, offset, length = struct.unpack('>I2>I2>I2', where)
+  local docs = prefix .. day .. ':docs:' .. chunk
+  return redis.call('GETRANGE', docs, tostring(offset), tostring(offset + length - 1))
+end
+
+-- Appends a record to today's last chunk (a new one when it would not fit); returns its number.
+local function store_record(today, rec)
+  local where = today .. ':where'
+  local chunk, offset = 0, 0
+  local last = redis.call('GETRANGE', where, '-6', '-1')
+  if #last == 6 then
+    local c, o, length = struct.unpack('>I2>I2>I2', last)
+    chunk, offset = c, o + length
+    if offset + #rec > chunk_bytes then chunk, offset = c + 1, 0 end
+  end
+  local docs = today .. ':docs:' .. chunk
+  if offset == 0 then
+    redis.call('SETRANGE', docs, tostring(chunk_bytes - 1), '\0')  -- a new key: exact size
+    redis.call('EXPIRE', docs, index_ttl)
+  end
+  redis.call('SETRANGE', docs, tostring(offset), rec)
+  local size = redis.call('APPEND', where, struct.pack('>I2>I2>I2', chunk, offset, #rec))
+  if size == 6 then redis.call('EXPIRE', where, index_ttl) end
+  return tostring(size / 6)
+end
 
 -- A day's presence bitmap has one bit per band hash (dedupe.prefilter_bit is the reference).
 -- The BITFIELD arguments are built once per bitmap size, as strings: redis.call converting 40
@@ -283,7 +322,7 @@ local function bit_args(op, nbits)
     local args = {}
     for _, slot in ipairs(slots) do
       args[#args + 1] = op; args[#args + 1] = 'u1'
-      args[#args + 1] = tostring(tonumber(slot[2]) % nbits)
+      args[#args + 1] = tostring((tonumber(slot[2]) * shards + tonumber(slot[1])) % nbits)
       if op == 'SET' then args[#args + 1] = '1' end
     end
     bitfield_args[cache_key] = args
@@ -309,21 +348,19 @@ local function maybe_present(day)
   return present
 end
 
-local limits = {}
-for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
-
 if near then
   local seen, candidates = {}, {}
   for _, day in ipairs(days) do
     for _, slot in ipairs(maybe_present(day)) do
-      local seq = redis.call('HGET', prefix .. day .. ':' .. slot[1], slot[2])
-      if seq and not seen[seq] then seen[seq] = true; candidates[#candidates + 1] = seq end
+      local n = redis.call('HGET', prefix .. day .. ':' .. slot[1], slot[2])
+      local id = n and day .. ':' .. n
+      if n and not seen[id] then seen[id] = true; candidates[#candidates + 1] = {day, n} end
     end
     if #candidates >= limits[4] then break end
   end
   local best, best_j, best_c, best_l, best_source = nil, -1, 0, 0, ''
   for k = 1, math.min(#candidates, limits[4]) do
-    local rec = redis.call('GET', prefix .. 'doc:' .. candidates[k])
+    local rec = record(candidates[k][1], tonumber(candidates[k][2]))
     if rec then
       local j, c, l, kept, source = compare(rec)
       local dup = (j >= limits[1] or (c >= limits[2] and l >= limits[3]))
@@ -337,9 +374,9 @@ if near then
     local sim = {jaccard = best_j, containment = best_c, lead = best_l}
     record_duplicate(best, 'near_duplicate', sim)
     local cluster = ARGV[19] .. best
-    local size = redis.call('ZINCRBY', KEYS[8], 1, best)
+    local size = redis.call('ZINCRBY', KEYS[7], 1, best)
     if tonumber(size) == 1 then  -- first copy: the cluster starts with the kept item itself
-      size = redis.call('ZINCRBY', KEYS[8], 1, best)
+      size = redis.call('ZINCRBY', KEYS[7], 1, best)
       redis.call('SADD', cluster .. ':sources', best_source)
     end
     redis.call('HSETNX', cluster, 'title', ARGV[18])
@@ -356,14 +393,13 @@ if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
 if near then
-  local seq = tostring(redis.call('INCR', KEYS[7]))
   local today = prefix .. days[1]
+  local n = store_record(today, ARGV[16])
   for _, slot in ipairs(slots) do
     local shard = today .. ':' .. slot[1]
-    redis.call('HSET', shard, slot[2], seq)
+    redis.call('HSET', shard, slot[2], n)
     redis.call('EXPIRE', shard, index_ttl, 'NX')
   end
-  redis.call('SET', prefix .. 'doc:' .. seq, ARGV[16], 'EX', index_ttl)
   -- Today's presence bitmap, sized on the day's first insert for the busiest day in the window
   -- (dedupe.prefilter_bytes is the reference; limits 5-8: bits per entry, min, max, slack).
   local bitmap = today .. ':bits'
@@ -371,7 +407,7 @@ if near then
   if nbits == 0 then
     local busiest = 0
     for _, day in ipairs(days) do
-      busiest = math.max(busiest, tonumber(redis.call('GET', prefix .. day .. ':n') or '0'))
+      busiest = math.max(busiest, redis.call('STRLEN', prefix .. day .. ':where') / 6)
     end
     local size, grow, slack = limits[6], 1.5, limits[8]
     while (size - slack) * 8 < busiest * #slots * limits[5] and size < limits[7] do
@@ -382,8 +418,6 @@ if near then
     nbits = (size - slack) * 8
   end
   redis.call('BITFIELD', bitmap, unpack(bit_args('SET', nbits)))
-  redis.call('INCR', today .. ':n')
-  redis.call('EXPIRE', today .. ':n', index_ttl, 'NX')
 end
 return {'published', sid}
 """

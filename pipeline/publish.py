@@ -13,6 +13,7 @@ from pipeline.dedupe import (
     PREFILTER_MAX_BYTES,
     PREFILTER_MIN_BYTES,
     PREFILTER_SLACK,
+    RECORD_CHUNK_BYTES,
     SCHEME,
     DedupePolicy,
     Fingerprint,
@@ -93,7 +94,6 @@ async def publish_item(
             keys.duplicates_stream,
             keys.stats,
             keys.feed(feed_id),
-            keys.dedupe_index(SCHEME) + "seq",
             keys.clusters,
         ],
         args=_publish_args(keys, item, fp, policy),
@@ -129,7 +129,8 @@ def _publish_args(
         fp.shingles if fp else 0,
         fp.lead_shingles if fp else 0,
         f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates},"
-        f"{PREFILTER_BITS_PER_ENTRY},{PREFILTER_MIN_BYTES},{PREFILTER_MAX_BYTES},{PREFILTER_SLACK}",
+        f"{PREFILTER_BITS_PER_ENTRY},{PREFILTER_MIN_BYTES},{PREFILTER_MAX_BYTES},{PREFILTER_SLACK},"
+        f"{near.index_shards},{RECORD_CHUNK_BYTES}",
         doc_record(fp, item.id, item.source) if fp else b"",
         item.source or "",
         item.title,

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import random
+import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pipeline.dedupe import (
+    RECORD_CHUNK_BYTES,
     SCHEME,
     DedupePolicy,
     fingerprint,
@@ -177,10 +179,10 @@ async def test_copies_are_found_across_days_through_the_presence_bitmaps(redis: 
     fp = fingerprint(original.text, POLICY.near)
     assert fp is not None
     assert [await redis.getbit(bitmap, prefilter_bit(b, size)) for b in fp.bands] == [1] * 40
-    assert await redis.get(f"{prefix}{today[3]}:n") == b"1"
+    assert await redis.strlen(f"{prefix}{today[3]}:where") == 6  # one record that day
 
     # Today's first item sizes today's bitmap for the busiest day in the window.
-    await redis.set(f"{prefix}{today[1]}:n", 100_000)
+    await redis.setrange(f"{prefix}{today[1]}:where", 100_000 * 6 - 1, b"\0")  # 100,000 items
     other = item("other", "\n\n".join(distinct_story(7)))
     assert isinstance(await publish_item(redis, KEYS, "f", other, POLICY), Published)
     assert await redis.strlen(f"{prefix}{today[0]}:bits") == prefilter_bytes(100_000)
@@ -193,6 +195,28 @@ async def test_copies_are_found_across_days_through_the_presence_bitmaps(redis: 
     await redis.set(bitmap, bytes(size))
     again = item("c2", copies_of(STORY, 2)[1], source="Third")
     assert isinstance(await publish_item(redis, KEYS, "f", again, POLICY), Published)
+
+
+async def test_records_past_the_first_chunk_are_found(redis: Redis) -> None:
+    """A day's records fill 64 KiB chunks (~150 each): copies of stories stored in the first
+    and the second chunk are both found, and point at their own originals."""
+    prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()[0]
+    stories = [distinct_story(1000 + k) for k in range(170)]
+    for k, story in enumerate(stories):
+        published = await publish_item(redis, KEYS, "f", item(f"s{k}", "\n\n".join(story)), POLICY)
+        assert isinstance(published, Published), k
+    where = await redis.get(f"{prefix}{today}:where")
+    assert where is not None and len(where) == 170 * 6
+    chunks = {struct.unpack(">HHH", where[i : i + 6])[0] for i in range(0, len(where), 6)}
+    assert chunks == {0, 1}
+    assert await redis.strlen(f"{prefix}{today}:docs:1") == RECORD_CHUNK_BYTES
+    assert 0 < await redis.ttl(f"{prefix}{today}:docs:1") <= POLICY.near.window_days * 86_400 + 86_400
+
+    for k in (3, 165):  # a record in the first chunk, one in the second
+        copy = item(f"c{k}", copies_of(stories[k], 1)[0], source="Other")
+        outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
+        assert isinstance(outcome, Discarded) and outcome.reason == "duplicate_near", k
+        assert outcome.duplicate_of == short_hash(f"s{k}")
 
 
 async def test_different_story_on_the_same_topic_is_kept(redis: Redis) -> None:

@@ -12,6 +12,7 @@ from pipeline.dedupe import (
     SCHEME,
     DedupePolicy,
     Similarity,
+    band_slot,
     fingerprint,
     is_duplicate,
     lead_numbers,
@@ -47,10 +48,17 @@ def fp(text: str):
     return result
 
 
+def test_band_slot_stores_only_what_the_shard_does_not_say() -> None:
+    for band in (0, 1, 65_535, 65_536, 1_944_496_352, 2**31 - 1):
+        shard, field = band_slot(band, POLICY)
+        assert 0 <= shard < POLICY.index_shards and 0 <= field < 2**15
+        assert field * POLICY.index_shards + shard == band  # what the script rebuilds
+
+
 def test_signature_is_pinned() -> None:
     """A rensa upgrade that changes hashing must fail here, not silently split the index."""
     result = fp(FOX)
-    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-h31-rensa05-pf1-ln1"
+    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-h31-rensa05-pf1-ln1-dr1"
     assert result.signature[:8].hex() == "f9c6bec5d006774c"
     assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert (result.shingles, result.lead_shingles) == (150, 150)
