@@ -346,7 +346,7 @@ def script_keys(keys: Keys, item_id: str, text_hash: str) -> list[str]:
 class Loader:
     """Loads synthetic fingerprints through the real script, pipelined, over the window's days.
 
-    Each item gets random 128 x uint16 signature bytes, random lead bytes and 40 random uint32
+    Each item gets random 128 signature bytes, random lead bytes and 40 random uint32
     band hashes (real band hashes are uniform uint32 too), so it lands in the same structures a
     real one does: 40 fields of ``<prefix><day>:<shard>`` hashes and a record in the day's
     ``docs`` chunks and ``where``, plus the exact-dedupe ``item`` and ``content`` keys. ARGV[9] (days) holds only the
@@ -400,7 +400,7 @@ class Loader:
         """``count`` EVALSHA commands as RESP bytes (packing only uses the connection's
         encoder, never its socket, so it is safe beside the sending thread)."""
         rng = np.random.default_rng([self.seed, start])
-        signatures = rng.bytes(count * 2 * NUM_PERM)
+        signatures = rng.bytes(count * NUM_PERM)
         leads = rng.bytes(count * NUM_PERM)
         bands = rng.integers(0, 1 << BAND_HASH_BITS, size=(count, BANDS), dtype=np.uint64)
         shards = (bands % self.shards).tolist()
@@ -409,7 +409,7 @@ class Loader:
         for k in range(count):
             n = start + k
             item_id = f"{n:024x}"
-            sig = signatures[k * 2 * NUM_PERM : (k + 1) * 2 * NUM_PERM]
+            sig = signatures[k * NUM_PERM : (k + 1) * NUM_PERM]
             lead = leads[k * NUM_PERM : (k + 1) * NUM_PERM]
             fp = Fingerprint(sig, lead, self.shingles, self.lead_shingles, ())
             argv = list(self.template[:ARG_SLOTS])

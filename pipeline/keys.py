@@ -230,31 +230,32 @@ local function estimate(matches, bits)
 end
 local function containment(j, a, b, of) return math.min(1, j * (a + b) / ((1 + j) * of)) end
 -- Signatures compared as byte arrays (one string.byte call each): 2x faster than string.sub.
-local mine, my_lead = {string.byte(sig, 1, 256)}, {string.byte(lead, 1, 128)}
+-- A record: 128 B signature, 128 B lead signature, counts, item id, the lead's numbers, source.
+local mine, my_lead = {string.byte(sig, 1, 128)}, {string.byte(lead, 1, 128)}
 local function compare(rec)
-  local theirs = {string.byte(rec, 1, 384)}
-  local cn, cln = struct.unpack('>I4>I4', string.sub(rec, 385, 392))
+  local theirs = {string.byte(rec, 1, 256)}
+  local cn, cln = struct.unpack('>I4>I4', string.sub(rec, 257, 264))
   local m, mine_in, theirs_in = 0, 0, 0
   for i = 1, 128 do
-    local hi, lo = 2 * i - 1, 2 * i  -- big-endian uint16: lo is the low byte
-    if mine[lo] == theirs[lo] and mine[hi] == theirs[hi] then m = m + 1 end
-    if my_lead[i] == theirs[lo] then mine_in = mine_in + 1 end  -- my lead in their text
-    if theirs[256 + i] == mine[lo] then theirs_in = theirs_in + 1 end  -- theirs in mine
+    local t = theirs[i]
+    if mine[i] == t then m = m + 1 end
+    if my_lead[i] == t then mine_in = mine_in + 1 end  -- my lead in their text
+    if theirs[128 + i] == mine[i] then theirs_in = theirs_in + 1 end  -- theirs in mine
   end
-  local j = estimate(m, 16)
+  local j = estimate(m, 8)
   local c = containment(j, n, cn, math.min(n, cn))
   local l = math.min(containment(estimate(mine_in, 8), ln, cn, ln),
                      containment(estimate(theirs_in, 8), cln, n, cln))
-  local k = string.byte(rec, 417)
-  return j, c, l, string.sub(rec, 393, 416), string.sub(rec, 418 + 4 * k)
+  local k = string.byte(rec, 289)
+  return j, c, l, string.sub(rec, 265, 288), string.sub(rec, 290 + 4 * k)
 end
 
 -- The lead's numbers by the words around them (dedupe.lead_numbers / numbers_differ are the
--- reference): record byte 417 counts them, then 4 bytes each (context hash, value byte).
+-- reference): record byte 289 counts them, then 4 bytes each (context hash, value byte).
 local function lead_numbers(rec)
   local by_context = {}
-  for i = 0, (string.byte(rec, 417) or 0) - 1 do  -- no record: not fingerprinted
-    local c1, c2, c3, value = string.byte(rec, 418 + 4 * i, 421 + 4 * i)
+  for i = 0, (string.byte(rec, 289) or 0) - 1 do  -- no record: not fingerprinted
+    local c1, c2, c3, value = string.byte(rec, 290 + 4 * i, 293 + 4 * i)
     local context = (c1 * 256 + c2) * 256 + c3
     by_context[context] = by_context[context] or {}
     by_context[context][value] = true

@@ -58,12 +58,13 @@ def test_band_slot_stores_only_what_the_shard_does_not_say() -> None:
 def test_signature_is_pinned() -> None:
     """A rensa upgrade that changes hashing must fail here, not silently split the index."""
     result = fp(FOX)
-    assert SCHEME == "n1-c8-mh128-s20251213-b32x4-l8x4-h31-rensa05-pf1-ln1-dr1"
-    assert result.signature[:8].hex() == "f9c6bec5d006774c"
+    assert SCHEME == "n1-c8-mh128x8-s20251213-b32x4-l8x4-h31-rensa05-pf1-ln1-dr1"
+    # The low bytes of the 16-bit values pinned before (f9c6 bec5 d006 774c): same hashing.
+    assert result.signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert (result.shingles, result.lead_shingles) == (150, 150)
     assert result.bands[:2] == (1944496352, 180693266)
-    assert len(result.signature) == 256 and len(result.lead_signature) == 128
+    assert len(result.signature) == 128 and len(result.lead_signature) == 128
     assert len(result.bands) == 40
 
 
