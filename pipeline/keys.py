@@ -292,7 +292,9 @@ local function record(day, n)
   return redis.call('GETRANGE', docs, tostring(offset), tostring(offset + length - 1))
 end
 
--- Appends a record to today's last chunk (a new one when it would not fit); returns its number.
+-- Appends a record to today's last chunk (a new one when it would not fit); returns its number,
+-- or nil when the day's 65,536 chunks (~14 million items) are full: the item is then published
+-- unindexed, as a text too short to fingerprint is, rather than overwriting chunk 0.
 local function store_record(today, rec)
   local where = today .. ':where'
   local chunk, offset = 0, 0
@@ -301,6 +303,7 @@ local function store_record(today, rec)
     local c, o, length = struct.unpack('>I2>I2>I2', last)
     chunk, offset = c, o + length
     if offset + #rec > chunk_bytes then chunk, offset = c + 1, 0 end
+    if chunk > 65535 then return nil end
   end
   local docs = today .. ':docs:' .. chunk
   if offset == 0 then
@@ -393,9 +396,9 @@ redis.call('SET', KEYS[1], sid, 'EX', ttl)
 if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
-if near then
+local n = near and store_record(prefix .. days[1], ARGV[16])
+if n then  -- near-duplicate indexing: the bands into today's shards, today's bitmap
   local today = prefix .. days[1]
-  local n = store_record(today, ARGV[16])
   for _, slot in ipairs(slots) do
     local shard = today .. ':' .. slot[1]
     redis.call('HSET', shard, slot[2], n)

@@ -222,6 +222,22 @@ async def test_records_past_the_first_chunk_are_found(redis: Redis) -> None:
         assert outcome.duplicate_of == short_hash(f"s{k}")
 
 
+async def test_a_day_with_every_chunk_full_publishes_unindexed(redis: Redis) -> None:
+    """Past 65,536 chunks a day (~14 million items) the chunk number would wrap around onto
+    chunk 0: the item is published, as a text too short to fingerprint is, and nothing is
+    overwritten."""
+    prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()[0]
+    where = f"{prefix}{today}:where"
+    full = struct.pack(">HHH", 65_535, RECORD_CHUNK_BYTES - 10, 10)  # the last chunk, filled
+    await redis.set(where, full)
+    story = item("late", "\n\n".join(distinct_story(77)))
+    assert isinstance(await publish_item(redis, KEYS, "f", story, POLICY), Published)
+    assert await redis.get(where) == full
+    assert await redis.exists(f"{prefix}{today}:docs:0") == 0
+    copy = item("late-copy", copies_of(distinct_story(77), 1)[0], source="Other")
+    assert isinstance(await publish_item(redis, KEYS, "f", copy, POLICY), Published)
+
+
 async def test_different_story_on_the_same_topic_is_kept(redis: Redis) -> None:
     await publish_item(redis, KEYS, "f", item("o", "\n\n".join(STORY)), POLICY)
     # Same template, other numbers and place: "5th relief plane" vs "6th relief plane".
