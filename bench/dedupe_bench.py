@@ -77,7 +77,10 @@ TARGETS = {
     "redis_p50_ms": 0.5,
     "redis_p99_ms": 2.0,
     "fingerprint_mean_ms": 2.0,
-    "memory_bytes_per_item": 1024.0,
+    "memory_bytes_per_item": 1024.0,  # everything the script stores, exact-dedupe keys too
+    # The same target over the near-duplicate index alone (shards, records, bitmaps): what the
+    # datasketch baseline stores; the exact-dedupe keys predate near-duplicate detection.
+    "index_memory_bytes_per_item": 1024.0,
     "speedup_vs_datasketch_p50": 10.0,
 }
 
@@ -708,6 +711,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "redis_p99_ms": redis_part["p99_ms"],
         "fingerprint_mean_ms": results["fingerprint"]["mean_ms"],
         "memory_bytes_per_item": results["memory"]["bytes_per_item"],
+        "index_memory_bytes_per_item": results["memory"]["index_bytes_per_item"],
         "speedup_vs_datasketch_p50": results["ratios"]["speedup_p50"],
     }
     verdict = {}

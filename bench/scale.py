@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.harness import write_report
 
-DEDUPE_INDEX_BYTES = 1_609  # per published item in the window: bench/dedupe_bench.py
+DEDUPE_INDEX_BYTES = 1_234  # per published item in the window: bench/dedupe_bench.py
 SEEN_BYTES = 150  # seen mark + URL/text keys per entry (docs/operations.md)
 
 
