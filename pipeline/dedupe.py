@@ -49,7 +49,7 @@ PREFILTER_MIN_BYTES = 16_384  # both powers of two
 PREFILTER_SLACK = 64  # bytes left for the string header
 PREFILTER_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
 # A day's fingerprint records are packed into strings of this size, each created whole so that
-# it fills its allocator size class exactly (64 KiB, less the string header), ~150 records each.
+# it fills its allocator size class exactly (64 KiB, less the string header), ~220 records each.
 RECORD_CHUNK_BYTES = 65_536 - PREFILTER_SLACK
 SOURCE_MAX_CHARS = 100  # of the outlet name kept in a record (so a record always fits a chunk)
 # Everything that makes two signatures comparable; part of every dedupe key name, so a change
