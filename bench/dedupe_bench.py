@@ -63,7 +63,7 @@ from pipeline.dedupe import (
     fingerprint,
     prefilter_bytes,
 )
-from pipeline.keys import PUBLISH_ITEM, Keys
+from pipeline.keys import PUBLISH_ITEM, Keys, reply_text
 from pipeline.models import Cluster, FeedInfo, Item
 from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.publish import PublishPolicy, _publish_args, publish_item
@@ -581,7 +581,9 @@ def memory_breakdown(
     shard_names = [f"{prefix}{days[d]}:{s}" for d, s in picks]
     big = [f"{prefix}{days[d]}:{s}" for d, s in np.argwhere(lengths > _listpack_limit(client))]
     seqs = rng.sample(range(items), min(2000, items))
-    chunks = [f"{prefix}{day}:docs:{c}" for day in days for c in range(chunk_count(client, prefix, day))]
+    chunks = [
+        f"{prefix}{day}:docs:{c}" for day in days for c in range(chunk_count(client, prefix, day))
+    ]
     families = {
         "index_shards": (shard_names, len(existing)),
         "doc_records": (chunks + [f"{prefix}{day}:where" for day in days], None),
@@ -613,7 +615,7 @@ def memory_breakdown(
         "bytes_per_item": (delta - accounted) / items,
         "note": "main-dict bucket array, allocator rounding/fragmentation, estimate error",
     }
-    encodings = Counter(_str(client.object("encoding", n)) for n in shard_names[:500] + big)
+    encodings = Counter(reply_text(client.object("encoding", n)) for n in shard_names[:500] + big)
     result["shards"] = {
         "per_day": shards,
         "existing": len(existing),
@@ -629,10 +631,6 @@ def memory_breakdown(
     result["dbsize"] = int(client.dbsize())
     result["keyspace"] = client.info("keyspace").get("db0", {})
     return result
-
-
-def _str(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _listpack_limit(client: redis.Redis) -> int:

@@ -427,6 +427,11 @@ return {'published', sid}
 """
 
 
+def reply_text(value: object) -> str:
+    """A Redis reply as text (feedpipe's clients return bytes)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def keys_for(output_stream: str, duplicates_stream: str) -> Keys:
     """Keys with the configured stream names (FEEDPIPE_OUTPUT_STREAM, ..._DUPLICATES_STREAM)."""
     return Keys(output_stream=output_stream, duplicates_stream=duplicates_stream)

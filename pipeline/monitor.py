@@ -16,7 +16,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from pipeline import registry
-from pipeline.keys import FETCH_LATENCY_BUCKETS_MS, Keys
+from pipeline.keys import FETCH_LATENCY_BUCKETS_MS, Keys, reply_text
 
 
 class GroupLag(msgspec.Struct, frozen=True):
@@ -117,7 +117,7 @@ async def count_since(redis: Redis, stream: str, since: float, cap: int = 1_000_
         if not page:
             break
         total += len(page)
-        start = "(" + _str(page[-1][0])
+        start = "(" + reply_text(page[-1][0])
     return min(total, cap)
 
 
@@ -127,11 +127,11 @@ async def _groups(redis: Redis, streams: list[str]) -> list[GroupLag]:
         if not await redis.exists(stream):
             continue
         for info in await redis.xinfo_groups(stream):
-            fields = {_str(k): v for k, v in info.items()}
+            fields = {reply_text(k): v for k, v in info.items()}
             found.append(
                 GroupLag(
                     stream=stream,
-                    group=_str(fields["name"]),
+                    group=reply_text(fields["name"]),
                     consumers=int(fields["consumers"]),
                     pending=int(fields["pending"]),
                     lag=None if fields.get("lag") is None else int(fields["lag"]),
@@ -143,15 +143,11 @@ async def _groups(redis: Redis, streams: list[str]) -> list[GroupLag]:
 async def _problems(redis: Redis, keys: Keys, ids: list[Any]) -> list[FeedProblem]:
     problems = []
     for raw_id in ids:
-        state = await registry.load_feed(redis, keys, _str(raw_id))
+        state = await registry.load_feed(redis, keys, reply_text(raw_id))
         if state is not None:
             problems.append(FeedProblem(state.url, state.errors, state.last_error, state.last_poll))
     return problems
 
 
 def _ints(raw: dict[Any, Any]) -> dict[str, int]:
-    return {_str(k): int(v) for k, v in raw.items()}
-
-
-def _str(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    return {reply_text(k): int(v) for k, v in raw.items()}

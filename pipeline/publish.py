@@ -21,7 +21,7 @@ from pipeline.dedupe import (
     doc_record,
     fingerprint,
 )
-from pipeline.keys import PUBLISH_ITEM, Keys
+from pipeline.keys import PUBLISH_ITEM, Keys, reply_text
 from pipeline.models import (
     Article,
     Cluster,
@@ -98,7 +98,7 @@ async def publish_item(
         ],
         args=_publish_args(keys, item, fp, policy),
     )
-    kind, kept, *figures = (_str(v) for v in reply)
+    kind, kept, *figures = (reply_text(v) for v in reply)
     if kind == "published":
         return Published(item_id=item.id, stream_id=kept)
     if kind == "duplicate_near":
@@ -162,10 +162,6 @@ def _first_paragraph(text: str) -> str:
     return text.partition("\n\n")[0]
 
 
-def _str(value: object) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 class ClusterInfo(msgspec.Struct, frozen=True):
     id: str  # the kept item's id
     size: int  # items of the story seen, the kept one included
@@ -178,18 +174,18 @@ async def biggest_clusters(redis: Redis, keys: Keys, limit: int) -> list[Cluster
     ranked: list[Any] = await redis.zrevrange(keys.clusters, 0, limit - 1, withscores=True)
     async with redis.pipeline(transaction=False) as pipe:
         for member, _score in ranked:
-            pipe.hget(keys.cluster(_str(member)), "title")
-            pipe.smembers(keys.cluster_sources(_str(member)))
+            pipe.hget(keys.cluster(reply_text(member)), "title")
+            pipe.smembers(keys.cluster_sources(reply_text(member)))
         details = await pipe.execute()
     clusters = []
     for index, (member, score) in enumerate(ranked):
         title, sources = details[2 * index], details[2 * index + 1]
         clusters.append(
             ClusterInfo(
-                id=_str(member),
+                id=reply_text(member),
                 size=int(score),
-                title=_str(title) if title else None,
-                sources=tuple(sorted(_str(s) for s in sources)),
+                title=reply_text(title) if title else None,
+                sources=tuple(sorted(reply_text(s) for s in sources)),
             )
         )
     return clusters

@@ -31,7 +31,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from pipeline.keys import STAT_REDELIVERED, Keys
+from pipeline.keys import STAT_REDELIVERED, Keys, reply_text
 from pipeline.logs import elapsed_ms
 from pipeline.models import ExtractJob
 from pipeline.settings import Settings
@@ -134,7 +134,7 @@ async def _overdue(ctx: RedeliverContext, now: float) -> list[str]:
         start=0,
         num=ctx.policy.batch,
     )
-    return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+    return [reply_text(i) for i in ids]
 
 
 async def _still_overdue(ctx: RedeliverContext, ids: list[str], now: float) -> list[str]:

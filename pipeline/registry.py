@@ -13,7 +13,7 @@ from lxml import etree
 from redis.asyncio import Redis
 
 from pipeline.errors import ConfigError
-from pipeline.keys import CLAIM_DUE_FEEDS, Keys
+from pipeline.keys import CLAIM_DUE_FEEDS, Keys, reply_text
 from pipeline.models import FeedSpec, FeedState
 from pipeline.normalize import absolute_url, feed_id
 
@@ -136,7 +136,7 @@ async def list_feeds(redis: Redis, keys: Keys) -> list[FeedState]:
     ids = await redis.zrange(keys.feeds_due, 0, -1)
     async with redis.pipeline(transaction=False) as pipe:
         for fid in ids:
-            pipe.hgetall(keys.feed(_str(fid)))
+            pipe.hgetall(keys.feed(reply_text(fid)))
         rows = await pipe.execute()
     return sorted((feed_state_from_hash(r) for r in rows if r), key=lambda f: f.url)
 
@@ -145,7 +145,7 @@ async def claim_due_feeds(
     redis: Redis, keys: Keys, now: float, lease_seconds: int, limit: int
 ) -> list[str]:
     ids = await redis.eval(CLAIM_DUE_FEEDS, 1, keys.feeds_due, repr(now), lease_seconds, limit)
-    return [_str(i) for i in ids]
+    return [reply_text(i) for i in ids]
 
 
 async def mark_due(redis: Redis, keys: Keys, fid: str, at: float) -> bool:
@@ -186,7 +186,7 @@ def feed_health(state: FeedState, failing_after: int) -> FeedHealth:
 
 
 def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:
-    fields = {_str(k): _str(v) for k, v in raw.items()}
+    fields = {reply_text(k): reply_text(v) for k, v in raw.items()}
     return FeedState(
         id=fields["id"],
         url=fields["url"],
@@ -214,7 +214,3 @@ def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:
 
 def _float(value: str | None) -> float | None:
     return float(value) if value else None
-
-
-def _str(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

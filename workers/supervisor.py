@@ -24,6 +24,7 @@ from pipeline.keys import (
     STAT_POLLS,
     STAT_PUBLISHED,
     Keys,
+    reply_text,
 )
 from pipeline.settings import Settings
 
@@ -166,7 +167,7 @@ class Summary:
     def line(self) -> str:
         keys = self.keys
         raw = self.client.hgetall(keys.stats)
-        now = {_str(k): int(v) for k, v in raw.items()}
+        now = {reply_text(k): int(v) for k, v in raw.items()}
         delta = {k: now.get(k, 0) - self.previous.get(k, 0) for k in _SUMMARY_STATS}
         self.previous = now
         feeds = self.client.zcard(keys.feeds_due)
@@ -218,7 +219,3 @@ def watch(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _str(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
