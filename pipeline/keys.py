@@ -230,7 +230,9 @@ local function estimate(matches, bits)
 end
 local function containment(j, a, b, of) return math.min(1, j * (a + b) / ((1 + j) * of)) end
 -- Signatures compared as byte arrays (one string.byte call each): 2x faster than string.sub.
--- A record: 128 B signature, 128 B lead signature, counts, item id, the lead's numbers, source.
+-- A record (dedupe.doc_record): 128 B signature, 128 B lead signature, two 4-byte counts, the
+-- 24-character item id, the count of the lead's numbers and 4 bytes each, the source.
+local ITEM_ID, NUMBERS = 265, 289  -- 1-based positions in the record
 local mine, my_lead = {string.byte(sig, 1, 128)}, {string.byte(lead, 1, 128)}
 local function compare(rec)
   local theirs = {string.byte(rec, 1, 256)}
@@ -246,16 +248,17 @@ local function compare(rec)
   local c = containment(j, n, cn, math.min(n, cn))
   local l = math.min(containment(estimate(mine_in, 8), ln, cn, ln),
                      containment(estimate(theirs_in, 8), cln, n, cln))
-  local k = string.byte(rec, 289)
-  return j, c, l, string.sub(rec, 265, 288), string.sub(rec, 290 + 4 * k)
+  local source = string.sub(rec, NUMBERS + 1 + 4 * string.byte(rec, NUMBERS))
+  return j, c, l, string.sub(rec, ITEM_ID, NUMBERS - 1), source
 end
 
 -- The lead's numbers by the words around them (dedupe.lead_numbers / numbers_differ are the
--- reference): record byte 289 counts them, then 4 bytes each (context hash, value byte).
+-- reference): 4 bytes each (context hash, value byte) after their count at NUMBERS.
 local function lead_numbers(rec)
   local by_context = {}
-  for i = 0, (string.byte(rec, 289) or 0) - 1 do  -- no record: not fingerprinted
-    local c1, c2, c3, value = string.byte(rec, 290 + 4 * i, 293 + 4 * i)
+  for i = 0, (string.byte(rec, NUMBERS) or 0) - 1 do  -- no record: not fingerprinted
+    local at = NUMBERS + 1 + 4 * i
+    local c1, c2, c3, value = string.byte(rec, at, at + 3)
     local context = (c1 * 256 + c2) * 256 + c3
     by_context[context] = by_context[context] or {}
     by_context[context][value] = true
