@@ -63,10 +63,10 @@ from pipeline.dedupe import (
     fingerprint,
     prefilter_bytes,
 )
-from pipeline.keys import PUBLISH_ITEM, Keys, reply_text
+from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys, reply_text
 from pipeline.models import Cluster, FeedInfo, Item
 from pipeline.normalize import content_hash, normalize_for_matching
-from pipeline.publish import PublishPolicy, _publish_args, publish_item
+from pipeline.publish import PublishPolicy, _publish_args, publish_item, publish_keys
 from workers.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,11 +87,11 @@ TARGETS = {
 FEED_ID = "bench"
 DATASKETCH_DB = 1  # feedpipe uses DB 0 of the same server
 STREAM_MAXLEN = 1000  # small, so the capped output stream does not dominate memory
-NUM_KEYS = 7  # KEYS of PUBLISH_ITEM
+NUM_KEYS = len(publish_keys(Keys(), FEED_ID, "0" * 24, "0" * 32))  # KEYS of PUBLISH_ITEM
 BANDS = FULL_BANDS + LEAD_BANDS
 # 0-based positions in _publish_args' ARGV (keys.PUBLISH_ITEM documents them 1-based).
 ARG_ID, ARG_ITEM_JSON, ARG_DAYS, ARG_SIG, ARG_LEAD = 0, 3, 8, 10, 11
-ARG_SHINGLES, ARG_LEAD_SHINGLES, ARG_DOC, ARG_SLOTS = 12, 13, 15, 19
+ARG_SHINGLES, ARG_LEAD_SHINGLES, ARG_DOC, ARG_SLOTS = 12, 13, 15, 19  # then the marks' fields
 SOURCES = ("sabq", "alriyadh", "okaz", "alyaum", "spa")
 BYLINES = ("(واس) - ", "الرياض - ", "متابعات: ", "خاص - ")
 SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
@@ -332,17 +332,12 @@ def datasketch_minhash(text: str) -> MinHash:
 # --- 2. feedpipe: loading ------------------------------------------------------------------
 
 
-def script_keys(keys: Keys, item_id: str, text_hash: str) -> list[str]:
-    """KEYS of PUBLISH_ITEM, in the order publish.publish_item passes them."""
-    return [
-        keys.item(item_id),
-        keys.content(text_hash),
-        keys.output_stream,
-        keys.duplicates_stream,
-        keys.stats,
-        keys.feed(FEED_ID),
-        keys.clusters,
-    ]
+def bench_ids(n: int) -> tuple[str, str]:
+    """The n-th loaded item's id and text hash: spread like real ones (sha256 digests) over the
+    exact-dedupe marks' buckets, which take their first hex digits, at a multiplication's cost."""
+    item_id = (n * 0x9E3779B97F4A7C15F39CC061) % (1 << 96)
+    text_hash = (n * 0xD1B54A32D192ED03ABA1A4DBC5E4A35) % (1 << 128)
+    return f"{item_id:024x}", f"{text_hash:032x}"
 
 
 @dataclass(frozen=True)
@@ -352,8 +347,8 @@ class Loader:
     Each item gets random 128 signature bytes, random lead bytes and 40 random uint32
     band hashes (real band hashes are uniform uint32 too), so it lands in the same structures a
     real one does: 40 fields of ``<prefix><day>:<shard>`` hashes and a record in the day's
-    ``docs`` chunks and ``where``, plus the exact-dedupe ``item`` and ``content`` keys. ARGV[9] (days) holds only the
-    day to insert into, so loading checks that one day's shards rather than all seven.
+    ``docs`` chunks and ``where``, plus its exact-dedupe marks. ARGV[9] (days)
+    holds only the day to insert into, so loading checks that one day's shards, not seven.
     """
 
     client: redis.Redis
@@ -411,7 +406,7 @@ class Loader:
         commands = []
         for k in range(count):
             n = start + k
-            item_id = f"{n:024x}"
+            item_id, text_hash = bench_ids(n)
             sig = signatures[k * NUM_PERM : (k + 1) * NUM_PERM]
             lead = leads[k * NUM_PERM : (k + 1) * NUM_PERM]
             fp = Fingerprint(sig, lead, self.shingles, self.lead_shingles, ())
@@ -422,9 +417,13 @@ class Loader:
             argv[ARG_SIG], argv[ARG_LEAD] = sig, lead
             argv[ARG_SHINGLES], argv[ARG_LEAD_SHINGLES] = self.shingles, self.lead_shingles
             argv[ARG_DOC] = doc_record(fp, item_id, "bench")
-            names = script_keys(self.keys, item_id, f"{n:032x}")
+            names = publish_keys(self.keys, FEED_ID, item_id, text_hash)
             slots = " ".join(f"{s}:{f}" for s, f in zip(shards[k], fields[k], strict=True))
-            commands.append(("EVALSHA", self.sha, NUM_KEYS, *names, *argv, slots))
+            mark_fields = (
+                self.keys.item_mark(item_id)[1],
+                self.keys.content_mark(text_hash)[1],
+            )
+            commands.append(("EVALSHA", self.sha, NUM_KEYS, *names, *argv, slots, *mark_fields))
         return conn.pack_commands(commands), count
 
 
@@ -432,9 +431,9 @@ def publish_template(keys: Keys, policy: PublishPolicy, fp: Fingerprint) -> Args
     """ARGV for a representative item from the real _publish_args, checked against the
     positions the loader overwrites (fails loudly if the script's ARGV layout changes)."""
     item = make_item("0" * 24, synthetic_articles(1, random.Random(1))[0], "bench")
-    argv = _publish_args(keys, item, fp, policy)
+    argv = _publish_args(keys, item, fp, policy, datetime.now(UTC))
     expected = {ARG_ID: item.id, ARG_SIG: fp.signature, ARG_LEAD: fp.lead_signature}
-    if any(argv[i] != v for i, v in expected.items()) or len(argv) != ARG_SLOTS + 1:
+    if any(argv[i] != v for i, v in expected.items()) or len(argv) != ARG_SLOTS + 3:
         raise RuntimeError("PUBLISH_ITEM ARGV layout changed: update bench/dedupe_bench.py")
     if argv[5] != "1" or argv[6] != "1":
         raise RuntimeError("template item must use both content and near-duplicate dedupe")
@@ -450,9 +449,10 @@ def prepare_evalsha(setup: Setup, ops: Sequence[Op]) -> list[tuple[list[str], Ar
     prepared = []
     for op in ops:
         fp = fingerprint(op.text, setup.policy.near)
-        argv = _publish_args(setup.keys, op.item, fp, setup.policy)
+        argv = _publish_args(setup.keys, op.item, fp, setup.policy, datetime.now(UTC))
         argv[ARG_DAYS] = window
-        prepared.append((script_keys(setup.keys, op.item.id, op.item.content_hash), argv))
+        names = publish_keys(setup.keys, FEED_ID, op.item.id, op.item.content_hash)
+        prepared.append((names, argv))
     return prepared
 
 
@@ -581,6 +581,7 @@ def memory_breakdown(
     shard_names = [f"{prefix}{days[d]}:{s}" for d, s in picks]
     big = [f"{prefix}{days[d]}:{s}" for d, s in np.argwhere(lengths > _listpack_limit(client))]
     seqs = rng.sample(range(items), min(2000, items))
+    buckets = mark_buckets(client, keys)
     chunks = [
         f"{prefix}{day}:docs:{c}" for day in days for c in range(chunk_count(client, prefix, day))
     ]
@@ -588,8 +589,8 @@ def memory_breakdown(
         "index_shards": (shard_names, len(existing)),
         "doc_records": (chunks + [f"{prefix}{day}:where" for day in days], None),
         "presence_bitmaps": ([f"{prefix}{day}:bits" for day in days], len(days)),
-        "item_keys": ([keys.item(f"{i:024x}") for i in seqs], items),
-        "content_keys": ([keys.content(f"{i:032x}") for i in seqs], items),
+        "url_marks": ([keys.item_mark(bench_ids(i)[0])[0] for i in seqs], buckets[0]),
+        "text_marks": ([keys.content_mark(bench_ids(i)[1])[0] for i in seqs], buckets[1]),
     }
     result: dict[str, Any] = {}
     accounted = 0
@@ -631,6 +632,14 @@ def memory_breakdown(
     result["dbsize"] = int(client.dbsize())
     result["keyspace"] = client.info("keyspace").get("db0", {})
     return result
+
+
+def mark_buckets(client: redis.Redis, keys: Keys) -> tuple[int, int]:
+    """How many of the exact-dedupe marks' URL and text buckets exist."""
+    digits = [f"{b:0{MARK_BUCKET_CHARS}x}" for b in range(16**MARK_BUCKET_CHARS)]
+    items = [keys.item_mark(d)[0] for d in digits]
+    texts = [keys.content_mark(d)[0] for d in digits]
+    return int(client.exists(*items)), int(client.exists(*texts))
 
 
 def _listpack_limit(client: redis.Redis) -> int:
@@ -1011,7 +1020,7 @@ NOTES = [
     "Presence bitmaps: each day's is created before loading at the size the script gives it "
     "after a day at this volume (dedupe.prefilter_bytes of items / 7).",
     "Memory per item: (used_memory after loading - before) / items: index shards, doc records, "
-    "presence bitmaps, the exact-dedupe item and content keys, the expires dict, and the output "
+    "presence bitmaps, the exact-dedupe marks' URL and text buckets, the expires dict, and the output "
     "stream capped at MAXLEN ~1000. index_bytes_per_item: index shards + presence bitmaps + doc "
     "records (MEMORY USAGE samples).",
     "datasketch: MinHashLSH b=32 r=4, Redis storage in DB 1 of the same server, preloaded "

@@ -10,6 +10,10 @@ import hashlib
 from dataclasses import dataclass
 
 PREFIX = "feedpipe"
+# 65,536 buckets of exact-dedupe marks of each kind: at up to ~220,000 items a day (30 days
+# remembered, 37 at most) each stays under Redis's default hash-max-listpack-entries (128), the
+# compact encoding.
+MARK_BUCKET_CHARS = 4
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,34 @@ class Keys:
         """STRING "claimed" (short TTL while being processed) or "done" (seen TTL)."""
         return f"{PREFIX}:v1:entry:{feed_id}:{identity_hash}"
 
-    def item(self, item_id: str) -> str:
-        """STRING: the stream id an item was published under, or "dup:<item id>"."""
+    # Exact-dedupe marks: what was published (or discarded as a copy), by item id and by
+    # text hash, for FEEDPIPE_SEEN_TTL_DAYS. Entries share HASH buckets chosen by the id's first
+    # MARK_BUCKET_CHARS hex digits (the field is the rest): a key per entry cost ~160 B with
+    # its TTL, a listpack entry ~30-60 B (docs/dedupe.md). Values start with the unix day they
+    # were written, which PUBLISH_ITEM prunes by, since a hash field has no TTL of its own.
+    def item_mark(self, item_id: str) -> tuple[str, str]:
+        """(HASH, field): "<day>" when the item was published, "<day>:<kept item id>" when it
+        was a copy of that item."""
+        return self._mark_bucket("items", item_id)
+
+    def content_mark(self, content_hash: str) -> tuple[str, str]:
+        """(HASH, field): "<day>:<id of the item first published with this exact text>"."""
+        return self._mark_bucket("texts", content_hash)
+
+    # The same as one STRING key per entry, as releases before 2026-11-25 wrote them: read (never
+    # written) until they expire, FEEDPIPE_SEEN_TTL_DAYS after the upgrade (docs/operations.md).
+    def legacy_item(self, item_id: str) -> str:
+        """STRING: the stream id an item was published under, or "dup:<kept item id>"."""
         return f"{PREFIX}:v1:item:{item_id}"
 
-    def content(self, content_hash: str) -> str:
-        """STRING: the id of the item first published with this exact normalized text."""
+    def legacy_content(self, content_hash: str) -> str:
+        """STRING: the id of the item first published with this exact text."""
         return f"{PREFIX}:v1:content:{content_hash}"
+
+    @staticmethod
+    def _mark_bucket(kind: str, digest: str) -> tuple[str, str]:
+        bucket, field = digest[:MARK_BUCKET_CHARS], digest[MARK_BUCKET_CHARS:]
+        return f"{PREFIX}:v2:{kind}:{bucket}", field
 
     clusters: str = f"{PREFIX}:clusters"  # ZSET kept item id -> cluster size
 
@@ -125,9 +150,10 @@ return ids
 # still in progress (or one that died: the claim expires); 2: its URL was already published
 # from another feed (marked seen, no page fetch).
 # The claim has a short TTL until confirm: a poll that dies releases it by expiry.
-# KEYS[1]=entry_seen  KEYS[2]=item  ARGV: claim ttl, seen ttl
+# KEYS[1]=entry_seen  KEYS[2]=item_mark's HASH  KEYS[3]=legacy_item
+# ARGV: claim ttl, seen ttl, item_mark's field
 CLAIM_ENTRY = """
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('SET', KEYS[1], 'done', 'EX', tonumber(ARGV[2]))
   return 2
 end
@@ -177,15 +203,17 @@ return 0
 #      pipeline/dedupe.py, the reference) and the
 #      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
 #   4. otherwise XADD to the output stream and insert its bands into today's shards.
-# KEYS: 1 item, 2 content, 3 output stream, 4 duplicates stream, 5 stats, 6 feed hash,
-#       7 clusters ZSET
-# ARGV: 1 item id, 2 exact ttl s, 3 maxlen, 4 item JSON, 5 duplicate record JSON,
+# KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
+#       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content
+# ARGV: 1 item id, 2 "unix day,days remembered,prune every days" (the exact-dedupe marks), 3 maxlen,
+#       4 item JSON, 5 duplicate record JSON,
 #       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
 #       9 days "YYYYMMDD,..." today first, 10 index ttl s, 11 signature, 12 lead signature,
 #       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates,
 #       prefilter bits per entry,min bytes,max bytes,slack bytes,shards per day,chunk bytes",
 #       16 doc record, 17 source, 18 title, 19 cluster key prefix,
-#       20 "shard:field shard:field ..." of the bands (dedupe.band_slot)
+#       20 "shard:field shard:field ..." of the bands (dedupe.band_slot),
+#       21 item_mark's field, 22 content_mark's field
 # A day's records are packed into chunk strings, each created at its full size (it fits its
 # allocator size class and is never reallocated: one growing string per day would waste up to a
 # size class's step and copy tens of MB now and then), found through the day's ``where``.
@@ -193,11 +221,44 @@ return 0
 #       | {"duplicate_near", kept, jaccard, containment, lead}
 PUBLISH_ITEM = """
 -- Numbers reach redis.call as strings: converting a Lua number costs more than the command.
-local ttl = ARGV[2]
-local existing = redis.call('GET', KEYS[1])
+local today, keep_days, prune_days = string.match(ARGV[2], '^(%d+),(%d+),(%d+)$')
+local item_field, content_field = ARGV[21], ARGV[22]
+
+-- Exact-dedupe marks (Keys.item_mark) in hash buckets: "<day>" or "<day>:<item id>". A write to
+-- a bucket not pruned for prune_days drops its entries older than keep_days first; the bucket
+-- itself expires when nothing was written to it for longer than any entry must live.
+local function marks_prune(bucket)
+  local entries, old = redis.call('HGETALL', bucket), {}
+  local oldest = tonumber(today) - tonumber(keep_days)
+  for i = 1, #entries, 2 do
+    if entries[i] ~= '~' and tonumber(string.match(entries[i + 1], '^%d+')) < oldest then
+      old[#old + 1] = entries[i]
+      if #old == 1000 then redis.call('HDEL', bucket, unpack(old)); old = {} end
+    end
+  end
+  if #old > 0 then redis.call('HDEL', bucket, unpack(old)) end
+  redis.call('HSET', bucket, '~', today)
+  redis.call('EXPIRE', bucket, tostring((keep_days + prune_days) * 86400))
+end
+local function mark_put(bucket, field, kept)
+  redis.call('HSET', bucket, field, kept and today .. ':' .. kept or today)
+  local pruned = redis.call('HGET', bucket, '~')
+  if not pruned or tonumber(today) - tonumber(pruned) >= tonumber(prune_days) then
+    marks_prune(bucket)
+  end
+end
+local function mark_get(bucket, field)  -- nil, '' (published) or the kept item's id
+  local entry = redis.call('HGET', bucket, field)
+  return entry and string.match(entry, '^%d+:?(.*)$')
+end
+
+local existing = mark_get(KEYS[1], item_field)
+if not existing then  -- written before the buckets (Keys.legacy_item): read until it expires
+  local legacy = redis.call('GET', KEYS[8])
+  existing = legacy and (string.match(legacy, '^dup:(.+)$') or '')
+end
 if existing then
-  local kept = string.match(existing, '^dup:(.+)$')
-  return {'duplicate_url', kept or ARGV[1]}
+  return {'duplicate_url', existing ~= '' and existing or ARGV[1]}
 end
 
 local function record_duplicate(kept, reason, sim)
@@ -206,12 +267,12 @@ local function record_duplicate(kept, reason, sim)
   record['reason'] = reason
   if sim then record['similarity'] = sim end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'duplicate', cjson.encode(record))
-  redis.call('SET', KEYS[1], 'dup:' .. kept, 'EX', ttl)
+  mark_put(KEYS[1], item_field, kept)
   redis.call('HINCRBY', KEYS[5], 'duplicates', 1)
 end
 
 if ARGV[6] == '1' then
-  local other = redis.call('GET', KEYS[2])
+  local other = mark_get(KEYS[2], content_field) or redis.call('GET', KEYS[9])
   if other and other ~= ARGV[1] then
     record_duplicate(other, 'same_text', nil)
     return {'duplicate_content', other}
@@ -395,8 +456,8 @@ if near then
 end
 
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'item', ARGV[4])
-redis.call('SET', KEYS[1], sid, 'EX', ttl)
-if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl) end
+mark_put(KEYS[1], item_field, nil)
+if ARGV[6] == '1' then mark_put(KEYS[2], content_field, ARGV[1]) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
 local n = near and store_record(prefix .. days[1], ARGV[16])

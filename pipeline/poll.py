@@ -205,13 +205,16 @@ async def _claim_entries(
     pending = [(e, item_id(e.canonical_url, f"{state.id}:{e.identity}")) for e in entries]
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for entry, iid in pending:
+            bucket, field = ctx.keys.item_mark(iid)
             pipe.eval(
                 CLAIM_ENTRY,
-                2,
+                3,
                 _seen_key(ctx, state, entry),
-                ctx.keys.item(iid),
+                bucket,
+                ctx.keys.legacy_item(iid),
                 ctx.settings.claim_ttl_seconds,
                 _seen_ttl(ctx),
+                field,
             )
         claims = await pipe.execute()
     claimed = [pair for pair, claim in zip(pending, claims, strict=True) if claim == CLAIM_NEW]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -74,12 +75,18 @@ def item_json(item: Item) -> bytes:
 
 
 async def publish_item(
-    redis: Redis, keys: Keys, feed_id: str, item: Item, policy: PublishPolicy
+    redis: Redis,
+    keys: Keys,
+    feed_id: str,
+    item: Item,
+    policy: PublishPolicy,
+    now: datetime | None = None,
 ) -> PublishOutcome:
     """Publish the item unless it was already published: same URL, same text, or (for texts
     long enough to fingerprint) a syndicated copy of a story published in the dedupe window.
 
     Idempotent: a retried or redelivered task gets ``Discarded(duplicate_url)`` the second time.
+    ``now`` (the index's day buckets, the marks' day) is the clock unless given.
     """
     if not item.title and not item.text:
         return Discarded(item_id=item.id, reason="too_short")
@@ -87,16 +94,8 @@ async def publish_item(
     # EVALSHA (reloading the script if the server lost it) rather than sending ~5 KB each time.
     script = redis.register_script(PUBLISH_ITEM)
     reply = await script(
-        keys=[
-            keys.item(item.id),
-            keys.content(item.content_hash),
-            keys.output_stream,
-            keys.duplicates_stream,
-            keys.stats,
-            keys.feed(feed_id),
-            keys.clusters,
-        ],
-        args=_publish_args(keys, item, fp, policy),
+        keys=publish_keys(keys, feed_id, item.id, item.content_hash),
+        args=_publish_args(keys, item, fp, policy, now or datetime.now(UTC)),
     )
     kind, kept, *figures = (reply_text(v) for v in reply)
     if kind == "published":
@@ -109,20 +108,35 @@ async def publish_item(
     return Discarded(item_id=item.id, reason=reason, duplicate_of=kept)
 
 
+def publish_keys(keys: Keys, feed_id: str, item_id: str, text_hash: str) -> list[str]:
+    """KEYS of PUBLISH_ITEM."""
+    return [
+        keys.item_mark(item_id)[0],
+        keys.content_mark(text_hash)[0],
+        keys.output_stream,
+        keys.duplicates_stream,
+        keys.stats,
+        keys.feed(feed_id),
+        keys.clusters,
+        keys.legacy_item(item_id),
+        keys.legacy_content(text_hash),
+    ]
+
+
 def _publish_args(
-    keys: Keys, item: Item, fp: Fingerprint | None, policy: PublishPolicy
+    keys: Keys, item: Item, fp: Fingerprint | None, policy: PublishPolicy, now: datetime
 ) -> list[bytes | str | int]:
     near = policy.near
     args: list[bytes | str | int] = [
         item.id,
-        policy.dedupe_ttl_seconds,
+        _marks_arg(policy, now),
         policy.maxlen,
         item_json(item),
         _encode(_duplicate_record(item)),
         "1" if len(item.text) >= policy.min_text_chars else "0",
         "1" if fp else "0",
         keys.dedupe_index(SCHEME),
-        ",".join(near.days()),
+        ",".join(near.days(now)),
         (near.window_days + 1) * 86_400,
         fp.signature if fp else b"",
         fp.lead_signature if fp else b"",
@@ -137,8 +151,19 @@ def _publish_args(
         keys.cluster(""),
         # One argument rather than 80: each argument costs the client ~1 us to pack.
         _slots_arg(fp, near),
+        keys.item_mark(item.id)[1],
+        keys.content_mark(item.content_hash)[1],
     ]
     return args
+
+
+def _marks_arg(policy: PublishPolicy, now: datetime) -> str:
+    """PUBLISH_ITEM ARGV[2]: today's unix day, the days exact-dedupe marks are kept (the TTL
+    rounded up) and how often a bucket is pruned (a quarter of that: entries live at most
+    that much longer, and a bucket is read whole about once per quarter)."""
+    keep_days = -(-policy.dedupe_ttl_seconds // 86_400)
+    today = int(now.timestamp() // 86_400)
+    return f"{today},{keep_days},{max(1, keep_days // 4)}"
 
 
 def _slots_arg(fp: Fingerprint | None, near: DedupePolicy) -> str:
