@@ -49,8 +49,8 @@ class Keys:
 
     # Exact-dedupe marks: what was published (or discarded as a copy), by item id and by
     # text hash, for FEEDPIPE_SEEN_TTL_DAYS. Entries share HASH buckets chosen by the id's first
-    # MARK_BUCKET_CHARS hex digits (the field is the rest): a key per entry cost ~160 B with
-    # its TTL, a listpack entry ~30-60 B (docs/dedupe.md). Values start with the unix day they
+    # MARK_BUCKET_CHARS hex digits (the field is the rest): a key per entry cost ~165 B with
+    # its TTL, a listpack entry ~35-70 B (docs/dedupe.md). Values start with the unix day they
     # were written, which PUBLISH_ITEM prunes by, since a hash field has no TTL of its own.
     def item_mark(self, item_id: str) -> tuple[str, str]:
         """(HASH, field): "<day>" when the item was published, "<day>:<kept item id>" when it
