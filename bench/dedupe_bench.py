@@ -519,6 +519,23 @@ async def compare(
     return feedpipe, datasketch
 
 
+# A script that returns at once: its EVALSHA with the real arguments is what the client, the
+# loopback and Redis's script call cost before the script does any work (machine-dependent).
+RETURN_AT_ONCE = "return {'published', '0-0'}"
+
+
+async def time_round_trip_floor(setup: Setup, ops: Sequence[Op]) -> dict[str, float]:
+    """The timed calls' floor: each operation's KEYS and ARGV sent to RETURN_AT_ONCE."""
+    sha = setup.client.script_load(RETURN_AT_ONCE)
+    client = AsyncRedis(port=setup.port)
+    gc.collect()
+    try:
+        samples, _ = await evalsha_each(client, sha, prepare_evalsha(setup, ops))
+    finally:
+        await client.aclose()
+    return latency_summary(samples)
+
+
 async def time_publish_item(setup: Setup, ops: Sequence[Op]) -> Side:
     """The production call end to end: fingerprint + EVAL (script text sent) + reply parsing."""
     side = Side()
@@ -764,6 +781,7 @@ def print_latencies(fig: dict[str, Any]) -> None:
         (f"fingerprint() ({fp['n']:.0f} articles, {fp['mean_chars']:.0f} chars)", fp),
         ("  datasketch MinHash, same shingles", fp["datasketch_minhash"]),
         ("feedpipe insert+check (EVALSHA)", fig["feedpipe_evalsha"]["latency"]),
+        ("  floor: a script returning at once", fig["round_trip_floor"]),
         ("datasketch query+insert", base["latency"]),
         ("  datasketch query", base["query"]),
         ("  datasketch insert (when new)", base["insert"]),
@@ -879,6 +897,8 @@ def run(args: argparse.Namespace, port: int) -> dict[str, Any]:
     with phases.phase("timed: feedpipe and datasketch, alternating"):
         feedpipe, datasketch = asyncio.run(compare(setup, lsh, ops_compare, warmup))
     results["feedpipe_evalsha"], results["datasketch"] = feedpipe.report(), datasketch.report()
+    with phases.phase("timed: round-trip floor"):
+        results["round_trip_floor"] = asyncio.run(time_round_trip_floor(setup, ops_publish))
     with phases.phase("timed: publish_item"):
         results["feedpipe_publish_item"] = asyncio.run(
             time_publish_item(setup, ops_publish)
@@ -1011,6 +1031,8 @@ NOTES = [
     "no hiredis, loopback) with all 7 window days in ARGV[9]; fingerprints and ARGV are "
     "precomputed. redis_server: Redis CPU from INFO commandstats deltas (a script's time "
     "includes the commands it calls).",
+    "round_trip_floor: the same EVALSHA calls (KEYS, ARGV) to a script that returns at once: "
+    "what the client, loopback and the script call cost on this machine before any work.",
     "publish_item: the production call end to end (fingerprint + EVAL sending the script "
     "text + reply parsing), on further operations after the alternating run.",
     "Stored items: synthetic fingerprints (random signature, lead and uniform uint32 band "
