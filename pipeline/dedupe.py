@@ -37,31 +37,38 @@ SIGNATURE_BITS = 8
 FULL_BANDS, FULL_ROWS = 32, 4
 LEAD_BANDS, LEAD_ROWS = 8, 4
 LEAD_NUMBERS_MAX = 8  # number words of the lead kept per item (4 bytes each): lead_numbers
-# Redis listpacks store integers below 2**31 in 4 bytes instead of 8 (~140 B less per item).
-# The shard takes the low 16 bits, and only the 15 left are stored as the field (3 bytes).
-BAND_HASH_BITS = 31
-# Each day's shards sit behind a presence bitmap (one bit per band hash, 12-18 bits per band
-# entry: 5-8 % false positives): one BITFIELD_RO per day says which of the 40 bands may be in that
-# day, so a check costs 7 bitmap reads and ~20 HGETs instead of 280 HGETs (docs/dedupe.md).
-# The bitmap never has false negatives: it only saves lookups, it never changes a decision.
-PREFILTER_BITS_PER_ENTRY = 12
-PREFILTER_MIN_BYTES = 16_384  # both powers of two
-PREFILTER_SLACK = 64  # bytes left for the string header
-PREFILTER_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
+# A band hash has 40 bits: the low 32 choose its slot in a day's slot table, the high 8 are a
+# check stored with the item's number (so another band hash landing in the same slot is told
+# apart in 255 cases of 256 without reading any record).
+BAND_HASH_BITS = 40
+SLOT_ITEM_BITS = 24  # the item's number that day (1-based, 0 = empty slot): 16.7 million a day
+# Each day's band entries live in slot tables: STRINGs of uint32 slots (check << 24 | item
+# number), one slot per band entry, written with one BITFIELD per insert and read with one
+# BITFIELD_RO per day and table (docs/dedupe.md). A later entry landing on a slot replaces the
+# earlier one: at a load of L entries per slot, an entry survives the rest of its day with
+# probability e^-L(rest of the day) (at L = 0.5, 78 % on average, 61 % for the day's first
+# item). A table is sized on the day's first insert for SLOT_LOAD at the busiest day still in
+# the window; when a day outgrows it (SLOT_LOAD_MAX), a table twice as large is started and the
+# full one is only read from then on.
+SLOT_LOAD = 0.5
+SLOT_LOAD_MAX = 0.75
+TABLE_MIN_BYTES = 16_384  # a power of two; sizes step x1.5, x4/3, ...: allocator size classes
+TABLE_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
+STRING_SLACK = 64  # bytes left for a string's header so that it fills its size class exactly
 # A day's fingerprint records are packed into strings of this size, each created whole so that
 # it fills its allocator size class exactly (64 KiB, less the string header), ~220 records each.
-RECORD_CHUNK_BYTES = 65_536 - PREFILTER_SLACK
+RECORD_CHUNK_BYTES = 65_536 - STRING_SLACK
 SOURCE_MAX_CHARS = 100  # of the outlet name kept in a record (so a record always fits a chunk)
 # Everything that makes two signatures comparable; part of every dedupe key name, so a change
 # starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
 # it because its hashing is only promised stable within one (tests pin a golden signature).
-# "pf1": the index layout with per-day presence bitmaps (a day without a bitmap holds nothing).
+# "st1": band entries in per-day slot tables (replacing hash shards behind presence bitmaps).
 # "ln1": doc records carry the lead's numbers (lead_numbers).
-# "dr1": records packed per day in chunks, shard fields keep only the bits the shard does not.
+# "dr1": records packed per day in chunks, found through the day's ``where``.
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}x{SIGNATURE_BITS}-s{SEED}"
     f"-b{FULL_BANDS}x{FULL_ROWS}"
-    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-pf1-ln1-dr1"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-st1-ln1-dr1"
 )
 
 
@@ -70,7 +77,7 @@ class Fingerprint(msgspec.Struct, frozen=True):
     lead_signature: bytes  # NUM_PERM uint8: low 8 bits of the lead's MinHash values
     shingles: int
     lead_shingles: int
-    bands: tuple[int, ...]  # FULL_BANDS + LEAD_BANDS band hashes (uint32)
+    bands: tuple[int, ...]  # FULL_BANDS + LEAD_BANDS band hashes (BAND_HASH_BITS each)
     lead_numbers: tuple[int, ...] = ()  # see lead_numbers
 
 
@@ -92,7 +99,6 @@ class DedupePolicy:
     containment: float = 0.7  # or at this containment ...
     lead: float = 0.2  # ... when both leads are found in the other text (not a bundle)
     max_candidates: int = 16
-    index_shards: int = 65536  # per day; keeps each shard a compact listpack (<= 128 fields)
 
     def days(self, now: datetime | None = None) -> list[str]:
         """Day buckets to search (UTC), today first."""
@@ -180,33 +186,28 @@ def is_duplicate(sim: Similarity, policy: DedupePolicy) -> bool:
     )
 
 
-def band_slot(band_hash: int, policy: DedupePolicy) -> tuple[int, int]:
-    """(shard, field) of a band hash in a day's index. The field is what the shard number does
-    not already say (a 15-bit integer takes 3 bytes in a listpack, a 31-bit one 5); the script
-    rebuilds the hash as ``field * shards + shard`` for the presence bitmap."""
-    return band_hash % policy.index_shards, band_hash // policy.index_shards
+def band_slot(band_hash: int) -> tuple[int, int]:
+    """(position hash, check) of a band hash: its slot in a table of N slots is
+    ``position % N``, and the slot holds ``slot_value(check, item number)``."""
+    return band_hash & 0xFFFF_FFFF, band_hash >> 32
 
 
-def prefilter_bytes(busiest_day_items: int) -> int:
-    """Size of a day's presence bitmap, fixed when the day's first item is inserted: at least
-    ``PREFILTER_BITS_PER_ENTRY`` bits per band entry of the busiest day still in the window (the
-    script reads their item counts). A day busier than that only has more false positives (more
-    lookups), never a missed candidate.
+def slot_value(check: int, item_number: int) -> int:
+    return check << SLOT_ITEM_BITS | item_number
 
-    Sizes step through 16 KiB x 1, 1.5, 2, 3, 4, 6, ... so that the days of a window mostly share
-    a size (the script builds its bitmap arguments once per size), less ``PREFILTER_SLACK`` so
-    that the string with its header fits the allocator's size class (a 16 MiB bitmap would take
-    a 20 MiB block)."""
-    wanted_bits = busiest_day_items * (FULL_BANDS + LEAD_BANDS) * PREFILTER_BITS_PER_ENTRY
-    size, step = PREFILTER_MIN_BYTES, (3, 2)
-    while (size - PREFILTER_SLACK) * 8 < wanted_bits and size < PREFILTER_MAX_BYTES:
+
+def table_slots(wanted: float) -> int:
+    """Slots of a new slot table holding at least ``wanted`` (the script sizes a day's first
+    table for ``busiest day's items * bands / SLOT_LOAD``, a next one for twice the last).
+
+    Sizes step through 16 KiB x 1, 1.5, 2, 3, 4, 6, ... up to 256 MiB, less ``STRING_SLACK``
+    so that the string with its header fits the allocator's size class (a 16 MiB table would
+    take a 20 MiB block), and so that a window's days mostly share a size (the script builds
+    its BITFIELD arguments once per size)."""
+    size, step = TABLE_MIN_BYTES, (3, 2)
+    while (size - STRING_SLACK) // 4 < wanted and size < TABLE_MAX_BYTES:
         size, step = size * step[0] // step[1], (4, 3) if step == (3, 2) else (3, 2)
-    return size - PREFILTER_SLACK
-
-
-def prefilter_bit(band_hash: int, size_bytes: int) -> int:
-    """The bit that stands for a band hash in a day's presence bitmap of ``size_bytes``."""
-    return band_hash % (size_bytes * 8)
+    return (size - STRING_SLACK) // 4
 
 
 def _shingles(joined: str) -> set[str]:
@@ -223,7 +224,7 @@ def _bands(values: list[int], bands: int, rows: int, salt: int) -> tuple[int, ..
     # The band number is hashed in, so equal values in different bands never collide.
     mask = (1 << BAND_HASH_BITS) - 1
     return tuple(
-        int(short_hash(f"{salt + b}:{values[b * rows : (b + 1) * rows]}", 8), 16) & mask
+        int(short_hash(f"{salt + b}:{values[b * rows : (b + 1) * rows]}", 10), 16) & mask
         for b in range(bands)
     )
 

@@ -89,8 +89,9 @@ class Keys:
     def dedupe_index(self, scheme: str) -> str:
         """Prefix of the near-duplicate index of one fingerprint scheme (named by a short hash
         of it: millions of keys carry the prefix):
-        ``<prefix><YYYYMMDD>:<shard>`` HASH band hash's high bits -> the item's number that day,
-        ``<prefix><YYYYMMDD>:bits`` STRING the day's presence bitmap of band hashes,
+        ``<prefix>tables`` HASH day -> the day's slot tables ("slots:first item number" each),
+        ``<prefix><YYYYMMDD>:slots:<k>`` STRING the day's k-th slot table: uint32 slots
+        (dedupe.slot_value: a band hash's check byte and the item's number that day),
         ``<prefix><YYYYMMDD>:docs:<chunk>`` STRING the day's fingerprint records, packed,
         ``<prefix><YYYYMMDD>:where`` STRING per item of the day, in order: where its record is
         (chunk, offset, length; 2 bytes each). All expire one day after the window."""
@@ -197,12 +198,12 @@ return 0
 # "is it new?" and "publish" in which another worker or a retried task could slip in:
 #   1. its URL was published (retry, redelivery, same article in two feeds) -> nothing;
 #   2. the same normalized text was published under another URL -> feedpipe:duplicates;
-#   3. near-duplicate: candidates from today's and earlier days' LSH band shards (only the bands
-#      each day's presence bitmap may hold are looked up) are verified
+#   3. near-duplicate: candidates from today's and earlier days' slot tables (one BITFIELD_RO
+#      per day reads the slots of the item's 40 LSH bands) are verified
 #      (MinHash resemblance, containment, leads, the lead's number words; see
 #      pipeline/dedupe.py, the reference) and the
 #      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
-#   4. otherwise XADD to the output stream and insert its bands into today's shards.
+#   4. otherwise XADD to the output stream and write its bands into today's slot table.
 # KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
 #       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content
 # ARGV: 1 item id, 2 "unix day,days remembered,prune every days" (the exact-dedupe marks), 3 maxlen,
@@ -210,9 +211,9 @@ return 0
 #       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
 #       9 days "YYYYMMDD,..." today first, 10 index ttl s, 11 signature, 12 lead signature,
 #       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates,
-#       prefilter bits per entry,min bytes,max bytes,slack bytes,shards per day,chunk bytes",
+#       slot load,max slot load,table min bytes,max bytes,slack bytes,record chunk bytes",
 #       16 doc record, 17 source, 18 title, 19 cluster key prefix,
-#       20 "shard:field shard:field ..." of the bands (dedupe.band_slot),
+#       20 "position:check position:check ..." of the bands (dedupe.band_slot),
 #       21 item_mark's field, 22 content_mark's field
 # A day's records are packed into chunk strings, each created at its full size (it fits its
 # allocator size class and is never reallocated: one growing string per day would waste up to a
@@ -341,10 +342,15 @@ end
 
 local limits = {}
 for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
-local shards, chunk_bytes = limits[9], limits[10]
+local chunk_bytes = limits[10]
 
-local slots = {}
-for shard, field in string.gmatch(ARGV[20], '(%d+):(%d+)') do slots[#slots + 1] = {shard, field} end
+-- The bands (dedupe.band_slot): position hash, and the check byte already shifted above the
+-- 24-bit item number, so a slot value minus it is the item's number when the check matches.
+local ITEM_SPAN = 16777216
+local bands = {}
+for position, check in string.gmatch(ARGV[20], '(%d+):(%d+)') do
+  bands[#bands + 1] = {tonumber(position), tonumber(check) * ITEM_SPAN}
+end
 
 -- Where a day's n-th record is: 6 bytes (chunk, offset, length) at (n - 1) * 6 of its ``where``.
 local function record(day, n)
@@ -377,58 +383,94 @@ local function store_record(today, rec)
   redis.call('SETRANGE', docs, tostring(offset), rec)
   local size = redis.call('APPEND', where, struct.pack('>I2>I2>I2', chunk, offset, #rec))
   if size == 6 then redis.call('EXPIRE', where, index_ttl) end
-  return tostring(size / 6)
+  return size / 6
 end
 
--- A day's presence bitmap has one bit per band hash (dedupe.prefilter_bit is the reference).
--- The BITFIELD arguments are built once per bitmap size, as strings: redis.call converting 40
--- numbers to strings for each of 7 days was a third of a check's time.
-local bitfield_args = {}
-local function bit_args(op, nbits)
-  local cache_key = op .. nbits
-  if not bitfield_args[cache_key] then
-    local args = {}
-    for _, slot in ipairs(slots) do
-      args[#args + 1] = op; args[#args + 1] = 'u1'
-      args[#args + 1] = tostring((tonumber(slot[2]) * shards + tonumber(slot[1])) % nbits)
-      if op == 'SET' then args[#args + 1] = '1' end
+-- Each day's slot tables (``<day>:slots:<k>``, dedupe.table_slots sizes them) are listed in the
+-- window's ``tables`` hash: day -> "slots:first item number" per table, oldest first. One
+-- HMGET per call says which tables each day has.
+local tables_key = prefix .. 'tables'
+local tables = {}
+if near then
+  local listed = redis.call('HMGET', tables_key, unpack(days))
+  for i, day in ipairs(days) do
+    tables[day] = {}
+    for slots, first in string.gmatch(listed[i] or '', '(%d+):(%d+)') do
+      table.insert(tables[day], {tonumber(slots), tonumber(first)})
     end
-    bitfield_args[cache_key] = args
   end
-  return bitfield_args[cache_key]
 end
 
--- A day's bitmap size in bits (0: none yet), read once per call: lookup and insert both need
--- today's.
-local sizes = {}
-local function bitmap_bits(day)
-  if not sizes[day] then sizes[day] = redis.call('STRLEN', prefix .. day .. ':bits') * 8 end
-  return sizes[day]
+-- The BITFIELD_RO arguments reading the bands' slots of a table of that many slots, built
+-- once per size, as strings (redis.call converting 40 numbers per day costs more than the read).
+local get_args = {}
+local function slot_gets(slots)
+  if not get_args[slots] then
+    local args = {}
+    for _, band in ipairs(bands) do
+      args[#args + 1] = 'GET'; args[#args + 1] = 'u32'; args[#args + 1] = '#' .. band[1] % slots
+    end
+    get_args[slots] = args
+  end
+  return get_args[slots]
 end
 
--- The bands that may be in a day's shards (no false negatives), so only those cost an HGET.
-local function maybe_present(day)
-  local bitmap = prefix .. day .. ':bits'
-  local nbits = bitmap_bits(day)
-  if nbits == 0 then return {} end
-  local bits, present = redis.call('BITFIELD_RO', bitmap, unpack(bit_args('GET', nbits))), {}
-  for i, bit in ipairs(bits) do if bit == 1 then present[#present + 1] = slots[i] end end
-  return present
+-- A new slot table for today, holding the day's items from ``first`` on: the first sized for
+-- the busiest day in the window (limits 5-9: load, max load, min and max bytes, slack), a next
+-- one (the day outgrew the last) twice as large. Returns it as the ``tables`` entry.
+local function new_table(first)
+  local listed, wanted = tables[days[1]], nil
+  if #listed == 0 then
+    local busiest = 0
+    for _, day in ipairs(days) do
+      busiest = math.max(busiest, redis.call('STRLEN', prefix .. day .. ':where') / 6)
+    end
+    wanted = busiest * #bands / limits[5]
+  else
+    wanted = listed[#listed][1] * 2
+  end
+  local size, grow, slack = limits[7], 1.5, limits[9]
+  while (size - slack) / 4 < wanted and size < limits[8] do
+    if grow == 1.5 then size, grow = size * 3 / 2, 4 / 3 else size, grow = size * 4 / 3, 1.5 end
+  end
+  local entry = {(size - slack) / 4, first}
+  local key = prefix .. days[1] .. ':slots:' .. #listed
+  redis.call('SETRANGE', key, tostring(size - slack - 1), '\0')
+  redis.call('EXPIRE', key, index_ttl)
+  table.insert(listed, entry)
+  local described = {}
+  for _, t in ipairs(listed) do described[#described + 1] = t[1] .. ':' .. t[2] end
+  redis.call('HSET', tables_key, days[1], table.concat(described, ' '))
+  if #listed == 1 then  -- a new day: forget the days that left the window
+    local current, gone = {}, {}
+    for _, day in ipairs(days) do current[day] = true end
+    for _, day in ipairs(redis.call('HKEYS', tables_key)) do
+      if not current[day] then gone[#gone + 1] = day end
+    end
+    if #gone > 0 then redis.call('HDEL', tables_key, unpack(gone)) end
+    redis.call('EXPIRE', tables_key, index_ttl)
+  end
+  return entry
 end
 
 if near then
   local seen, candidates = {}, {}
   for _, day in ipairs(days) do
-    for _, slot in ipairs(maybe_present(day)) do
-      local n = redis.call('HGET', prefix .. day .. ':' .. slot[1], slot[2])
-      local id = n and day .. ':' .. n
-      if n and not seen[id] then seen[id] = true; candidates[#candidates + 1] = {day, n} end
+    for k, t in ipairs(tables[day]) do
+      local key = prefix .. day .. ':slots:' .. (k - 1)
+      for i, value in ipairs(redis.call('BITFIELD_RO', key, unpack(slot_gets(t[1])))) do
+        local n = value - bands[i][2]  -- the item's number if the check matches
+        local id = day .. ':' .. n
+        if n > 0 and n < ITEM_SPAN and not seen[id] then
+          seen[id] = true; candidates[#candidates + 1] = {day, n}
+        end
+      end
     end
     if #candidates >= limits[4] then break end
   end
   local best, best_j, best_c, best_l, best_source = nil, -1, 0, 0, ''
   for k = 1, math.min(#candidates, limits[4]) do
-    local rec = record(candidates[k][1], tonumber(candidates[k][2]))
+    local rec = record(candidates[k][1], candidates[k][2])
     if rec then
       local j, c, l, kept, source = compare(rec)
       local dup = (j >= limits[1] or (c >= limits[2] and l >= limits[3]))
@@ -461,31 +503,18 @@ if ARGV[6] == '1' then mark_put(KEYS[2], content_field, ARGV[1]) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
 local n = near and store_record(prefix .. days[1], ARGV[16])
-if n then  -- near-duplicate indexing: the bands into today's shards, today's bitmap
-  local today = prefix .. days[1]
-  for _, slot in ipairs(slots) do
-    local shard = today .. ':' .. slot[1]
-    redis.call('HSET', shard, slot[2], n)
-    redis.call('EXPIRE', shard, index_ttl, 'NX')
+if n and n < ITEM_SPAN then  -- near-duplicate indexing: the bands into today's slot table
+  local listed = tables[days[1]]
+  local current = listed[#listed]
+  if not current or (n - current[2] + 1) * #bands > current[1] * limits[6] then
+    current = new_table(n)
   end
-  -- Today's presence bitmap, sized on the day's first insert for the busiest day in the window
-  -- (dedupe.prefilter_bytes is the reference; limits 5-8: bits per entry, min, max, slack).
-  local bitmap = today .. ':bits'
-  local nbits = bitmap_bits(days[1])
-  if nbits == 0 then
-    local busiest = 0
-    for _, day in ipairs(days) do
-      busiest = math.max(busiest, redis.call('STRLEN', prefix .. day .. ':where') / 6)
-    end
-    local size, grow, slack = limits[6], 1.5, limits[8]
-    while (size - slack) * 8 < busiest * #slots * limits[5] and size < limits[7] do
-      if grow == 1.5 then size, grow = size * 3 / 2, 4 / 3 else size, grow = size * 4 / 3, 1.5 end
-    end
-    redis.call('SETRANGE', bitmap, tostring(size - slack - 1), '\0')
-    redis.call('EXPIRE', bitmap, index_ttl)
-    nbits = (size - slack) * 8
+  local set = {}
+  for _, band in ipairs(bands) do
+    set[#set + 1] = 'SET'; set[#set + 1] = 'u32'; set[#set + 1] = '#' .. band[1] % current[1]
+    set[#set + 1] = tostring(band[2] + n)
   end
-  redis.call('BITFIELD', bitmap, unpack(bit_args('SET', nbits)))
+  redis.call('BITFIELD', prefix .. days[1] .. ':slots:' .. (#listed - 1), unpack(set))
 end
 return {'published', sid}
 """

@@ -10,12 +10,13 @@ import msgspec
 from redis.asyncio import Redis
 
 from pipeline.dedupe import (
-    PREFILTER_BITS_PER_ENTRY,
-    PREFILTER_MAX_BYTES,
-    PREFILTER_MIN_BYTES,
-    PREFILTER_SLACK,
     RECORD_CHUNK_BYTES,
     SCHEME,
+    SLOT_LOAD,
+    SLOT_LOAD_MAX,
+    STRING_SLACK,
+    TABLE_MAX_BYTES,
+    TABLE_MIN_BYTES,
     DedupePolicy,
     Fingerprint,
     band_slot,
@@ -143,14 +144,14 @@ def _publish_args(
         fp.shingles if fp else 0,
         fp.lead_shingles if fp else 0,
         f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates},"
-        f"{PREFILTER_BITS_PER_ENTRY},{PREFILTER_MIN_BYTES},{PREFILTER_MAX_BYTES},{PREFILTER_SLACK},"
-        f"{near.index_shards},{RECORD_CHUNK_BYTES}",
+        f"{SLOT_LOAD},{SLOT_LOAD_MAX},{TABLE_MIN_BYTES},{TABLE_MAX_BYTES},{STRING_SLACK},"
+        f"{RECORD_CHUNK_BYTES}",
         doc_record(fp, item.id, item.source) if fp else b"",
         item.source or "",
         item.title,
         keys.cluster(""),
         # One argument rather than 80: each argument costs the client ~1 us to pack.
-        _slots_arg(fp, near),
+        _slots_arg(fp),
         keys.item_mark(item.id)[1],
         keys.content_mark(item.content_hash)[1],
     ]
@@ -166,10 +167,10 @@ def _marks_arg(policy: PublishPolicy, now: datetime) -> str:
     return f"{today},{keep_days},{max(1, keep_days // 4)}"
 
 
-def _slots_arg(fp: Fingerprint | None, near: DedupePolicy) -> str:
-    """The bands' index slots as one "shard:field ..." argument (PUBLISH_ITEM ARGV[20])."""
-    slots = (band_slot(band, near) for band in fp.bands) if fp else ()
-    return " ".join(f"{shard}:{field}" for shard, field in slots)
+def _slots_arg(fp: Fingerprint | None) -> str:
+    """The bands as one "position:check ..." argument (PUBLISH_ITEM ARGV[20])."""
+    slots = (band_slot(band) for band in fp.bands) if fp else ()
+    return " ".join(f"{position}:{check}" for position, check in slots)
 
 
 def _duplicate_record(item: Item) -> dict[str, object]:

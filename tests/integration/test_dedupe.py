@@ -17,11 +17,13 @@ from redis.asyncio import Redis
 from pipeline.dedupe import (
     RECORD_CHUNK_BYTES,
     SCHEME,
+    SLOT_LOAD,
     DedupePolicy,
+    band_slot,
     fingerprint,
-    prefilter_bit,
-    prefilter_bytes,
     similarity,
+    slot_value,
+    table_slots,
 )
 from pipeline.models import Cluster, Discarded, FeedInfo, Item, Published
 from pipeline.normalize import content_hash, short_hash
@@ -167,34 +169,72 @@ class DaysAgo(DedupePolicy):
         return super().days((now or datetime.now(UTC)) - timedelta(days=self.ago))
 
 
-async def test_copies_are_found_across_days_through_the_presence_bitmaps(redis: Redis) -> None:
+async def slots_of(redis: Redis, table: str, slots: int, bands: tuple[int, ...]) -> list[int]:
+    """The values of a slot table at the bands' slots (dedupe.band_slot, table_slots)."""
+    reads = [("u32", f"#{band_slot(band)[0] % slots}") for band in bands]
+    return list(await redis.bitfield_ro(table, *reads[0], items=reads[1:]))
+
+
+async def test_copies_are_found_across_days_through_the_slot_tables(redis: Redis) -> None:
     prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()
+    long_ago = dataclasses.replace(POLICY, near=DaysAgo(ago=12))  # a day out of today's window
+    await publish_item(redis, KEYS, "f", item("old", "\n\n".join(distinct_story(5))), long_ago)
     earlier = dataclasses.replace(POLICY, near=DaysAgo(ago=3))
     original = item("o", "\n\n".join(STORY))
     assert isinstance(await publish_item(redis, KEYS, "f", original, earlier), Published)
-    # Three days ago's bitmap: sized for an empty window, the original's 40 bands set.
-    bitmap = f"{prefix}{today[3]}:bits"
-    size = await redis.strlen(bitmap)
-    assert size == prefilter_bytes(0)
+    # Three days ago's table: sized for an empty window, the original's 40 bands in it as
+    # (check, item number 1).
+    table, slots = f"{prefix}{today[3]}:slots:0", table_slots(0)
+    assert await redis.strlen(table) == slots * 4
+    assert 0 < await redis.ttl(table) <= (POLICY.near.window_days + 1) * 86_400
+    assert await redis.hget(f"{prefix}tables", today[3]) == f"{slots}:1".encode()
     fp = fingerprint(original.text, POLICY.near)
     assert fp is not None
-    assert [await redis.getbit(bitmap, prefilter_bit(b, size)) for b in fp.bands] == [1] * 40
-    assert await redis.strlen(f"{prefix}{today[3]}:where") == 6  # one record that day
+    written = {}  # in band order: two bands of one item may share a slot, the later one stays
+    for band in fp.bands:
+        written[band_slot(band)[0] % slots] = slot_value(band_slot(band)[1], 1)
+    expected = [written[band_slot(band)[0] % slots] for band in fp.bands]
+    assert await slots_of(redis, table, slots, fp.bands) == expected
 
-    # Today's first item sizes today's bitmap for the busiest day in the window.
+    # Today's first item sizes today's table for the busiest day in the window, and the days
+    # that left the window are forgotten.
     await redis.setrange(f"{prefix}{today[1]}:where", 100_000 * 6 - 1, b"\0")  # 100,000 items
     other = item("other", "\n\n".join(distinct_story(7)))
     assert isinstance(await publish_item(redis, KEYS, "f", other, POLICY), Published)
-    assert await redis.strlen(f"{prefix}{today[0]}:bits") == prefilter_bytes(100_000)
+    busy = table_slots(100_000 * 40 / SLOT_LOAD)
+    assert await redis.strlen(f"{prefix}{today[0]}:slots:0") == busy * 4
+    assert set(await redis.hkeys(f"{prefix}tables")) == {today[3].encode(), today[0].encode()}
 
     copy = item("c", copies_of(STORY, 1)[0], source="Other")
     outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
     assert isinstance(outcome, Discarded) and outcome.duplicate_of == original.id
 
-    # Only bands the bitmap may hold are looked up: with its bits cleared, the day is not read.
-    await redis.set(bitmap, bytes(size))
+    # The day is read through its table alone: with its slots taken by other items (a check
+    # that does not match) or cleared, the original is not found.
+    await redis.set(table, bytes(slots * 4))
     again = item("c2", copies_of(STORY, 2)[1], source="Third")
     assert isinstance(await publish_item(redis, KEYS, "f", again, POLICY), Published)
+
+
+async def test_a_day_that_outgrows_its_table_starts_a_twice_larger_one(redis: Redis) -> None:
+    """Past SLOT_LOAD_MAX entries per slot a day starts a new table twice as large; its items
+    are found in either table (the full one is only read from then on)."""
+    prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()[0]
+    first = item("first", "\n\n".join(STORY))
+    assert isinstance(await publish_item(redis, KEYS, "f", first, POLICY), Published)
+    small = table_slots(0)  # 4,080 slots: full (0.75 entry per slot) at 76 items
+    where = f"{prefix}{today}:where"
+    await redis.append(where, await redis.getrange(where, 0, 5) * 99)  # items 2-100: the same
+    late = item("late", "\n\n".join(distinct_story(9)))
+    assert isinstance(await publish_item(redis, KEYS, "f", late, POLICY), Published)
+    bigger = table_slots(small * 2)
+    assert bigger >= small * 2
+    assert await redis.hget(f"{prefix}tables", today) == f"{small}:1 {bigger}:101".encode()
+    assert await redis.strlen(f"{prefix}{today}:slots:1") == bigger * 4
+    for key, story in (("first", STORY), ("late", distinct_story(9))):
+        copy = item(f"{key}-copy", copies_of(story, 1)[0], source="Other")
+        outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
+        assert isinstance(outcome, Discarded) and outcome.duplicate_of == short_hash(key), key
 
 
 async def test_records_past_the_first_chunk_are_found(redis: Redis) -> None:

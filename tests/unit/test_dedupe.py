@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.dedupe import (
-    PREFILTER_MAX_BYTES,
-    PREFILTER_MIN_BYTES,
-    PREFILTER_SLACK,
     SCHEME,
+    STRING_SLACK,
+    TABLE_MAX_BYTES,
+    TABLE_MIN_BYTES,
     DedupePolicy,
     Similarity,
     band_slot,
@@ -17,9 +17,9 @@ from pipeline.dedupe import (
     is_duplicate,
     lead_numbers,
     numbers_differ,
-    prefilter_bit,
-    prefilter_bytes,
     similarity,
+    slot_value,
+    table_slots,
 )
 
 POLICY = DedupePolicy()
@@ -48,22 +48,26 @@ def fp(text: str):
     return result
 
 
-def test_band_slot_stores_only_what_the_shard_does_not_say() -> None:
-    for band in (0, 1, 65_535, 65_536, 1_944_496_352, 2**31 - 1):
-        shard, field = band_slot(band, POLICY)
-        assert 0 <= shard < POLICY.index_shards and 0 <= field < 2**15
-        assert field * POLICY.index_shards + shard == band  # what the script rebuilds
+def test_band_slot_splits_the_hash_into_position_and_check() -> None:
+    for band in (0, 1, 2**32 - 1, 2**32, 1_944_496_352, 2**40 - 1):
+        position, check = band_slot(band)
+        assert 0 <= position < 2**32 and 0 <= check < 256
+        assert check << 32 | position == band
+    assert slot_value(0xAB, 1) == 0xAB000001
+    assert slot_value(255, 2**24 - 1) == 2**32 - 1  # the largest uint32 slot
 
 
 def test_signature_is_pinned() -> None:
     """A rensa upgrade that changes hashing must fail here, not silently split the index."""
     result = fp(FOX)
-    assert SCHEME == "n1-c8-mh128x8-s20251213-b32x4-l8x4-h31-rensa05-pf1-ln1-dr1"
+    assert SCHEME == "n1-c8-mh128x8-s20251213-b32x4-l8x4-h40-rensa05-st1-ln1-dr1"
     # The low bytes of the 16-bit values pinned before (f9c6 bec5 d006 774c): same hashing.
     assert result.signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert (result.shingles, result.lead_shingles) == (150, 150)
-    assert result.bands[:2] == (1944496352, 180693266)
+    # 40-bit band hashes; their top 32 bits are the 31-bit ones pinned before (1944496352,
+    # 180693266) where those kept bit 31: the same hashing, 8 more bits of it.
+    assert result.bands[:2] == (497791066326, 596013290002)
     assert len(result.signature) == 128 and len(result.lead_signature) == 128
     assert len(result.bands) == 40
 
@@ -162,21 +166,14 @@ def test_lead_numbers_only_count_numbers_between_two_words() -> None:
     assert not numbers_differ(marks, lead_numbers("الشحنه الثالثه من"))  # other words
 
 
-def test_presence_bitmap_is_sized_for_the_busiest_day() -> None:
-    # At least 12 bits per band entry (40 bands per item), 16 KiB x 1, 1.5, 2, 3, 4, 6, ...
-    # less the header slack, within the bounds.
-    assert prefilter_bytes(0) == PREFILTER_MIN_BYTES - PREFILTER_SLACK
-    assert prefilter_bytes(100_000) == 6 * 2**20 - PREFILTER_SLACK  # 48 Mbit wanted
-    assert prefilter_bytes(104_856) == 6 * 2**20 - PREFILTER_SLACK  # still fits
-    assert prefilter_bytes(104_857) == 8 * 2**20 - PREFILTER_SLACK
-    assert prefilter_bytes(150_000) == 12 * 2**20 - PREFILTER_SLACK
-    assert prefilter_bytes(10**9) == PREFILTER_MAX_BYTES - PREFILTER_SLACK
-    series = {PREFILTER_MIN_BYTES * m * 2**k for m in (2, 3) for k in range(13)}
-    sizes = [prefilter_bytes(n) + PREFILTER_SLACK for n in range(0, 3_000_000, 997)]
-    assert sizes == sorted(sizes) and set(sizes) <= series | {PREFILTER_MIN_BYTES}
-
-
-def test_presence_bit_stays_inside_the_bitmap() -> None:
-    assert prefilter_bit(5, 16_384) == 5
-    assert prefilter_bit(16_384 * 8 + 7, 16_384) == 7
-    assert all(0 <= prefilter_bit(h, 20_480) < 20_480 * 8 for h in (0, 2**31 - 1, 163_839))
+def test_slot_table_steps_through_allocator_size_classes() -> None:
+    # uint32 slots in 16 KiB x 1, 1.5, 2, 3, 4, 6, ... less the header slack, within the bounds.
+    assert table_slots(0) == (TABLE_MIN_BYTES - STRING_SLACK) // 4 == 4080
+    wanted = 100_000 * 40 / 0.5  # a day of 100,000 items at half a band entry per slot
+    assert table_slots(wanted) == (32 * 2**20 - STRING_SLACK) // 4  # 8,388,592 slots
+    assert table_slots((8 * 2**20 - STRING_SLACK) // 4) == (8 * 2**20 - STRING_SLACK) // 4
+    assert table_slots((8 * 2**20 - STRING_SLACK) // 4 + 1) == (12 * 2**20 - STRING_SLACK) // 4
+    assert table_slots(10**12) == (TABLE_MAX_BYTES - STRING_SLACK) // 4
+    series = {TABLE_MIN_BYTES * m * 2**k for m in (2, 3) for k in range(13)}
+    sizes = [table_slots(n) * 4 + STRING_SLACK for n in range(0, 30_000_000, 9973)]
+    assert sizes == sorted(sizes) and set(sizes) <= series | {TABLE_MIN_BYTES}
