@@ -57,16 +57,23 @@ from pipeline.dedupe import (
     NUM_PERM,
     SCHEME,
     SHINGLE,
+    SLOT_LOAD,
     DedupePolicy,
     Fingerprint,
     doc_record,
     fingerprint,
-    prefilter_bytes,
+    table_slots,
 )
-from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys, reply_text
+from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys
 from pipeline.models import Cluster, FeedInfo, Item
 from pipeline.normalize import content_hash, normalize_for_matching
-from pipeline.publish import PublishPolicy, _publish_args, publish_item, publish_keys
+from pipeline.publish import (
+    PublishPolicy,
+    _publish_args,
+    band_slots_arg,
+    publish_item,
+    publish_keys,
+)
 from workers.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +85,7 @@ TARGETS = {
     "redis_p99_ms": 2.0,
     "fingerprint_mean_ms": 2.0,
     "memory_bytes_per_item": 1024.0,  # everything the script stores, exact-dedupe keys too
-    # The same target over the near-duplicate index alone (shards, records, bitmaps): what the
+    # The same target over the near-duplicate index alone (slot tables, records): what the
     # datasketch baseline stores; the exact-dedupe keys predate near-duplicate detection.
     "index_memory_bytes_per_item": 1024.0,
     "speedup_vs_datasketch_p50": 10.0,
@@ -344,11 +351,11 @@ def bench_ids(n: int) -> tuple[str, str]:
 class Loader:
     """Loads synthetic fingerprints through the real script, pipelined, over the window's days.
 
-    Each item gets random 128 signature bytes, random lead bytes and 40 random uint32
-    band hashes (real band hashes are uniform uint32 too), so it lands in the same structures a
-    real one does: 40 fields of ``<prefix><day>:<shard>`` hashes and a record in the day's
-    ``docs`` chunks and ``where``, plus its exact-dedupe marks. ARGV[9] (days)
-    holds only the day to insert into, so loading checks that one day's shards, not seven.
+    Each item gets random 128 signature bytes, random lead bytes and 40 random band hashes
+    (real band hashes are uniform too), so it lands in the same structures a real one does: 40
+    slots of the day's slot table and a record in the day's ``docs`` chunks and ``where``, plus
+    its exact-dedupe marks. ARGV[9] (days) holds only the day to insert into, so loading
+    checks that one day's table, not seven.
     """
 
     client: redis.Redis
@@ -358,7 +365,6 @@ class Loader:
     template: tuple[bytes | str | int, ...]
     shingles: int
     lead_shingles: int
-    shards: int
     seed: int = 1
 
     def load(self, count: int, batch: int, progress: Callable[[int], None]) -> None:
@@ -401,8 +407,7 @@ class Loader:
         signatures = rng.bytes(count * NUM_PERM)
         leads = rng.bytes(count * NUM_PERM)
         bands = rng.integers(0, 1 << BAND_HASH_BITS, size=(count, BANDS), dtype=np.uint64)
-        shards = (bands % self.shards).tolist()
-        fields = (bands // self.shards).tolist()  # dedupe.band_slot
+        bands_of = bands.tolist()
         commands = []
         for k in range(count):
             n = start + k
@@ -418,7 +423,7 @@ class Loader:
             argv[ARG_SHINGLES], argv[ARG_LEAD_SHINGLES] = self.shingles, self.lead_shingles
             argv[ARG_DOC] = doc_record(fp, item_id, "bench")
             names = publish_keys(self.keys, FEED_ID, item_id, text_hash)
-            slots = " ".join(f"{s}:{f}" for s, f in zip(shards[k], fields[k], strict=True))
+            slots = band_slots_arg(bands_of[k])
             mark_fields = (
                 self.keys.item_mark(item_id)[1],
                 self.keys.content_mark(text_hash)[1],
@@ -574,38 +579,31 @@ def memory_usage(client: redis.Redis, names: Sequence[str]) -> list[int]:
     return [int(v or 0) for v in pipe.execute()]
 
 
-def shard_lengths(client: redis.Redis, prefix: str, days: Sequence[str], shards: int) -> Any:
-    """HLEN of every day shard (0: absent), as a (days, shards) array."""
-    lengths = np.zeros((len(days), shards), dtype=np.int64)
-    for d, day in enumerate(days):
-        pipe = client.pipeline(transaction=False)
-        for shard in range(shards):
-            pipe.hlen(f"{prefix}{day}:{shard}")
-        lengths[d] = pipe.execute()
-    return lengths
+def slot_tables(client: redis.Redis, prefix: str, days: Sequence[str]) -> list[str]:
+    """Every slot table of the window's days (``<prefix>tables`` lists them)."""
+    listed = client.hmget(f"{prefix}tables", list(days))
+    return [
+        f"{prefix}{day}:slots:{k}"
+        for day, tables in zip(days, listed, strict=True)
+        for k in range(len(tables.split()) if tables else 0)
+    ]
 
 
 def memory_breakdown(
-    client: redis.Redis, keys: Keys, days: Sequence[str], shards: int, items: int, delta: int
+    client: redis.Redis, keys: Keys, days: Sequence[str], items: int, delta: int
 ) -> dict[str, Any]:
     """Where the bytes are: MEMORY USAGE (value + key name + main-dict entry) of samples of
     each key family, scaled by the family's key count, plus the dicts' own overhead."""
     rng = random.Random(3)
     prefix = keys.dedupe_index(SCHEME)
-    lengths = shard_lengths(client, prefix, days, shards)
-    existing = np.argwhere(lengths > 0)
-    picks = [tuple(existing[i]) for i in rng.sample(range(len(existing)), min(2000, len(existing)))]
-    shard_names = [f"{prefix}{days[d]}:{s}" for d, s in picks]
-    big = [f"{prefix}{days[d]}:{s}" for d, s in np.argwhere(lengths > _listpack_limit(client))]
     seqs = rng.sample(range(items), min(2000, items))
     buckets = mark_buckets(client, keys)
     chunks = [
         f"{prefix}{day}:docs:{c}" for day in days for c in range(chunk_count(client, prefix, day))
     ]
     families = {
-        "index_shards": (shard_names, len(existing)),
+        "slot_tables": ([*slot_tables(client, prefix, days), f"{prefix}tables"], None),
         "doc_records": (chunks + [f"{prefix}{day}:where" for day in days], None),
-        "presence_bitmaps": ([f"{prefix}{day}:bits" for day in days], len(days)),
         "url_marks": ([keys.item_mark(bench_ids(i)[0])[0] for i in seqs], buckets[0]),
         "text_marks": ([keys.content_mark(bench_ids(i)[1])[0] for i in seqs], buckets[1]),
     }
@@ -633,19 +631,6 @@ def memory_breakdown(
         "bytes_per_item": (delta - accounted) / items,
         "note": "main-dict bucket array, allocator rounding/fragmentation, estimate error",
     }
-    encodings = Counter(reply_text(client.object("encoding", n)) for n in shard_names[:500] + big)
-    result["shards"] = {
-        "per_day": shards,
-        "existing": len(existing),
-        "fields_total": int(lengths.sum()),
-        "fields_mean": float(lengths[lengths > 0].mean()),
-        "fields_max": int(lengths.max()),
-        "over_listpack_limit": len(big),
-        "listpack_limit": _listpack_limit(client),
-        "over_128_fields": int((lengths > 128).sum()),  # the limit pipeline/dedupe.py assumes
-        "encodings_sampled": dict(encodings),
-        "fields_per_day_mean": [float(row.mean()) for row in lengths],
-    }
     result["dbsize"] = int(client.dbsize())
     result["keyspace"] = client.info("keyspace").get("db0", {})
     return result
@@ -657,11 +642,6 @@ def mark_buckets(client: redis.Redis, keys: Keys) -> tuple[int, int]:
     items = [keys.item_mark(d)[0] for d in digits]
     texts = [keys.content_mark(d)[0] for d in digits]
     return int(client.exists(*items)), int(client.exists(*texts))
-
-
-def _listpack_limit(client: redis.Redis) -> int:
-    config = client.config_get("hash-max-listpack-entries")
-    return int(str(config["hash-max-listpack-entries"]))
 
 
 # --- 4. Baseline: datasketch --------------------------------------------------------------
@@ -811,7 +791,7 @@ def print_memory(fig: dict[str, Any]) -> None:
     mem = fig["memory"]
     print(
         f"memory per stored item: feedpipe {mem['bytes_per_item']:.0f} B "
-        f"(index shards, bitmaps, doc records {mem['index_bytes_per_item']:.0f} B), "
+        f"(slot tables and doc records {mem['index_bytes_per_item']:.0f} B), "
         f"datasketch {fig['datasketch_preload']['memory_bytes_per_item']:.0f} B"
     )
     breakdown = mem["breakdown"]
@@ -822,13 +802,6 @@ def print_memory(fig: dict[str, Any]) -> None:
             for family, entry in breakdown.items()
             if isinstance(entry, dict) and "bytes_per_item" in entry
         )
-    )
-    shards = breakdown["shards"]
-    print(
-        f"  shards: {shards['existing']:,} keys, {shards['fields_mean']:.1f} fields mean, "
-        f"max {shards['fields_max']}; {shards['over_listpack_limit']} over this server's "
-        f"hash-max-listpack-entries ({shards['listpack_limit']}), {shards['over_128_fields']} "
-        f"over 128; sampled encodings {shards['encodings_sampled']}"
     )
 
 
@@ -919,12 +892,8 @@ def run(args: argparse.Namespace, port: int) -> dict[str, Any]:
 
 def memory_report(setup: Setup, items: int, load: dict[str, Any]) -> dict[str, Any]:
     delta = load["used_memory_after"] - load["used_memory_before"]
-    breakdown = memory_breakdown(
-        setup.client, setup.keys, setup.days, setup.policy.near.index_shards, items, delta
-    )
-    index = sum(
-        breakdown[f]["bytes_per_item"] for f in ("index_shards", "doc_records", "presence_bitmaps")
-    )
+    breakdown = memory_breakdown(setup.client, setup.keys, setup.days, items, delta)
+    index = sum(breakdown[f]["bytes_per_item"] for f in ("slot_tables", "doc_records"))
     return {
         "used_memory_before": load["used_memory_before"],
         "used_memory_after_load": load["used_memory_after"],
@@ -946,7 +915,6 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
         tuple(publish_template(setup.keys, setup.policy, some_fp)),
         shingles=round(fp_stats["mean_shingles"]),
         lead_shingles=round(fp_stats["mean_lead_shingles"]),
-        shards=setup.policy.near.index_shards,
     )
     step = max(1, args.items // 10)
     done = [0]
@@ -960,7 +928,7 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
 
     info = setup.client.info
     before_memory, before_stats = used_memory(setup.client), info("commandstats")
-    size_presence_bitmaps(setup, args.items)
+    size_slot_tables(setup, args.items)
     loader.load(args.items, args.batch, progress)
     stats = CommandStats()
     stats.add(before_stats, info("commandstats"))
@@ -974,16 +942,18 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
     }
 
 
-def size_presence_bitmaps(setup: Setup, items: int) -> None:
-    """Each window day's presence bitmap as the script sizes it after a day at this volume (the
+def size_slot_tables(setup: Setup, items: int) -> None:
+    """Each window day's slot table as the script sizes it after a day at this volume (the
     loader passes one day in ARGV[9], so the script alone would size every day for an empty
-    window: a saturated bitmap, every band looked up, as on a deployment's first busy day)."""
+    window and start ever larger tables as it fills, as on a deployment's first busy day)."""
     prefix = setup.keys.dedupe_index(SCHEME)
-    size = prefilter_bytes(-(-items // len(setup.days)))
+    slots = table_slots(-(-items // len(setup.days)) * BANDS / SLOT_LOAD)
     ttl = (setup.policy.near.window_days + 1) * 86_400
     for day in setup.days:
-        setup.client.setrange(f"{prefix}{day}:bits", size - 1, b"\0")
-        setup.client.expire(f"{prefix}{day}:bits", ttl)
+        setup.client.setrange(f"{prefix}{day}:slots:0", slots * 4 - 1, b"\0")
+        setup.client.expire(f"{prefix}{day}:slots:0", ttl)
+        setup.client.hset(f"{prefix}tables", day, f"{slots}:1")
+    setup.client.expire(f"{prefix}tables", ttl)
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float]:
@@ -1015,7 +985,7 @@ def _parameters(
         "corpus": str(args.corpus),
         "scheme": SCHEME,
         "days": list(days),
-        "index_shards_per_day": policy.near.index_shards,
+        "slot_load": SLOT_LOAD,
         "bands": BANDS,
         "stream_maxlen": policy.maxlen,
         "workload_shares": {
@@ -1035,16 +1005,15 @@ NOTES = [
     "what the client, loopback and the script call cost on this machine before any work.",
     "publish_item: the production call end to end (fingerprint + EVAL sending the script "
     "text + reply parsing), on further operations after the alternating run.",
-    "Stored items: synthetic fingerprints (random signature, lead and uniform uint32 band "
+    "Stored items: synthetic fingerprints (random signature, lead and uniform band "
     "hashes) loaded through the same script, spread evenly over the 7 window days; loading "
     "passes only the insert day in ARGV[9]. Timed operations use real fingerprints of real, "
     "word-shuffled and edited articles.",
-    "Presence bitmaps: each day's is created before loading at the size the script gives it "
-    "after a day at this volume (dedupe.prefilter_bytes of items / 7).",
-    "Memory per item: (used_memory after loading - before) / items: index shards, doc records, "
-    "presence bitmaps, the exact-dedupe marks' URL and text buckets, the expires dict, and the output "
-    "stream capped at MAXLEN ~1000. index_bytes_per_item: index shards + presence bitmaps + doc "
-    "records (MEMORY USAGE samples).",
+    "Slot tables: each day's is created before loading at the size the script gives it "
+    "after a day at this volume (dedupe.table_slots of items / 7 * 40 / SLOT_LOAD).",
+    "Memory per item: (used_memory after loading - before) / items: slot tables, doc records, "
+    "the exact-dedupe marks' URL and text buckets, the expires dict, and the output stream "
+    "capped at MAXLEN ~1000. index_bytes_per_item: slot tables + doc records (MEMORY USAGE).",
     "datasketch: MinHashLSH b=32 r=4, Redis storage in DB 1 of the same server, preloaded "
     "with --baseline-items random MinHashes (it loads far slower than feedpipe, so not 1M); "
     "its per-op cost is round trips, which hardly depend on the stored count. Each operation "

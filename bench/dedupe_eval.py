@@ -8,6 +8,13 @@ published, then B: B withheld as a duplicate means "dup". The Persian set is pub
 (the seed fixture first, then every labelled file), as the pipeline would see syndicated copies
 arrive. Prints precision/recall/F1 of dup vs distinct (``update`` reported apart: either decision
 is acceptable), every mistake with its similarity figures, and writes a JSON report.
+
+``arabic-dev`` is then run again on a *loaded* index, the worst case of the slot tables: between
+A and B, other items' entries are written at random slots of today's table until it holds
+SLOT_LOAD_MAX entries per slot (as if A had been the day's first item and B came when the day's
+table was full), so each of A's band entries is lost with probability 1 - e^-SLOT_LOAD_MAX.
+Those entries' item numbers point past the day's records, so a check that matches one reads
+nothing. Repeated with ``--loaded-runs`` random seeds.
 """
 
 from __future__ import annotations
@@ -15,16 +22,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
-from pipeline.dedupe import SCHEME, DedupePolicy, fingerprint, similarity
+from pipeline.dedupe import (
+    SCHEME,
+    SLOT_ITEM_BITS,
+    SLOT_LOAD_MAX,
+    DedupePolicy,
+    fingerprint,
+    similarity,
+    slot_value,
+)
 from pipeline.keys import Keys
 from pipeline.models import Cluster, Discarded, FeedInfo, Item
 from pipeline.normalize import clean_text, content_hash, short_hash
@@ -80,15 +97,45 @@ def reference(a: Item, b: Item, policy: DedupePolicy) -> tuple[float, float, flo
 
 
 async def decide(
-    redis: Redis, policy: PublishPolicy, first: Item, second: Item
+    redis: Redis, policy: PublishPolicy, first: Item, second: Item, load: Load | None
 ) -> Discarded | None:
     await redis.flushdb()
     await publish_item(redis, KEYS, "eval", first, policy)
+    if load:
+        await fill_today(
+            redis, policy.near, load.per_slot, random.Random(f"{load.seed}:{first.id}")
+        )
     outcome = await publish_item(redis, KEYS, "eval", second, policy)
     return outcome if isinstance(outcome, Discarded) else None
 
 
-async def arabic_pairs(redis: Redis, policy: PublishPolicy, folder: Path) -> list[Case]:
+@dataclass(frozen=True)
+class Load:
+    per_slot: float  # other items' entries written into today's table, per slot
+    seed: int
+
+
+async def fill_today(redis: Redis, near: DedupePolicy, per_slot: float, rng: random.Random) -> None:
+    """Writes ``per_slot`` entries per slot of other items at random slots of today's last
+    slot table, as the day's later inserts would (pipeline/keys.py: PUBLISH_ITEM)."""
+    prefix, today = KEYS.dedupe_index(SCHEME), near.days()[0]
+    listed = await redis.hget(f"{prefix}tables", today)
+    if listed is None:  # A was not fingerprinted: nothing indexed
+        return
+    tables = listed.decode().split()
+    slots = int(tables[-1].split(":")[0])
+    nowhere = (1 << SLOT_ITEM_BITS) - 1  # an item number past the day's records
+    ops: list[str | int] = []
+    for _ in range(round(per_slot * slots)):
+        ops += ["SET", "u32", f"#{rng.randrange(slots)}", slot_value(rng.randrange(256), nowhere)]
+    table = f"{prefix}{today}:slots:{len(tables) - 1}"
+    for start in range(0, len(ops), 4000):
+        await redis.execute_command("BITFIELD", table, *ops[start : start + 4000])
+
+
+async def arabic_pairs(
+    redis: Redis, policy: PublishPolicy, folder: Path, load: Load | None = None
+) -> list[Case]:
     articles = {}
     for line in (folder / "articles.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -97,7 +144,7 @@ async def arabic_pairs(redis: Redis, policy: PublishPolicy, folder: Path) -> lis
     for line in (folder / "pairs.jsonl").read_text(encoding="utf-8").splitlines():
         pair = json.loads(line)
         a, b = articles[pair["a"]], articles[pair["b"]]
-        discarded = await decide(redis, policy, a, b)
+        discarded = await decide(redis, policy, a, b, load)
         cases.append(
             Case(
                 pair["id"],
@@ -194,7 +241,27 @@ def report(name: str, cases: list[Case]) -> dict[str, Any]:
     }
 
 
-async def run(data: Path, out: Path) -> int:
+async def loaded_runs(
+    redis: Redis, policy: PublishPolicy, folder: Path, runs: int
+) -> dict[str, Any]:
+    """``arabic-dev`` on a loaded index (module docstring), ``runs`` seeds."""
+    per_run, missed = [], Counter[str]()
+    for seed in range(runs):
+        cases = await arabic_pairs(redis, policy, folder, Load(SLOT_LOAD_MAX, seed))
+        per_run.append(scores(cases))
+        missed.update(c.id for c in cases if c.label == "dup" and not c.predicted_dup)
+    recalls = [r["recall"] for r in per_run]
+    precisions = [r["precision"] for r in per_run]
+    print(
+        f"\n== arabic-dev, loaded index ({SLOT_LOAD_MAX} entries per slot written between A "
+        f"and B), {runs} seeds\nprecision {min(precisions):.3f}-{max(precisions):.3f}  "
+        f"recall {min(recalls):.3f}-{max(recalls):.3f} (mean {sum(recalls) / runs:.3f})"
+    )
+    print("  copies missed (runs): " + ", ".join(f"{k} ({v})" for k, v in sorted(missed.items())))
+    return {"load_per_slot": SLOT_LOAD_MAX, "runs": per_run, "copies_missed": dict(missed)}
+
+
+async def run(data: Path, out: Path, runs: int) -> int:
     near = DedupePolicy()
     policy = PublishPolicy(maxlen=10_000, dedupe_ttl_seconds=3600, min_text_chars=250, near=near)
     results: dict[str, Any] = {"scheme": SCHEME, "policy": asdict(near), "sets": {}}
@@ -206,6 +273,9 @@ async def run(data: Path, out: Path) -> int:
             if (data / "arabic-dev").exists():
                 cases = await arabic_pairs(redis, policy, data / "arabic-dev")
                 results["sets"]["arabic-dev"] = report("arabic-dev", cases)
+                if runs:
+                    loaded = await loaded_runs(redis, policy, data / "arabic-dev", runs)
+                    results["arabic-dev-loaded"] = loaded
             seed = data.parent.parent / "fixtures" / "seed-ilna.txt"
             if (data / "persian-set-a").exists() and seed.exists():
                 cases = await persian_set(redis, policy, data / "persian-set-a", seed)
@@ -227,8 +297,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "reports" / "dedupe_eval.json")
+    parser.add_argument(
+        "--loaded-runs", type=int, default=5, help="seeds of the loaded-index pass (0: none)"
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(run(args.data, args.out)))
+    sys.exit(asyncio.run(run(args.data, args.out, args.loaded_runs)))
 
 
 if __name__ == "__main__":

@@ -460,9 +460,9 @@ if near then
       local key = prefix .. day .. ':slots:' .. (k - 1)
       for i, value in ipairs(redis.call('BITFIELD_RO', key, unpack(slot_gets(t[1])))) do
         local n = value - bands[i][2]  -- the item's number if the check matches
-        local id = day .. ':' .. n
-        if n > 0 and n < ITEM_SPAN and not seen[id] then
-          seen[id] = true; candidates[#candidates + 1] = {day, n}
+        if n > 0 and n < ITEM_SPAN then
+          local id = day .. ':' .. n
+          if not seen[id] then seen[id] = true; candidates[#candidates + 1] = {day, n} end
         end
       end
     end

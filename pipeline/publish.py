@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -151,7 +152,7 @@ def _publish_args(
         item.title,
         keys.cluster(""),
         # One argument rather than 80: each argument costs the client ~1 us to pack.
-        _slots_arg(fp),
+        band_slots_arg(fp.bands if fp else ()),
         keys.item_mark(item.id)[1],
         keys.content_mark(item.content_hash)[1],
     ]
@@ -167,9 +168,9 @@ def _marks_arg(policy: PublishPolicy, now: datetime) -> str:
     return f"{today},{keep_days},{max(1, keep_days // 4)}"
 
 
-def _slots_arg(fp: Fingerprint | None) -> str:
-    """The bands as one "position:check ..." argument (PUBLISH_ITEM ARGV[20])."""
-    slots = (band_slot(band) for band in fp.bands) if fp else ()
+def band_slots_arg(bands: Sequence[int]) -> str:
+    """Band hashes as one "position:check ..." argument (PUBLISH_ITEM ARGV[20])."""
+    slots = (band_slot(band) for band in bands)
     return " ".join(f"{position}:{check}" for position, check in slots)
 
 
