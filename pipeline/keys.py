@@ -344,12 +344,13 @@ local limits = {}
 for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
 local chunk_bytes = limits[10]
 
--- The bands (dedupe.band_slot): position hash, and the check byte already shifted above the
--- 24-bit item number, so a slot value minus it is the item's number when the check matches.
+-- The bands (dedupe.band_slot): position hashes, and check bytes already shifted above the
+-- 24-bit item number, so a slot value minus its check is the item's number when they match.
 local ITEM_SPAN = 16777216
-local bands = {}
+local positions, checks = {}, {}
 for position, check in string.gmatch(ARGV[20], '(%d+):(%d+)') do
-  bands[#bands + 1] = {tonumber(position), tonumber(check) * ITEM_SPAN}
+  positions[#positions + 1] = tonumber(position)
+  checks[#checks + 1] = tonumber(check) * ITEM_SPAN
 end
 
 -- Where a day's n-th record is: 6 bytes (chunk, offset, length) at (n - 1) * 6 of its ``where``.
@@ -407,8 +408,8 @@ local get_args = {}
 local function slot_gets(slots)
   if not get_args[slots] then
     local args = {}
-    for _, band in ipairs(bands) do
-      args[#args + 1] = 'GET'; args[#args + 1] = 'u32'; args[#args + 1] = '#' .. band[1] % slots
+    for i, position in ipairs(positions) do
+      args[3 * i - 2] = 'GET'; args[3 * i - 1] = 'u32'; args[3 * i] = '#' .. position % slots
     end
     get_args[slots] = args
   end
@@ -425,7 +426,7 @@ local function new_table(first)
     for _, day in ipairs(days) do
       busiest = math.max(busiest, redis.call('STRLEN', prefix .. day .. ':where') / 6)
     end
-    wanted = busiest * #bands / limits[5]
+    wanted = busiest * #positions / limits[5]
   else
     wanted = listed[#listed][1] * 2
   end
@@ -459,7 +460,7 @@ if near then
     for k, t in ipairs(tables[day]) do
       local key = prefix .. day .. ':slots:' .. (k - 1)
       for i, value in ipairs(redis.call('BITFIELD_RO', key, unpack(slot_gets(t[1])))) do
-        local n = value - bands[i][2]  -- the item's number if the check matches
+        local n = value - checks[i]  -- the item's number if the check matches
         if n > 0 and n < ITEM_SPAN then
           local id = day .. ':' .. n
           if not seen[id] then seen[id] = true; candidates[#candidates + 1] = {day, n} end
@@ -506,13 +507,13 @@ local n = near and store_record(prefix .. days[1], ARGV[16])
 if n and n < ITEM_SPAN then  -- near-duplicate indexing: the bands into today's slot table
   local listed = tables[days[1]]
   local current = listed[#listed]
-  if not current or (n - current[2] + 1) * #bands > current[1] * limits[6] then
+  if not current or (n - current[2] + 1) * #positions > current[1] * limits[6] then
     current = new_table(n)
   end
-  local set = {}
-  for _, band in ipairs(bands) do
-    set[#set + 1] = 'SET'; set[#set + 1] = 'u32'; set[#set + 1] = '#' .. band[1] % current[1]
-    set[#set + 1] = tostring(band[2] + n)
+  local gets, set = slot_gets(current[1]), {}  -- the lookup's offsets, when it read this size
+  for i, check in ipairs(checks) do
+    set[4 * i - 3] = 'SET'; set[4 * i - 2] = 'u32'; set[4 * i - 1] = gets[3 * i]
+    set[4 * i] = tostring(check + n)
   end
   redis.call('BITFIELD', prefix .. days[1] .. ':slots:' .. (#listed - 1), unpack(set))
 end
