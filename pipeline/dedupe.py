@@ -45,13 +45,13 @@ SLOT_ITEM_BITS = 24  # the item's number that day (1-based, 0 = empty slot): 16.
 # Each day's band entries live in slot tables: STRINGs of uint32 slots (check << 24 | item
 # number), one slot per band entry, written with one BITFIELD per insert and read with one
 # BITFIELD_RO per day and table (docs/dedupe.md). A later entry landing on a slot replaces the
-# earlier one: at a load of L entries per slot, an entry survives the rest of its day with
-# probability e^-L(rest of the day) (at L = 0.5, 78 % on average, 61 % for the day's first
-# item). A table is sized on the day's first insert for SLOT_LOAD at the busiest day still in
-# the window; when a day outgrows it (SLOT_LOAD_MAX), a table twice as large is started and the
-# full one is only read from then on.
-SLOT_LOAD = 0.5
-SLOT_LOAD_MAX = 0.75
+# earlier one: an entry survives the rest of its day with probability e^-(entries per slot
+# written after it), at SLOT_LOAD 84 % on average and 70 % for the day's first item. A table
+# is sized on the day's first insert for SLOT_LOAD at the busiest day still in the window; when
+# a day outgrows it (SLOT_LOAD_MAX), a table twice as large is started and the full one is only
+# read from then on. Lower loads lose less and cost more memory (docs/dedupe.md).
+SLOT_LOAD = 0.35
+SLOT_LOAD_MAX = 0.5
 TABLE_MIN_BYTES = 16_384  # a power of two; sizes step x1.5, x4/3, ...: allocator size classes
 TABLE_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
 STRING_SLACK = 64  # bytes left for a string's header so that it fills its size class exactly

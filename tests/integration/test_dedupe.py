@@ -222,7 +222,7 @@ async def test_a_day_that_outgrows_its_table_starts_a_twice_larger_one(redis: Re
     prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()[0]
     first = item("first", "\n\n".join(STORY))
     assert isinstance(await publish_item(redis, KEYS, "f", first, POLICY), Published)
-    small = table_slots(0)  # 4,080 slots: full (0.75 entry per slot) at 76 items
+    small = table_slots(0)  # 4,080 slots: full (0.5 entry per slot) at 51 items
     where = f"{prefix}{today}:where"
     await redis.append(where, await redis.getrange(where, 0, 5) * 99)  # items 2-100: the same
     late = item("late", "\n\n".join(distinct_story(9)))
