@@ -21,8 +21,8 @@ from typing import Any
 
 from bench.harness import write_report
 
-# Per published item in the window: bench/dedupe_bench.py's 957 B less the exact-dedupe marks.
-DEDUPE_INDEX_BYTES = 850
+# Per published item in the window: bench/dedupe_bench.py's 891 B less the exact-dedupe marks.
+DEDUPE_INDEX_BYTES = 790
 # Per entry for FEEDPIPE_SEEN_TTL_DAYS: the seen mark (~150 B) and the URL and text marks (~105 B,
 # kept up to a quarter longer): docs/operations.md.
 SEEN_BYTES = 270
@@ -91,7 +91,7 @@ def main() -> None:
         "article_redis_ms": per_article["redis"],
         "feed_bytes": poll["redis_bytes_per_feed"],
         # Stream items and everything else an article leaves in Redis, from the largest run
-        # (the 65,536 daily index shards' fixed overhead weighs less the more items there are).
+        # (fixed overheads, like the marks' buckets, weigh less the more items there are).
         "item_bytes": _bytes_per_article(args.reports, ingest),
     }
     rows = [plan(feeds, costs, args) for feeds in (10_000, 100_000, 1_000_000)]
