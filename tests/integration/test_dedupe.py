@@ -195,6 +195,7 @@ async def test_copies_are_found_across_days_through_the_slot_tables(redis: Redis
         written[band_slot(band)[0] % slots] = slot_value(band_slot(band)[1], 1)
     expected = [written[band_slot(band)[0] % slots] for band in fp.bands]
     assert await slots_of(redis, table, slots, fp.bands) == expected
+    assert await redis.strlen(f"{prefix}{today[3]}:where") == 6  # one record that day
 
     # Today's first item sizes today's table for the busiest day in the window, and the days
     # that left the window are forgotten.
@@ -209,8 +210,8 @@ async def test_copies_are_found_across_days_through_the_slot_tables(redis: Redis
     outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
     assert isinstance(outcome, Discarded) and outcome.duplicate_of == original.id
 
-    # The day is read through its table alone: with its slots taken by other items (a check
-    # that does not match) or cleared, the original is not found.
+    # The day is read through its table alone: with its slots cleared, the original is not
+    # found (its record is still there).
     await redis.set(table, bytes(slots * 4))
     again = item("c2", copies_of(STORY, 2)[1], source="Third")
     assert isinstance(await publish_item(redis, KEYS, "f", again, POLICY), Published)
