@@ -60,6 +60,7 @@ from pipeline.dedupe import (
     SLOT_LOAD,
     DedupePolicy,
     Fingerprint,
+    day_tables,
     doc_record,
     fingerprint,
     table_slots,
@@ -585,7 +586,7 @@ def slot_tables(client: redis.Redis, prefix: str, days: Sequence[str]) -> list[s
     return [
         f"{prefix}{day}:slots:{k}"
         for day, tables in zip(days, listed, strict=True)
-        for k in range(len(tables.split()) if tables else 0)
+        for k in range(len(day_tables(tables)))
     ]
 
 

@@ -41,6 +41,7 @@ from pipeline.dedupe import (
     SLOT_LOAD,
     SLOT_LOAD_MAX,
     DedupePolicy,
+    day_tables,
     fingerprint,
     similarity,
     slot_value,
@@ -123,11 +124,10 @@ async def fill_today(redis: Redis, near: DedupePolicy, per_slot: float, rng: ran
     """Writes ``per_slot`` entries per slot of other items at random slots of today's last
     slot table, as the day's later inserts would (pipeline/keys.py: PUBLISH_ITEM)."""
     prefix, today = KEYS.dedupe_index(SCHEME), near.days()[0]
-    listed = await redis.hget(f"{prefix}tables", today)
-    if listed is None:  # A was not fingerprinted: nothing indexed
+    tables = day_tables(await redis.hget(f"{prefix}tables", today))
+    if not tables:  # A was not fingerprinted: nothing indexed
         return
-    tables = listed.decode().split()
-    slots = int(tables[-1].split(":")[0])
+    slots = tables[-1][0]
     nowhere = (1 << SLOT_ITEM_BITS) - 1  # an item number past the day's records
     ops: list[str | int] = []
     for _ in range(round(per_slot * slots)):

@@ -196,6 +196,13 @@ def slot_value(check: int, item_number: int) -> int:
     return check << SLOT_ITEM_BITS | item_number
 
 
+def day_tables(described: bytes | str | None) -> list[tuple[int, int]]:
+    """A day's slot tables, oldest first, as (slots, first item number) from its entry in the
+    index's ``tables`` hash ("slots:first slots:first ...", as PUBLISH_ITEM writes it)."""
+    text = described.decode() if isinstance(described, bytes) else described or ""
+    return [(int(slots), int(first)) for slots, first in (t.split(":") for t in text.split())]
+
+
 def table_slots(wanted: float) -> int:
     """Slots of a new slot table holding at least ``wanted`` (the script sizes a day's first
     table for ``busiest day's items * bands / SLOT_LOAD``, a next one for twice the last).

@@ -345,7 +345,8 @@ for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) e
 local chunk_bytes = limits[10]
 
 -- The bands (dedupe.band_slot): position hashes, and check bytes already shifted above the
--- 24-bit item number, so a slot value minus its check is the item's number when they match.
+-- 24-bit item number (dedupe.SLOT_ITEM_BITS, slot_value), so a slot value minus its check is
+-- the item's number when they match.
 local ITEM_SPAN = 16777216
 local positions, checks = {}, {}
 for position, check in string.gmatch(ARGV[20], '(%d+):(%d+)') do

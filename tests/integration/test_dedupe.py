@@ -20,6 +20,7 @@ from pipeline.dedupe import (
     SLOT_LOAD,
     DedupePolicy,
     band_slot,
+    day_tables,
     fingerprint,
     similarity,
     slot_value,
@@ -231,6 +232,7 @@ async def test_a_day_that_outgrows_its_table_starts_a_twice_larger_one(redis: Re
     bigger = table_slots(small * 2)
     assert bigger >= small * 2
     assert await redis.hget(f"{prefix}tables", today) == f"{small}:1 {bigger}:101".encode()
+    assert day_tables(await redis.hget(f"{prefix}tables", today)) == [(small, 1), (bigger, 101)]
     assert await redis.strlen(f"{prefix}{today}:slots:1") == bigger * 4
     for key, story in (("first", STORY), ("late", distinct_story(9))):
         copy = item(f"{key}-copy", copies_of(story, 1)[0], source="Other")
