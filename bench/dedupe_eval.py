@@ -10,12 +10,13 @@ arrive. Prints precision/recall/F1 of dup vs distinct (``update`` reported apart
 is acceptable), every mistake with its similarity figures, and writes a JSON report.
 
 ``arabic-dev`` is then run again on a *loaded* index, since a later band entry landing on a slot
-of the day's slot table replaces the earlier one: between A and B, other items' entries are
-written at random slots of today's table, L per slot, so each of A's entries is lost with
-probability 1 - e^-L. Two loads: "next day", L drawn per pair from 0 to SLOT_LOAD (A published
-at a random time of a day whose table filled to its planned load, B after that day); and
-"worst case", L = SLOT_LOAD_MAX (A the first item of a day that filled its table up to the
-point where a larger one is started, B after it). The other items' entries point past the
+of the window's slot table replaces the earlier one: between A and B, other items' entries are
+written at random slots of the table, L per slot, so each of A's entries is lost with
+probability 1 - e^-L (the run overwrites each of A's slots with that probability). A table at its planned load takes SLOT_LOAD entries per slot in a window
+(7 days), so L is what was published between A and B. Three loads: "within a day", L drawn per
+pair from 0 to SLOT_LOAD / 7 (B up to a day after A); "a week later", L = SLOT_LOAD (B as A
+leaves the window); and "worst case", L = SLOT_LOAD_MAX (B a week later, on a table that
+filled up to the point where a larger one is started). The other items' entries point past the
 day's records, so a check that matches one reads nothing. ``--loaded-runs`` seeds each.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import sys
 import tempfile
@@ -41,10 +43,12 @@ from pipeline.dedupe import (
     SLOT_LOAD,
     SLOT_LOAD_MAX,
     DedupePolicy,
-    day_tables,
+    band_slot,
+    day_code,
     fingerprint,
     similarity,
     slot_value,
+    window_tables,
 )
 from pipeline.keys import Keys
 from pipeline.models import Cluster, Discarded, FeedInfo, Item
@@ -108,33 +112,37 @@ async def decide(
     if load:
         rng = random.Random(f"{load.seed}:{first.id}")
         per_slot = rng.uniform(0, load.per_slot) if load.spread else load.per_slot
-        await fill_today(redis, policy.near, per_slot, rng)
+        await overwrite_slots(redis, policy.near, first, per_slot, rng)
     outcome = await publish_item(redis, KEYS, "eval", second, policy)
     return outcome if isinstance(outcome, Discarded) else None
 
 
 @dataclass(frozen=True)
 class Load:
-    per_slot: float  # other items' entries written into today's table, per slot
+    per_slot: float  # other items' entries written into the table, per slot
     seed: int
     spread: bool = False  # per_slot is the top of a uniform draw per pair
 
 
-async def fill_today(redis: Redis, near: DedupePolicy, per_slot: float, rng: random.Random) -> None:
-    """Writes ``per_slot`` entries per slot of other items at random slots of today's last
-    slot table, as the day's later inserts would (pipeline/keys.py: PUBLISH_ITEM)."""
+async def overwrite_slots(
+    redis: Redis, near: DedupePolicy, first: Item, per_slot: float, rng: random.Random
+) -> None:
+    """Overwrites each slot of the window table holding one of ``first``'s band entries with
+    probability 1 - e^-per_slot, as ``per_slot`` later entries per slot landing at random would
+    (pipeline/keys.py: PUBLISH_ITEM); the other slots do not matter to ``first``'s copy."""
     prefix, today = KEYS.dedupe_index(SCHEME), near.days()[0]
-    tables = day_tables(await redis.hget(f"{prefix}tables", today))
-    if not tables:  # A was not fingerprinted: nothing indexed
+    tables = window_tables(await redis.get(f"{prefix}tables"))
+    fp = fingerprint(first.text, near)
+    if not tables or fp is None:  # A was not fingerprinted: nothing indexed
         return
-    slots = tables[-1][0]
+    slots, code = tables[-1].slots, day_code(today)
     nowhere = (1 << SLOT_ITEM_BITS) - 1  # an item number past the day's records
     ops: list[str | int] = []
-    for _ in range(round(per_slot * slots)):
-        ops += ["SET", "u32", f"#{rng.randrange(slots)}", slot_value(rng.randrange(256), nowhere)]
-    table = f"{prefix}{today}:slots:{len(tables) - 1}"
-    for start in range(0, len(ops), 4000):
-        await redis.execute_command("BITFIELD", table, *ops[start : start + 4000])
+    for position in sorted({band_slot(band)[0] % slots for band in fp.bands}):
+        if rng.random() < 1 - math.exp(-per_slot):
+            ops += ["SET", "u40", f"#{position}", slot_value(rng.randrange(256), code, nowhere)]
+    if ops:
+        await redis.execute_command("BITFIELD", f"{prefix}slots:{tables[-1].number}", *ops)
 
 
 async def arabic_pairs(
@@ -246,7 +254,8 @@ def report(name: str, cases: list[Case]) -> dict[str, Any]:
 
 
 LOADS = {
-    "next day": Load(SLOT_LOAD, seed=0, spread=True),
+    "within a day": Load(SLOT_LOAD / DedupePolicy().window_days, seed=0, spread=True),
+    "a week later": Load(SLOT_LOAD, seed=0),
     "worst case": Load(SLOT_LOAD_MAX, seed=0),
 }
 
@@ -262,7 +271,7 @@ async def loaded_runs(
         missed.update(c.id for c in cases if c.label == "dup" and not c.predicted_dup)
     recalls = [r["recall"] for r in per_run]
     precisions = [r["precision"] for r in per_run]
-    entries = f"0-{load.per_slot}" if load.spread else f"{load.per_slot}"
+    entries = f"0-{load.per_slot:.3g}" if load.spread else f"{load.per_slot:.3g}"
     print(
         f"\n== arabic-dev, loaded index, {name} ({entries} entries per slot written between A "
         f"and B), {runs} seeds\nprecision {min(precisions):.3f}-{max(precisions):.3f}  "

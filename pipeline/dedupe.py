@@ -13,8 +13,9 @@ hold the two to the same figures. Measured choices and figures: docs/dedupe.md.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 import rensa
@@ -37,23 +38,30 @@ SIGNATURE_BITS = 8
 FULL_BANDS, FULL_ROWS = 32, 4
 LEAD_BANDS, LEAD_ROWS = 8, 4
 LEAD_NUMBERS_MAX = 8  # number words of the lead kept per item (4 bytes each): lead_numbers
-# A band hash has 40 bits: the low 32 choose its slot in a day's slot table, the high 8 are a
-# check stored with the item's number (so another band hash landing in the same slot is told
-# apart in 255 cases of 256 without reading any record).
+# A band hash has 40 bits: the low 32 choose its slot in the window table, the high 8 are a
+# check stored with the item's day and number (so another band hash landing in the same slot is
+# told apart in 255 cases of 256 without reading any record).
 BAND_HASH_BITS = 40
+# The window's band entries live in one slot table, a STRING of 40-bit slots
+# (slot_value: check << 32 | day code << 24 | item number that day), one slot per band entry,
+# written with one BITFIELD per insert and read with one BITFIELD_RO per check, whatever the
+# window's length (docs/dedupe.md). Slots are never cleared: a later entry landing on a slot
+# replaces the earlier one, whatever its day, so an entry is lost only to the entries written
+# between the original and its copy: at SLOT_LOAD per window, 7 % of them a day later (7-day
+# window), 39 % at the window's end. The table is sized for SLOT_LOAD at the busiest day still
+# in the window times the window's days; past SLOT_LOAD_MAX a larger one is started (up to
+# COPY_MAX_BYTES it is the old one copied four times over, so no older table stays to be read).
+SLOT_BYTES = 5
 SLOT_ITEM_BITS = 24  # the item's number that day (1-based, 0 = empty slot): 16.7 million a day
-# Each day's band entries live in slot tables: STRINGs of uint32 slots (check << 24 | item
-# number), one slot per band entry, written with one BITFIELD per insert and read with one
-# BITFIELD_RO per day and table (docs/dedupe.md). A later entry landing on a slot replaces the
-# earlier one: an entry survives the rest of its day with probability e^-(entries per slot
-# written after it), at SLOT_LOAD 84 % on average and 70 % for the day's first item. A table
-# is sized on the day's first insert for SLOT_LOAD at the busiest day still in the window; when
-# a day outgrows it (SLOT_LOAD_MAX), a table twice as large is started and the full one is only
-# read from then on. Lower loads lose less and cost more memory (docs/dedupe.md).
-SLOT_LOAD = 0.35
-SLOT_LOAD_MAX = 0.5
-TABLE_MIN_BYTES = 16_384  # a power of two; sizes step x1.5, x4/3, ...: allocator size classes
-TABLE_MAX_BYTES = 1 << 28  # 256 MiB (Redis strings stop at 512 MiB)
+SLOT_DAY_BITS = 8  # the day's code (day_code): windows up to 255 days tell their days apart
+SLOT_LOAD = 0.5
+SLOT_LOAD_MAX = 0.7
+# A power of two; sizes step through allocator size classes. In a smaller table an item's own 40
+# entries land on one another more often (at 16 KiB one item in four lost one that way), and a
+# new deployment's table grows more times.
+TABLE_MIN_BYTES = 1 << 20
+TABLE_MAX_BYTES = 1 << 29  # 512 MiB, Redis's largest string: ~1.3 million items a window
+COPY_MAX_BYTES = 1 << 24  # tables up to 16 MiB grow in place (copied); larger ones are kept
 STRING_SLACK = 64  # bytes left for a string's header so that it fills its size class exactly
 # A day's fingerprint records are packed into strings of this size, each created whole so that
 # it fills its allocator size class exactly (64 KiB, less the string header), ~220 records each.
@@ -62,13 +70,13 @@ SOURCE_MAX_CHARS = 100  # of the outlet name kept in a record (so a record alway
 # Everything that makes two signatures comparable; part of every dedupe key name, so a change
 # starts a fresh index instead of comparing incompatible signatures. rensa's minor version is in
 # it because its hashing is only promised stable within one (tests pin a golden signature).
-# "st1": band entries in per-day slot tables (replacing hash shards behind presence bitmaps).
+# "wt1": band entries in one slot table for the whole window (replacing per-day slot tables).
 # "ln1": doc records carry the lead's numbers (lead_numbers).
 # "dr1": records packed per day in chunks, found through the day's ``where``.
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}x{SIGNATURE_BITS}-s{SEED}"
     f"-b{FULL_BANDS}x{FULL_ROWS}"
-    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-st1-ln1-dr1"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-wt1-ln1-dr1"
 )
 
 
@@ -188,33 +196,60 @@ def is_duplicate(sim: Similarity, policy: DedupePolicy) -> bool:
 
 def band_slot(band_hash: int) -> tuple[int, int]:
     """(position hash, check) of a band hash: its slot in a table of N slots is
-    ``position % N``, and the slot holds ``slot_value(check, item number)``."""
+    ``position % N``, and the slot holds ``slot_value(check, day code, item number)``."""
     return band_hash & 0xFFFF_FFFF, band_hash >> 32
 
 
-def slot_value(check: int, item_number: int) -> int:
-    return check << SLOT_ITEM_BITS | item_number
+def slot_value(check: int, day: int, item_number: int) -> int:
+    return (check << SLOT_DAY_BITS | day) << SLOT_ITEM_BITS | item_number
 
 
-def day_tables(described: bytes | str | None) -> list[tuple[int, int]]:
-    """A day's slot tables, oldest first, as (slots, first item number) from its entry in the
-    index's ``tables`` hash ("slots:first slots:first ...", as PUBLISH_ITEM writes it)."""
+def day_code(day: str) -> int:
+    """The code of a day bucket ("YYYYMMDD") in a slot: its day number modulo 256."""
+    return date(int(day[:4]), int(day[4:6]), int(day[6:])).toordinal() % (1 << SLOT_DAY_BITS)
+
+
+def window_arg(days: Sequence[str]) -> str:
+    """PUBLISH_ITEM's ARGV[9]: the window's days, today first, each with its code."""
+    return ",".join(f"{day}:{day_code(day)}" for day in days)
+
+
+@dataclass(frozen=True)
+class WindowTable:
+    """One slot table of the window, as the ``tables`` key lists it."""
+
+    number: int  # the key is ``<prefix>slots:<number>``
+    slots: int
+    last_day: str | None  # the last day it took entries ("YYYYMMDD"); None: it still does
+
+
+def window_tables(described: bytes | str | None) -> list[WindowTable]:
+    """The window's slot tables, oldest first, from the index's ``tables`` key
+    ("number:slots:last day" each, "-" for the table taking entries; PUBLISH_ITEM writes it)."""
     text = described.decode() if isinstance(described, bytes) else described or ""
-    return [(int(slots), int(first)) for slots, first in (t.split(":") for t in text.split())]
+    tables = []
+    for number, slots, last in (t.split(":") for t in text.split()):
+        tables.append(WindowTable(int(number), int(slots), None if last == "-" else last))
+    return tables
 
 
 def table_slots(wanted: float) -> int:
-    """Slots of a new slot table holding at least ``wanted`` (the script sizes a day's first
-    table for ``busiest day's items * bands / SLOT_LOAD``, a next one for twice the last).
+    """Slots of a new slot table holding at least ``wanted`` (the script sizes a table for
+    ``busiest day's items * window days * bands / SLOT_LOAD``).
 
-    Sizes step through 16 KiB x 1, 1.5, 2, 3, 4, 6, ... up to 256 MiB, less ``STRING_SLACK``
-    so that the string with its header fits the allocator's size class (a 16 MiB table would
-    take a 20 MiB block), and so that a window's days mostly share a size (the script builds
-    its BITFIELD arguments once per size)."""
-    size, step = TABLE_MIN_BYTES, (3, 2)
-    while (size - STRING_SLACK) // 4 < wanted and size < TABLE_MAX_BYTES:
-        size, step = size * step[0] // step[1], (4, 3) if step == (3, 2) else (3, 2)
-    return (size - STRING_SLACK) // 4
+    Sizes step through the allocator's size classes, four per doubling (1 MiB x 1, 1.25,
+    1.5, 1.75, 2, 2.5, ...) up to 512 MiB, less ``STRING_SLACK`` so that the string with its
+    header fits its class exactly (a 16 MiB table would take a 20 MiB block)."""
+    base, step = TABLE_MIN_BYTES, 0
+    while _class_bytes(base, step) < TABLE_MAX_BYTES:
+        if (_class_bytes(base, step) - STRING_SLACK) // SLOT_BYTES >= wanted:
+            break
+        base, step = (base * 2, 0) if step == 3 else (base, step + 1)
+    return (_class_bytes(base, step) - STRING_SLACK) // SLOT_BYTES
+
+
+def _class_bytes(base: int, step: int) -> int:
+    return base * (4 + step) // 4
 
 
 def _shingles(joined: str) -> set[str]:

@@ -89,12 +89,13 @@ class Keys:
     def dedupe_index(self, scheme: str) -> str:
         """Prefix of the near-duplicate index of one fingerprint scheme (named by a short hash
         of it: millions of keys carry the prefix):
-        ``<prefix>tables`` HASH day -> the day's slot tables ("slots:first item number" each),
-        ``<prefix><YYYYMMDD>:slots:<k>`` STRING the day's k-th slot table: uint32 slots
-        (dedupe.slot_value: a band hash's check byte and the item's number that day),
+        ``<prefix>tables`` STRING the window's slot tables, oldest first (dedupe.window_tables),
+        ``<prefix>slots:<number>`` STRING a slot table: 40-bit slots (dedupe.slot_value: a band
+        hash's check byte, the item's day code and its number that day),
         ``<prefix><YYYYMMDD>:docs:<chunk>`` STRING the day's fingerprint records, packed,
         ``<prefix><YYYYMMDD>:where`` STRING per item of the day, in order: where its record is
-        (chunk, offset, length; 2 bytes each). All expire one day after the window."""
+        (chunk, offset, length; 2 bytes each). All expire one day after the window (a slot
+        table one day after the last day it took entries)."""
         scheme_id = hashlib.sha256(scheme.encode()).hexdigest()[:8]
         return f"{PREFIX}:dd:{scheme_id}:"
 
@@ -198,20 +199,21 @@ return 0
 # "is it new?" and "publish" in which another worker or a retried task could slip in:
 #   1. its URL was published (retry, redelivery, same article in two feeds) -> nothing;
 #   2. the same normalized text was published under another URL -> feedpipe:duplicates;
-#   3. near-duplicate: candidates from today's and earlier days' slot tables (one BITFIELD_RO
-#      per day reads the slots of the item's 40 LSH bands) are verified
+#   3. near-duplicate: candidates from the window's slot table (one BITFIELD_RO reads the
+#      slots of the item's 40 LSH bands) are verified
 #      (MinHash resemblance, containment, leads, the lead's number words; see
 #      pipeline/dedupe.py, the reference) and the
 #      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
-#   4. otherwise XADD to the output stream and write its bands into today's slot table.
+#   4. otherwise XADD to the output stream and write its bands into the window's slot table.
 # KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
 #       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content
 # ARGV: 1 item id, 2 "unix day,days remembered,prune every days" (the exact-dedupe marks), 3 maxlen,
 #       4 item JSON, 5 duplicate record JSON,
 #       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
-#       9 days "YYYYMMDD,..." today first, 10 index ttl s, 11 signature, 12 lead signature,
-#       13 shingles, 14 lead shingles, 15 "jaccard,containment,lead,max candidates,
-#       slot load,max slot load,table min bytes,max bytes,slack bytes,record chunk bytes",
+#       9 days "YYYYMMDD:code,..." today first (dedupe.window_arg), 10 index ttl s,
+#       11 signature, 12 lead signature, 13 shingles, 14 lead shingles,
+#       15 "jaccard,containment,lead,max candidates,slot load,max slot load,
+#       table min bytes,max bytes,slack bytes,record chunk bytes,copy max bytes",
 #       16 doc record, 17 source, 18 title, 19 cluster key prefix,
 #       20 "position:check position:check ..." of the bands (dedupe.band_slot),
 #       21 item_mark's field, 22 content_mark's field
@@ -283,8 +285,11 @@ end
 local near = ARGV[7] == '1'
 local prefix, index_ttl = ARGV[8], ARGV[10]
 local sig, lead, n, ln = ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
-local days = {}
-for day in string.gmatch(ARGV[9], '[^,]+') do days[#days + 1] = day end
+-- The window's days, today first, each with its code in the slots (dedupe.day_code).
+local days, codes, day_of_code = {}, {}, {}
+for day, code in string.gmatch(ARGV[9], '(%d+):(%d+)') do
+  days[#days + 1], codes[#days + 1], day_of_code[tonumber(code)] = day, code, day
+end
 
 local function estimate(matches, bits)
   local chance = 1 / 2 ^ bits
@@ -345,13 +350,13 @@ for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) e
 local chunk_bytes = limits[10]
 
 -- The bands (dedupe.band_slot): position hashes, and check bytes already shifted above the
--- 24-bit item number (dedupe.SLOT_ITEM_BITS, slot_value), so a slot value minus its check is
--- the item's number when they match.
-local ITEM_SPAN = 16777216
+-- day code and the item number (dedupe.slot_value), so a slot value minus its check is below
+-- CHECK_SPAN when they match.
+local ITEM_SPAN, CHECK_SPAN = 16777216, 4294967296  -- 2^SLOT_ITEM_BITS, 2^(8 + 24)
 local positions, checks = {}, {}
 for position, check in string.gmatch(ARGV[20], '(%d+):(%d+)') do
   positions[#positions + 1] = tonumber(position)
-  checks[#checks + 1] = tonumber(check) * ITEM_SPAN
+  checks[#checks + 1] = tonumber(check) * CHECK_SPAN
 end
 
 -- Where a day's n-th record is: 6 bytes (chunk, offset, length) at (n - 1) * 6 of its ``where``.
@@ -388,87 +393,123 @@ local function store_record(today, rec)
   return size / 6
 end
 
--- Each day's slot tables (``<day>:slots:<k>``, dedupe.table_slots sizes them) are listed in the
--- window's ``tables`` hash: day -> "slots:first item number" per table, oldest first. One
--- HMGET per call says which tables each day has.
+-- The window's slot tables (``slots:<number>``, dedupe.table_slots sizes them), listed oldest
+-- first in ``tables``: "number:slots:last day" each, the last day being "-" for the one taking
+-- entries. An older table is read until its last day leaves the window.
 local tables_key = prefix .. 'tables'
 local tables = {}
 if near then
-  local listed = redis.call('HMGET', tables_key, unpack(days))
-  for i, day in ipairs(days) do
-    tables[day] = {}
-    for slots, first in string.gmatch(listed[i] or '', '(%d+):(%d+)') do
-      table.insert(tables[day], {tonumber(slots), tonumber(first)})
+  local listed = redis.call('GET', tables_key) or ''
+  for number, slots, last in string.gmatch(listed, '(%d+):(%d+):(%S+)') do
+    if last == '-' or last >= days[#days] then
+      tables[#tables + 1] = {number = number, slots = tonumber(slots), last = last}
     end
   end
 end
 
--- The BITFIELD_RO arguments reading the bands' slots of a table of that many slots, built
--- once per size, as strings (redis.call converting 40 numbers per day costs more than the read).
-local get_args = {}
+-- The BITFIELD(_RO) offsets of the bands' slots in a table of that many slots, built once per
+-- size, as strings (redis.call converting 40 numbers costs more than the read).
+local offsets = {}
+local function slot_offsets(slots)
+  if not offsets[slots] then
+    local at = {}
+    for i, position in ipairs(positions) do at[i] = '#' .. position % slots end
+    offsets[slots] = at
+  end
+  return offsets[slots]
+end
 local function slot_gets(slots)
-  if not get_args[slots] then
-    local args = {}
-    for i, position in ipairs(positions) do
-      args[3 * i - 2] = 'GET'; args[3 * i - 1] = 'u32'; args[3 * i] = '#' .. position % slots
-    end
-    get_args[slots] = args
+  local args = {}
+  for i, at in ipairs(slot_offsets(slots)) do
+    args[3 * i - 2] = 'GET'; args[3 * i - 1] = 'u40'; args[3 * i] = at
   end
-  return get_args[slots]
+  return args
 end
 
--- A new slot table for today, holding the day's items from ``first`` on: the first sized for
--- the busiest day in the window (limits 5-9: load, max load, min and max bytes, slack), a next
--- one (the day outgrew the last) twice as large. Returns it as the ``tables`` entry.
-local function new_table(first)
-  local listed, wanted = tables[days[1]], nil
-  if #listed == 0 then
-    local busiest = 0
+-- Slots of a new table holding at least ``wanted``, like dedupe.table_slots: sizes step through
+-- allocator size classes, four per doubling (limits 7-9: min and max bytes, header slack).
+local function table_slots(wanted)
+  local base, step = limits[7], 0
+  while base * (4 + step) / 4 < limits[8] and (base * (4 + step) / 4 - limits[9]) / 5 < wanted do
+    if step == 3 then base, step = base * 2, 0 else step = step + 1 end
+  end
+  return math.floor((base * (4 + step) / 4 - limits[9]) / 5)
+end
+
+local function save_tables()
+  local listed = {}
+  for _, t in ipairs(tables) do
+    listed[#listed + 1] = t.number .. ':' .. t.slots .. ':' .. t.last
+  end
+  redis.call('SET', tables_key, table.concat(listed, ' '), 'EX', index_ttl)
+end
+
+-- Starts a table holding at least ``wanted`` slots, taking entries from now on. A small table
+-- (up to limits 11: copy max bytes) that four times its size would do is copied into it four
+-- times over: every entry stays at its position modulo the new size, and the old table goes.
+-- A larger one is kept, and read until its last day leaves the window.
+local function new_table(wanted)
+  local current = tables[#tables]
+  local number = current and current.number + 1 or 0
+  local key = prefix .. 'slots:' .. number
+  if current and current.slots * 5 <= limits[11] and current.slots * 4 >= wanted then
+    local old = prefix .. 'slots:' .. current.number
+    local content = redis.call('GET', old) or string.rep('\0', current.slots * 5)
+    redis.call('SET', key, string.rep(content, 4), 'EX', index_ttl)
+    redis.call('DEL', old)
+    tables[#tables] = {number = number, slots = current.slots * 4, last = '-'}
+  else
+    local slots = table_slots(wanted)
+    redis.call('SETRANGE', key, tostring(slots * 5 - 1), '\0')
+    redis.call('EXPIRE', key, index_ttl)
+    if current then
+      current.last = days[1]
+      redis.call('EXPIRE', prefix .. 'slots:' .. current.number, index_ttl)
+    end
+    tables[#tables + 1] = {number = number, slots = slots, last = '-'}
+  end
+  save_tables()
+  return tables[#tables]
+end
+
+-- The table taking today's n-th item. A day's first item checks it against the busiest day in
+-- the window (limits 5-6: load, max load) and keeps it and the list from expiring; an item that
+-- takes today alone past the max load starts one four times as large.
+local function table_for(n)
+  local current = tables[#tables]
+  local entries_per_day = #positions * #days
+  if n == 1 or not current then
+    local busiest = 1
     for _, day in ipairs(days) do
       busiest = math.max(busiest, redis.call('STRLEN', prefix .. day .. ':where') / 6)
     end
-    wanted = busiest * #positions / limits[5]
-  else
-    wanted = listed[#listed][1] * 2
-  end
-  local size, grow, slack = limits[7], 1.5, limits[9]
-  while (size - slack) / 4 < wanted and size < limits[8] do
-    if grow == 1.5 then size, grow = size * 3 / 2, 4 / 3 else size, grow = size * 4 / 3, 1.5 end
-  end
-  local entry = {(size - slack) / 4, first}
-  local key = prefix .. days[1] .. ':slots:' .. #listed
-  redis.call('SETRANGE', key, tostring(size - slack - 1), '\0')
-  redis.call('EXPIRE', key, index_ttl)
-  table.insert(listed, entry)
-  local described = {}
-  for _, t in ipairs(listed) do described[#described + 1] = t[1] .. ':' .. t[2] end
-  redis.call('HSET', tables_key, days[1], table.concat(described, ' '))
-  if #listed == 1 then  -- a new day: forget the days that left the window
-    local current, gone = {}, {}
-    for _, day in ipairs(days) do current[day] = true end
-    for _, day in ipairs(redis.call('HKEYS', tables_key)) do
-      if not current[day] then gone[#gone + 1] = day end
+    local wanted = busiest * entries_per_day / limits[5]
+    if not current or busiest * entries_per_day > current.slots * limits[6]
+        and table_slots(wanted) > current.slots then
+      return new_table(wanted)
     end
-    if #gone > 0 then redis.call('HDEL', tables_key, unpack(gone)) end
-    redis.call('EXPIRE', tables_key, index_ttl)
+    redis.call('EXPIRE', prefix .. 'slots:' .. current.number, index_ttl)
+    save_tables()
+  elseif n * entries_per_day > current.slots * limits[6]
+      and table_slots(current.slots * 4) > current.slots then  -- not at the largest size yet
+    return new_table(current.slots * 4)
   end
-  return entry
+  return current
 end
 
 if near then
   local seen, candidates = {}, {}
-  for _, day in ipairs(days) do
-    for k, t in ipairs(tables[day]) do
-      local key = prefix .. day .. ':slots:' .. (k - 1)
-      for i, value in ipairs(redis.call('BITFIELD_RO', key, unpack(slot_gets(t[1])))) do
-        local n = value - checks[i]  -- the item's number if the check matches
-        if n > 0 and n < ITEM_SPAN then
-          local id = day .. ':' .. n
-          if not seen[id] then seen[id] = true; candidates[#candidates + 1] = {day, n} end
-        end
+  for _, t in ipairs(tables) do
+    local key = prefix .. 'slots:' .. t.number
+    for i, value in ipairs(redis.call('BITFIELD_RO', key, unpack(slot_gets(t.slots)))) do
+      local rest = value - checks[i]  -- the day code and item number if the check matches
+      if rest > 0 and rest < CHECK_SPAN then
+        local n = rest % ITEM_SPAN
+        local day = day_of_code[(rest - n) / ITEM_SPAN]  -- nil: a day out of the window
+        local id = day and n > 0 and day .. ':' .. n
+        if id and not seen[id] then seen[id] = true; candidates[#candidates + 1] = {day, n} end
       end
     end
-    if #candidates >= limits[4] then break end
   end
   local best, best_j, best_c, best_l, best_source = nil, -1, 0, 0, ''
   for k = 1, math.min(#candidates, limits[4]) do
@@ -505,18 +546,14 @@ if ARGV[6] == '1' then mark_put(KEYS[2], content_field, ARGV[1]) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
 local n = near and store_record(prefix .. days[1], ARGV[16])
-if n and n < ITEM_SPAN then  -- near-duplicate indexing: the bands into today's slot table
-  local listed = tables[days[1]]
-  local current = listed[#listed]
-  if not current or (n - current[2] + 1) * #positions > current[1] * limits[6] then
-    current = new_table(n)
+if n and n < ITEM_SPAN then  -- near-duplicate indexing: the bands into the window table
+  local current = table_for(n)
+  local set, day = {}, codes[1] * ITEM_SPAN + n
+  for i, at in ipairs(slot_offsets(current.slots)) do
+    set[4 * i - 3] = 'SET'; set[4 * i - 2] = 'u40'; set[4 * i - 1] = at
+    set[4 * i] = tostring(checks[i] + day)
   end
-  local gets, set = slot_gets(current[1]), {}  -- the lookup's offsets, when it read this size
-  for i, check in ipairs(checks) do
-    set[4 * i - 3] = 'SET'; set[4 * i - 2] = 'u32'; set[4 * i - 1] = gets[3 * i]
-    set[4 * i] = tostring(check + n)
-  end
-  redis.call('BITFIELD', prefix .. days[1] .. ':slots:' .. (#listed - 1), unpack(set))
+  redis.call('BITFIELD', prefix .. 'slots:' .. current.number, unpack(set))
 end
 return {'published', sid}
 """

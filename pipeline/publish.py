@@ -11,6 +11,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from pipeline.dedupe import (
+    COPY_MAX_BYTES,
     RECORD_CHUNK_BYTES,
     SCHEME,
     SLOT_LOAD,
@@ -23,6 +24,7 @@ from pipeline.dedupe import (
     band_slot,
     doc_record,
     fingerprint,
+    window_arg,
 )
 from pipeline.keys import PUBLISH_ITEM, Keys, reply_text
 from pipeline.models import (
@@ -138,7 +140,7 @@ def _publish_args(
         "1" if len(item.text) >= policy.min_text_chars else "0",
         "1" if fp else "0",
         keys.dedupe_index(SCHEME),
-        ",".join(near.days(now)),
+        window_arg(near.days(now)),
         (near.window_days + 1) * 86_400,
         fp.signature if fp else b"",
         fp.lead_signature if fp else b"",
@@ -146,7 +148,7 @@ def _publish_args(
         fp.lead_shingles if fp else 0,
         f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates},"
         f"{SLOT_LOAD},{SLOT_LOAD_MAX},{TABLE_MIN_BYTES},{TABLE_MAX_BYTES},{STRING_SLACK},"
-        f"{RECORD_CHUNK_BYTES}",
+        f"{RECORD_CHUNK_BYTES},{COPY_MAX_BYTES}",
         doc_record(fp, item.id, item.source) if fp else b"",
         item.source or "",
         item.title,

@@ -17,14 +17,17 @@ from redis.asyncio import Redis
 from pipeline.dedupe import (
     RECORD_CHUNK_BYTES,
     SCHEME,
+    SLOT_BYTES,
     SLOT_LOAD,
     DedupePolicy,
+    WindowTable,
     band_slot,
-    day_tables,
+    day_code,
     fingerprint,
     similarity,
     slot_value,
     table_slots,
+    window_tables,
 )
 from pipeline.models import Cluster, Discarded, FeedInfo, Item, Published
 from pipeline.normalize import content_hash, short_hash
@@ -172,68 +175,85 @@ class DaysAgo(DedupePolicy):
 
 async def slots_of(redis: Redis, table: str, slots: int, bands: tuple[int, ...]) -> list[int]:
     """The values of a slot table at the bands' slots (dedupe.band_slot, table_slots)."""
-    reads = [("u32", f"#{band_slot(band)[0] % slots}") for band in bands]
+    reads = [("u40", f"#{band_slot(band)[0] % slots}") for band in bands]
     return list(await redis.bitfield_ro(table, *reads[0], items=reads[1:]))
 
 
-async def test_copies_are_found_across_days_through_the_slot_tables(redis: Redis) -> None:
+async def listed_tables(redis: Redis) -> list[WindowTable]:
+    return window_tables(await redis.get(f"{KEYS.dedupe_index(SCHEME)}tables"))
+
+
+async def test_copies_are_found_across_days_through_the_window_table(redis: Redis) -> None:
     prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()
-    long_ago = dataclasses.replace(POLICY, near=DaysAgo(ago=12))  # a day out of today's window
-    await publish_item(redis, KEYS, "f", item("old", "\n\n".join(distinct_story(5))), long_ago)
     earlier = dataclasses.replace(POLICY, near=DaysAgo(ago=3))
     original = item("o", "\n\n".join(STORY))
     assert isinstance(await publish_item(redis, KEYS, "f", original, earlier), Published)
-    # Three days ago's table: sized for an empty window, the original's 40 bands in it as
-    # (check, item number 1).
-    table, slots = f"{prefix}{today[3]}:slots:0", table_slots(0)
-    assert await redis.strlen(table) == slots * 4
-    assert 0 < await redis.ttl(table) <= (POLICY.near.window_days + 1) * 86_400
-    assert await redis.hget(f"{prefix}tables", today[3]) == f"{slots}:1".encode()
+    # The window's first table: sized for an empty window, the original's 40 bands in it as
+    # (check, the code of three days ago, item number 1).
+    first, slots = f"{prefix}slots:0", table_slots(0)
+    assert await listed_tables(redis) == [WindowTable(0, slots, None)]
+    assert await redis.strlen(first) == slots * SLOT_BYTES
+    assert 0 < await redis.ttl(first) <= (POLICY.near.window_days + 1) * 86_400
     fp = fingerprint(original.text, POLICY.near)
     assert fp is not None
     written = {}  # in band order: two bands of one item may share a slot, the later one stays
     for band in fp.bands:
-        written[band_slot(band)[0] % slots] = slot_value(band_slot(band)[1], 1)
+        position, check = band_slot(band)
+        written[position % slots] = slot_value(check, day_code(today[3]), 1)
     expected = [written[band_slot(band)[0] % slots] for band in fp.bands]
-    assert await slots_of(redis, table, slots, fp.bands) == expected
+    assert await slots_of(redis, first, slots, fp.bands) == expected
     assert await redis.strlen(f"{prefix}{today[3]}:where") == 6  # one record that day
 
-    # Today's first item sizes today's table for the busiest day in the window, and the days
-    # that left the window are forgotten.
-    await redis.setrange(f"{prefix}{today[1]}:where", 100_000 * 6 - 1, b"\0")  # 100,000 items
+    # Today's first item checks the table against the busiest day in the window: 2,000 items
+    # yesterday want a table far larger than this one, so a new one is started and this one
+    # is kept, to be read until today leaves the window.
+    await redis.setrange(f"{prefix}{today[1]}:where", 2_000 * 6 - 1, b"\0")
     other = item("other", "\n\n".join(distinct_story(7)))
     assert isinstance(await publish_item(redis, KEYS, "f", other, POLICY), Published)
-    busy = table_slots(100_000 * 40 / SLOT_LOAD)
-    assert await redis.strlen(f"{prefix}{today[0]}:slots:0") == busy * 4
-    assert set(await redis.hkeys(f"{prefix}tables")) == {today[3].encode(), today[0].encode()}
+    busy = table_slots(2_000 * 7 * 40 / SLOT_LOAD)
+    assert await listed_tables(redis) == [
+        WindowTable(0, slots, today[0]),
+        WindowTable(1, busy, None),
+    ]
+    assert await redis.strlen(f"{prefix}slots:1") == busy * SLOT_BYTES
 
     copy = item("c", copies_of(STORY, 1)[0], source="Other")
     outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
     assert isinstance(outcome, Discarded) and outcome.duplicate_of == original.id
 
-    # The day is read through its table alone: with its slots cleared, the original is not
-    # found (its record is still there).
-    await redis.set(table, bytes(slots * 4))
+    # The original is found through the table alone: with its slots cleared, it is not found
+    # (its record is still there).
+    await redis.set(first, bytes(slots * SLOT_BYTES))
     again = item("c2", copies_of(STORY, 2)[1], source="Third")
     assert isinstance(await publish_item(redis, KEYS, "f", again, POLICY), Published)
 
+    # A week later the kept table's last day has left the window: the day's first item drops it
+    # from the list (its key expires on its own).
+    later = dataclasses.replace(POLICY, near=DaysAgo(ago=-7))
+    assert isinstance(
+        await publish_item(redis, KEYS, "f", item("w", "\n\n".join(distinct_story(8))), later),
+        Published,
+    )
+    assert await listed_tables(redis) == [WindowTable(1, busy, None)]
 
-async def test_a_day_that_outgrows_its_table_starts_a_twice_larger_one(redis: Redis) -> None:
-    """Past SLOT_LOAD_MAX entries per slot a day starts a new table twice as large; its items
-    are found in either table (the full one is only read from then on)."""
+
+async def test_a_small_table_outgrown_by_the_day_is_copied_into_one_four_times_larger(
+    redis: Redis,
+) -> None:
+    """Past SLOT_LOAD_MAX entries per slot (the day's items for the whole window) a table is
+    replaced by one four times as large holding the old one four times over: the entries
+    written before are still found, and only the new table is read."""
     prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()[0]
     first = item("first", "\n\n".join(STORY))
     assert isinstance(await publish_item(redis, KEYS, "f", first, POLICY), Published)
-    small = table_slots(0)  # 4,080 slots: full (0.5 entry per slot) at 51 items
+    small = table_slots(0)  # 209,702 slots: at 0.7 entries per slot by item 525 (x 7 days)
     where = f"{prefix}{today}:where"
-    await redis.append(where, await redis.getrange(where, 0, 5) * 99)  # items 2-100: the same
+    await redis.append(where, await redis.getrange(where, 0, 5) * 524)  # items 2-525: the same
     late = item("late", "\n\n".join(distinct_story(9)))
     assert isinstance(await publish_item(redis, KEYS, "f", late, POLICY), Published)
-    bigger = table_slots(small * 2)
-    assert bigger >= small * 2
-    assert await redis.hget(f"{prefix}tables", today) == f"{small}:1 {bigger}:101".encode()
-    assert day_tables(await redis.hget(f"{prefix}tables", today)) == [(small, 1), (bigger, 101)]
-    assert await redis.strlen(f"{prefix}{today}:slots:1") == bigger * 4
+    assert await listed_tables(redis) == [WindowTable(1, small * 4, None)]
+    assert not await redis.exists(f"{prefix}slots:0")
+    assert await redis.strlen(f"{prefix}slots:1") == small * 4 * SLOT_BYTES
     for key, story in (("first", STORY), ("late", distinct_story(9))):
         copy = item(f"{key}-copy", copies_of(story, 1)[0], source="Other")
         outcome = await publish_item(redis, KEYS, "f", copy, POLICY)

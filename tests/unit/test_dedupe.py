@@ -3,16 +3,21 @@ held to the same figures in tests/integration/test_dedupe.py."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 
 from pipeline.dedupe import (
     SCHEME,
+    SLOT_BYTES,
     STRING_SLACK,
     TABLE_MAX_BYTES,
     TABLE_MIN_BYTES,
     DedupePolicy,
     Similarity,
+    WindowTable,
     band_slot,
+    day_code,
     fingerprint,
     is_duplicate,
     lead_numbers,
@@ -20,6 +25,8 @@ from pipeline.dedupe import (
     similarity,
     slot_value,
     table_slots,
+    window_arg,
+    window_tables,
 )
 
 POLICY = DedupePolicy()
@@ -53,14 +60,33 @@ def test_band_slot_splits_the_hash_into_position_and_check() -> None:
         position, check = band_slot(band)
         assert 0 <= position < 2**32 and 0 <= check < 256
         assert check << 32 | position == band
-    assert slot_value(0xAB, 1) == 0xAB000001
-    assert slot_value(255, 2**24 - 1) == 2**32 - 1  # the largest uint32 slot
+    assert slot_value(0xAB, 0x12, 1) == 0xAB_12_000001
+    assert slot_value(255, 255, 2**24 - 1) == 2**40 - 1  # the largest 40-bit slot
+
+
+def test_day_codes_tell_apart_the_days_of_any_window() -> None:
+    assert day_code("19700101") == date(1970, 1, 1).toordinal() % 256
+    assert (day_code("20261125") - day_code("20261124")) % 256 == 1
+    assert day_code("20261231") + 1 == day_code("20270101")  # across a year
+    days = DedupePolicy(window_days=90).days(datetime(2026, 11, 25, tzinfo=UTC))
+    assert len({day_code(day) for day in days}) == 90
+    assert window_arg(["20261125", "20261124"]) == (
+        f"20261125:{day_code('20261125')},20261124:{day_code('20261124')}"
+    )
+
+
+def test_window_tables_are_read_as_the_script_lists_them() -> None:
+    assert window_tables(None) == window_tables(b"") == []
+    assert window_tables(b"3:13056:20261120 4:52224:-") == [
+        WindowTable(3, 13056, "20261120"),
+        WindowTable(4, 52224, None),
+    ]
 
 
 def test_signature_is_pinned() -> None:
     """A rensa upgrade that changes hashing must fail here, not silently split the index."""
     result = fp(FOX)
-    assert SCHEME == "n1-c8-mh128x8-s20251213-b32x4-l8x4-h40-rensa05-st1-ln1-dr1"
+    assert SCHEME == "n1-c8-mh128x8-s20251213-b32x4-l8x4-h40-rensa05-wt1-ln1-dr1"
     # The low bytes of the 16-bit values pinned before (f9c6 bec5 d006 774c): same hashing.
     assert result.signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
@@ -167,13 +193,17 @@ def test_lead_numbers_only_count_numbers_between_two_words() -> None:
 
 
 def test_slot_table_steps_through_allocator_size_classes() -> None:
-    # uint32 slots in 16 KiB x 1, 1.5, 2, 3, 4, 6, ... less the header slack, within the bounds.
-    assert table_slots(0) == (TABLE_MIN_BYTES - STRING_SLACK) // 4 == 4080
-    wanted = 100_000 * 40 / 0.5  # a day of 100,000 items at half a band entry per slot
-    assert table_slots(wanted) == (32 * 2**20 - STRING_SLACK) // 4  # 8,388,592 slots
-    assert table_slots((8 * 2**20 - STRING_SLACK) // 4) == (8 * 2**20 - STRING_SLACK) // 4
-    assert table_slots((8 * 2**20 - STRING_SLACK) // 4 + 1) == (12 * 2**20 - STRING_SLACK) // 4
-    assert table_slots(10**12) == (TABLE_MAX_BYTES - STRING_SLACK) // 4
-    series = {TABLE_MIN_BYTES * m * 2**k for m in (2, 3) for k in range(13)}
-    sizes = [table_slots(n) * 4 + STRING_SLACK for n in range(0, 30_000_000, 9973)]
-    assert sizes == sorted(sizes) and set(sizes) <= series | {TABLE_MIN_BYTES}
+    # 5-byte slots in 1 MiB x 1, 1.25, 1.5, 1.75, 2, 2.5, ... less the header slack, up to
+    # 512 MiB (Redis's largest string).
+    assert table_slots(0) == (TABLE_MIN_BYTES - STRING_SLACK) // SLOT_BYTES == 209_702
+    wanted = 100_000 * 7 * 40 / 0.5  # 7 days of 100,000 items at half a band entry per slot
+    assert table_slots(wanted) == (320 * 2**20 - STRING_SLACK) // 5  # 67,108,851 slots
+    assert table_slots((8 * 2**20 - STRING_SLACK) // 5) == (8 * 2**20 - STRING_SLACK) // 5
+    assert table_slots((8 * 2**20 - STRING_SLACK) // 5 + 1) == (10 * 2**20 - STRING_SLACK) // 5
+    assert table_slots(10**12) == (TABLE_MAX_BYTES - STRING_SLACK) // 5
+    series = {TABLE_MIN_BYTES * m * 2**k // 4 for m in (4, 5, 6, 7) for k in range(10)}
+    sizes = [table_slots(n) * 5 + STRING_SLACK for n in range(0, 120_000_000, 99_991)]
+    assert sizes == sorted(sizes)
+    for size in sizes:  # whole slots: up to 4 bytes of its class are left besides the slack
+        assert 0 <= min(c for c in series if c >= size) - size < SLOT_BYTES, size
+    assert TABLE_MAX_BYTES - SLOT_BYTES < max(sizes) <= TABLE_MAX_BYTES
