@@ -50,7 +50,8 @@ BAND_HASH_BITS = 40
 # between the original and its copy: at SLOT_LOAD per window, 7 % of them a day later (7-day
 # window), 39 % at the window's end. The table is sized for SLOT_LOAD at the busiest day still
 # in the window times the window's days; past SLOT_LOAD_MAX a larger one is started (up to
-# COPY_MAX_BYTES it is the old one copied four times over, so no older table stays to be read).
+# COPY_MAX_BYTES it is the old one copied four times over, so no older table stays to be read;
+# a table of the largest size is followed by another of that size).
 SLOT_BYTES = 5
 SLOT_ITEM_BITS = 24  # the item's number that day (1-based, 0 = empty slot): 16.7 million a day
 SLOT_DAY_BITS = 8  # the day's code (day_code): windows up to 255 days tell their days apart
@@ -60,8 +61,10 @@ SLOT_LOAD_MAX = 0.7
 # entries land on one another more often (at 16 KiB one item in four lost one that way), and a
 # new deployment's table grows more times.
 TABLE_MIN_BYTES = 1 << 20
-TABLE_MAX_BYTES = 1 << 29  # 512 MiB, Redis's largest string: ~1.3 million items a window
-COPY_MAX_BYTES = 1 << 24  # tables up to 16 MiB grow in place (copied); larger ones are kept
+TABLE_MAX_BYTES = 1 << 29  # 512 MiB, Redis's largest string: 1.3 million items at SLOT_LOAD
+# Tables up to 4 MiB grow in place, copied (Redis is blocked ~30 ms copying 4 MiB into 16, ~110 ms
+# for 16 into 64); larger ones are kept and read until they leave the window.
+COPY_MAX_BYTES = 1 << 22
 STRING_SLACK = 64  # bytes left for a string's header so that it fills its size class exactly
 # A day's fingerprint records are packed into strings of this size, each created whole so that
 # it fills its allocator size class exactly (64 KiB, less the string header), ~220 records each.

@@ -91,7 +91,8 @@ class Keys:
         of it: millions of keys carry the prefix):
         ``<prefix>tables`` STRING the window's slot tables, oldest first (dedupe.window_tables),
         ``<prefix>slots:<number>`` STRING a slot table: 40-bit slots (dedupe.slot_value: a band
-        hash's check byte, the item's day code and its number that day),
+        hash's check byte, the item's day code and its number that day), and for a table of the
+        largest size ``<prefix>slots:<number>:items`` the items written into it,
         ``<prefix><YYYYMMDD>:docs:<chunk>`` STRING the day's fingerprint records, packed,
         ``<prefix><YYYYMMDD>:where`` STRING per item of the day, in order: where its record is
         (chunk, offset, length; 2 bytes each). All expire one day after the window (a slot
@@ -288,7 +289,9 @@ local sig, lead, n, ln = ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[1
 -- The window's days, today first, each with its code in the slots (dedupe.day_code).
 local days, codes, day_of_code = {}, {}, {}
 for day, code in string.gmatch(ARGV[9], '(%d+):(%d+)') do
-  days[#days + 1], codes[#days + 1], day_of_code[tonumber(code)] = day, code, day
+  days[#days + 1] = day
+  codes[#days] = tonumber(code)
+  day_of_code[codes[#days]] = day
 end
 
 local function estimate(matches, bits)
@@ -436,6 +439,9 @@ local function table_slots(wanted)
   return math.floor((base * (4 + step) / 4 - limits[9]) / 5)
 end
 
+-- Slots of the largest table (limits 8, a power of two like the smallest: in the series).
+local largest = math.floor((limits[8] - limits[9]) / 5)
+
 local function save_tables()
   local listed = {}
   for _, t in ipairs(tables) do
@@ -452,10 +458,16 @@ local function new_table(wanted)
   local current = tables[#tables]
   local number = current and current.number + 1 or 0
   local key = prefix .. 'slots:' .. number
-  if current and current.slots * 5 <= limits[11] and current.slots * 4 >= wanted then
-    local old = prefix .. 'slots:' .. current.number
-    local content = redis.call('GET', old) or string.rep('\0', current.slots * 5)
-    redis.call('SET', key, string.rep(content, 4), 'EX', index_ttl)
+  local small = current and current.slots * 5 <= limits[11] and current.slots * 4 <= largest
+  if small and current.slots * 4 >= wanted then
+    -- Created at its full size first, then written in place (string.rep in Lua took 20x longer).
+    local old, bytes = prefix .. 'slots:' .. current.number, current.slots * 5
+    local content = redis.call('GET', old) or ''
+    redis.call('SETRANGE', key, tostring(4 * bytes - 1), '\0')
+    redis.call('EXPIRE', key, index_ttl)
+    if #content == bytes then
+      for i = 0, 3 do redis.call('SETRANGE', key, tostring(i * bytes), content) end
+    end
     redis.call('DEL', old)
     tables[#tables] = {number = number, slots = current.slots * 4, last = '-'}
   else
@@ -467,9 +479,27 @@ local function new_table(wanted)
       redis.call('EXPIRE', prefix .. 'slots:' .. current.number, index_ttl)
     end
     tables[#tables + 1] = {number = number, slots = slots, last = '-'}
+    if slots >= largest then  -- its items are counted
+      redis.call('SET', key .. ':items', '1', 'EX', index_ttl)
+    end
   end
   save_tables()
   return tables[#tables]
+end
+
+-- A table of the largest size counts its items (``slots:<number>:items``, from the one that
+-- started it): past the max load another one of that size is started, and the full one is read
+-- until it leaves the window.
+local function largest_table_for(n, current)
+  local key = prefix .. 'slots:' .. current.number
+  local items = redis.call('INCR', key .. ':items')
+  if items * #positions > current.slots * limits[6] then return new_table(current.slots) end
+  if n == 1 or items == 1 then
+    redis.call('EXPIRE', key, index_ttl)
+    redis.call('EXPIRE', key .. ':items', index_ttl)
+    save_tables()
+  end
+  return current
 end
 
 -- The table taking today's n-th item. A day's first item checks it against the busiest day in
@@ -478,20 +508,20 @@ end
 local function table_for(n)
   local current = tables[#tables]
   local entries_per_day = #positions * #days
+  if current and current.slots >= largest then
+    return largest_table_for(n, current)
+  end
   if n == 1 or not current then
     local busiest = 1
     for _, day in ipairs(days) do
       busiest = math.max(busiest, redis.call('STRLEN', prefix .. day .. ':where') / 6)
     end
-    local wanted = busiest * entries_per_day / limits[5]
-    if not current or busiest * entries_per_day > current.slots * limits[6]
-        and table_slots(wanted) > current.slots then
-      return new_table(wanted)
+    if not current or busiest * entries_per_day > current.slots * limits[6] then
+      return new_table(busiest * entries_per_day / limits[5])
     end
     redis.call('EXPIRE', prefix .. 'slots:' .. current.number, index_ttl)
     save_tables()
-  elseif n * entries_per_day > current.slots * limits[6]
-      and table_slots(current.slots * 4) > current.slots then  -- not at the largest size yet
+  elseif n * entries_per_day > current.slots * limits[6] then
     return new_table(current.slots * 4)
   end
   return current

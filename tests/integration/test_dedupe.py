@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from pipeline import publish
 from pipeline.dedupe import (
     RECORD_CHUNK_BYTES,
     SCHEME,
     SLOT_BYTES,
     SLOT_LOAD,
+    SLOT_LOAD_MAX,
+    TABLE_MIN_BYTES,
     DedupePolicy,
     WindowTable,
     band_slot,
@@ -237,6 +240,29 @@ async def test_copies_are_found_across_days_through_the_window_table(redis: Redi
     assert await listed_tables(redis) == [WindowTable(1, busy, None)]
 
 
+async def test_entries_of_days_out_of_the_window_are_skipped(redis: Redis) -> None:
+    """Slots are never cleared: an entry stays until a later one lands on its slot, and the day
+    code in it tells whether its day is still in the window."""
+    prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()
+    week_ago = dataclasses.replace(POLICY, near=DaysAgo(ago=7))  # just out of today's window
+    original = item("o", "\n\n".join(STORY))
+    assert isinstance(await publish_item(redis, KEYS, "f", original, week_ago), Published)
+    fp = fingerprint(original.text, POLICY.near)
+    assert fp is not None
+    slots = table_slots(0)
+    values = await slots_of(redis, f"{prefix}slots:0", slots, fp.bands)
+    week_ago_day = week_ago.near.days()[0]
+    assert slot_value(band_slot(fp.bands[0])[1], day_code(week_ago_day), 1) in values
+
+    yesterday = dataclasses.replace(POLICY, near=DaysAgo(ago=1))  # its window still has that day
+    first = item("c1", copies_of(STORY, 1)[0], source="Other")
+    outcome = await publish_item(redis, KEYS, "f", first, yesterday)
+    assert isinstance(outcome, Discarded) and outcome.duplicate_of == original.id
+    second = item("c2", copies_of(STORY, 2)[1], source="Third")
+    assert isinstance(await publish_item(redis, KEYS, "f", second, POLICY), Published)
+    assert today[-1] > week_ago_day
+
+
 async def test_a_small_table_outgrown_by_the_day_is_copied_into_one_four_times_larger(
     redis: Redis,
 ) -> None:
@@ -254,6 +280,30 @@ async def test_a_small_table_outgrown_by_the_day_is_copied_into_one_four_times_l
     assert await listed_tables(redis) == [WindowTable(1, small * 4, None)]
     assert not await redis.exists(f"{prefix}slots:0")
     assert await redis.strlen(f"{prefix}slots:1") == small * 4 * SLOT_BYTES
+    for key, story in (("first", STORY), ("late", distinct_story(9))):
+        copy = item(f"{key}-copy", copies_of(story, 1)[0], source="Other")
+        outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
+        assert isinstance(outcome, Discarded) and outcome.duplicate_of == short_hash(key), key
+
+
+async def test_a_full_table_of_the_largest_size_is_followed_by_another(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table of the largest size (512 MiB; 1 MiB here) counts its items: past SLOT_LOAD_MAX
+    entries per slot another one of that size takes the entries, and both are read."""
+    monkeypatch.setattr(publish, "TABLE_MAX_BYTES", TABLE_MIN_BYTES)
+    prefix, today = KEYS.dedupe_index(SCHEME), POLICY.near.days()[0]
+    first = item("first", "\n\n".join(STORY))
+    assert isinstance(await publish_item(redis, KEYS, "f", first, POLICY), Published)
+    largest = table_slots(0)
+    assert await listed_tables(redis) == [WindowTable(0, largest, None)]
+    assert await redis.get(f"{prefix}slots:0:items") == b"1"
+    full = int(largest * SLOT_LOAD_MAX / 40)  # 3,669 items: the next one takes it past 0.7
+    await redis.set(f"{prefix}slots:0:items", full)
+    late = item("late", "\n\n".join(distinct_story(9)))
+    assert isinstance(await publish_item(redis, KEYS, "f", late, POLICY), Published)
+    tables = [WindowTable(0, largest, today), WindowTable(1, largest, None)]
+    assert await listed_tables(redis) == tables
     for key, story in (("first", STORY), ("late", distinct_story(9))):
         copy = item(f"{key}-copy", copies_of(story, 1)[0], source="Other")
         outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
