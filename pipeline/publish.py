@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,10 +171,11 @@ def _marks_arg(policy: PublishPolicy, now: datetime) -> str:
     return f"{today},{keep_days},{max(1, keep_days // 4)}"
 
 
-def band_slots_arg(bands: Sequence[int]) -> str:
-    """Band hashes as one "position:check ..." argument (PUBLISH_ITEM ARGV[20])."""
-    slots = (band_slot(band) for band in bands)
-    return " ".join(f"{position}:{check}" for position, check in slots)
+def band_slots_arg(bands: Sequence[int]) -> bytes:
+    """Band hashes as one argument of 5 bytes each, position (big-endian) then check
+    (PUBLISH_ITEM ARGV[20]): one string.byte call reads them, where matching 40 "position:check"
+    pairs in Lua took ~20 us a call."""
+    return b"".join(struct.pack(">IB", *band_slot(band)) for band in bands)
 
 
 def _duplicate_record(item: Item) -> dict[str, object]:
