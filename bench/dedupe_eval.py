@@ -12,8 +12,9 @@ is acceptable), every mistake with its similarity figures, and writes a JSON rep
 ``arabic-dev`` is then run again on a *loaded* index, since a later band entry landing on a slot
 of the window's slot table replaces the earlier one: between A and B, other items' entries are
 written at random slots of the table, L per slot, so each of A's entries is lost with
-probability 1 - e^-L (the run overwrites each of A's slots with that probability). A table at its planned load takes SLOT_LOAD entries per slot in a window
-(7 days), so L is what was published between A and B. Three loads: "within a day", L drawn per
+probability 1 - e^-L (the run overwrites each of A's slots with that probability). A table at
+its planned load takes SLOT_LOAD entries per slot in a window (7 days), so L is what was
+published between A and B. Three loads: "within a day", L drawn per
 pair from 0 to SLOT_LOAD / 7 (B up to a day after A); "a week later", L = SLOT_LOAD (B as A
 leaves the window); and "worst case", L = SLOT_LOAD_MAX (B a week later, on a table that
 filled up to the point where a larger one is started). The other items' entries point past the

@@ -46,12 +46,13 @@ BAND_HASH_BITS = 40
 # (slot_value: check << 32 | day code << 24 | item number that day), one slot per band entry,
 # written with one BITFIELD per insert and read with one BITFIELD_RO per check, whatever the
 # window's length (docs/dedupe.md). Slots are never cleared: a later entry landing on a slot
-# replaces the earlier one, whatever its day, so an entry is lost only to the entries written
-# between the original and its copy: at SLOT_LOAD per window, 7 % of them a day later (7-day
-# window), 39 % at the window's end. The table is sized for SLOT_LOAD at the busiest day still
-# in the window times the window's days; past SLOT_LOAD_MAX a larger one is started (up to
-# COPY_MAX_BYTES it is the old one copied four times over, so no older table stays to be read;
-# a table of the largest size is followed by another of that size).
+# replaces the earlier one, whatever its day, so what an entry risks is the entries written
+# between the original and its copy (L per slot: lost with probability 1 - e^-L). At SLOT_LOAD
+# per window that is 7 % a day later (7-day window) and 39 % at the window's end. The table is
+# sized for SLOT_LOAD at the busiest day still in the window times the window's days; past
+# SLOT_LOAD_MAX a larger one is started (up to COPY_MAX_BYTES it is the old one copied four
+# times over, so no older table stays to be read; a table of the largest size is followed by
+# another of that size).
 SLOT_BYTES = 5
 SLOT_ITEM_BITS = 24  # the item's number that day (1-based, 0 = empty slot): 16.7 million a day
 SLOT_DAY_BITS = 8  # the day's code (day_code): windows up to 255 days tell their days apart
