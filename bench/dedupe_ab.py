@@ -53,7 +53,10 @@ Call = tuple[list[str], list[Any]]
 
 def load_side(port: int, out: Path, items: int, measure: int, corpus: Path) -> None:
     """Runs in a subprocess under one side's tree: loads ``items`` through that tree's bench
-    loader and writes the timed calls it prepares (as ``bench.dedupe_bench`` does) to ``out``."""
+    loader and writes the timed calls it prepares (as ``bench.dedupe_bench`` does) to ``out``.
+
+    The policy and setup repeat ``bench.dedupe_bench.run``'s on purpose: only what a base
+    revision's bench already has can be called here, so a helper added now would not be there."""
     client = redis.Redis(port=port)
     policy = PublishPolicy(
         maxlen=bench.STREAM_MAXLEN,
