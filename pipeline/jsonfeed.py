@@ -80,11 +80,16 @@ def _decode(result: FetchResult, feed_url: str) -> JsonObject:
 
 
 def _json(body: bytes) -> Any:
+    """JSON is UTF-8 by definition; a stray byte of another encoding should not lose the feed.
+
+    Invalid sequences become U+FFFD here, before msgspec sees the data: msgspec 0.23 rejects
+    them where earlier versions let them through, and the outcome must not depend on that.
+    """
     try:
-        return msgspec.json.decode(body)
+        text = body.decode("utf-8")  # one decode when the body is valid (nearly always)
     except UnicodeDecodeError:
-        # JSON is UTF-8 by definition; a stray byte of another encoding should not lose the feed.
-        return msgspec.json.decode(body.decode("utf-8", errors="replace"))
+        text = body.decode("utf-8", errors="replace")
+    return msgspec.json.decode(text)
 
 
 def _to_entry(

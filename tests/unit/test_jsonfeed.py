@@ -261,6 +261,25 @@ def test_invalid_utf8_byte_does_not_lose_the_feed() -> None:
     assert parse_json_feed(result(body), FEED_URL, 10).entries[0].title == "caf\ufffd"
 
 
+def test_bad_byte_in_a_title_keeps_the_rest_of_the_feed() -> None:
+    # A BOM, then a windows-1256 byte (0xC7, alef) and a truncated UTF-8 sequence in one title.
+    doc = feed(
+        {"id": "1", "url": "https://a.example/1", "title": "@@", "summary": "سلام"},
+        {"id": "2", "url": "https://a.example/2", "title": "Second"},
+        home_page_url="https://a.example/",
+        language="ar",
+    )
+    raw = json.dumps(doc, ensure_ascii=False).encode()
+    body = b"\xef\xbb\xbf" + raw.replace(b"@@", b"x\xc7 y\xd8")
+    parsed = parse_json_feed(result(body), FEED_URL, 10)
+    assert parsed.title == "Feed" and parsed.link == "https://a.example/"
+    assert parsed.language == "ar" and parsed.total_entries == 2
+    first, second = parsed.entries
+    assert first.title == "x\ufffd y\ufffd"
+    assert first.guid == "1" and first.url == "https://a.example/1" and first.summary == "سلام"
+    assert second.title == "Second" and second.identity == "guid:2"
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "expected"),
     [
