@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import gzip
 import json
+import os
 import random
 import signal
 import threading
@@ -443,8 +444,18 @@ def write_feeds_file(farm: Farm, path: Path) -> None:
 
 
 def shared_dir() -> Path | None:
-    """../shared beside the project root, or None (benchmarks then say what they skip)."""
-    return SHARED if SHARED.is_dir() else None
+    """../shared beside the project root, or None (benchmarks then say what they skip).
+
+    Under CI=true a missing ../shared is an error, not a skip: SystemExit with the reason.
+    """
+    if SHARED.is_dir():
+        return SHARED
+    if os.environ.get("CI") == "true":
+        raise SystemExit(
+            f"feedfarm: {SHARED} not found under CI=true: the shared data (Arabic and Persian"
+            " stories) must be beside the project root; benchmarks do not skip it in CI"
+        )
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
