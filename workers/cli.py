@@ -30,12 +30,13 @@ from pipeline.models import FeedSpec, FeedState
 from pipeline.monitor import Snapshot, count_since, take_snapshot
 from pipeline.netguard import NetworkPolicy
 from pipeline.publish import biggest_clusters
+from pipeline.redact import redact_url
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
 from workers.config import create_app
 from workers.demo_server import DemoServer
-from workers.demo_site import demo_feeds, find_fixture
+from workers.demo_site import DemoFeed, demo_feeds, find_fixture
 from workers.embedded_redis import EmbeddedRedis, running_embedded_url
 from workers.exporter import QUEUES
 from workers.exporter import serve as serve_metrics
@@ -76,7 +77,9 @@ def run_async(settings: Settings, work: Callable[[AsyncRedis, Keys], Coroutine[A
     try:
         return asyncio.run(main())
     except redis.ConnectionError as exc:
-        raise click.ClickException(f"cannot reach Redis at {redis_url(settings)}: {exc}") from exc
+        raise click.ClickException(
+            f"cannot reach Redis at {redact_url(redis_url(settings))}: {exc}"
+        ) from exc
 
 
 @click.group()
@@ -102,20 +105,28 @@ def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None
     """Run the whole pipeline on this machine (starts Redis too when none is configured)."""
     settings = load_settings()
     specs = _load_specs(feeds_file)
-    with _redis_for(settings) as url:
-        client = redis.Redis.from_url(url)
-        added = _import(settings, url, specs)
+    with supervisor.stop_signals():
+        try:
+            code = _run(settings, specs, summary_interval, verbose)
+        except supervisor.Stop:
+            code = 0
+    sys.exit(code)
+
+
+def _run(settings: Settings, specs: list[FeedSpec], interval: float, verbose: bool) -> int:
+    with _redis_for(settings) as redis_server:
+        client = redis.Redis.from_url(redis_server.url)
+        added = _import(settings, redis_server.url, specs)
         click.echo(
-            f"feedpipe: Redis {url}; {added} new feed(s) imported; output stream "
-            f"{settings.output_stream}; Ctrl-C to stop"
+            f"feedpipe: Redis {redact_url(redis_server.url)}; {added} new feed(s) imported; "
+            f"output stream {settings.output_stream}; Ctrl-C to stop"
         )
         keys = keys_for(settings.output_stream, settings.duplicates_stream)
         summary = supervisor.Summary(client, keys)
         summary.line()  # baseline: the first printed line shows this run's activity only
-        code = _supervise(
-            settings, url, verbose, lambda: click.echo(summary.line()), summary_interval
+        return _supervise(
+            settings, redis_server, verbose, lambda: click.echo(summary.line()), interval
         )
-    sys.exit(code)
 
 
 @main.command()
@@ -131,9 +142,23 @@ def demo(once: bool, timeout: float) -> None:
             err=True,
         )
     feeds = demo_feeds(fixture)
+    base_settings = load_settings()
+    with supervisor.stop_signals():
+        try:
+            published, expected = _demo(base_settings, feeds, once, timeout)
+        except supervisor.Stop:
+            sys.exit(0)
+    if once and published < expected:
+        raise click.ClickException(f"only {published} of {expected} items arrived")
+    sys.exit(0)
+
+
+def _demo(
+    base_settings: Settings, feeds: list[DemoFeed], once: bool, timeout: float
+) -> tuple[int, int]:
     expected = sum(len(f.articles) for f in feeds)
     with tempfile.TemporaryDirectory(prefix="feedpipe-demo-") as tmp, DemoServer(feeds) as server:
-        settings = load_settings().model_copy(
+        settings = base_settings.model_copy(
             update={
                 "redis_url": None,
                 "data_dir": Path(tmp),
@@ -147,32 +172,37 @@ def demo(once: bool, timeout: float) -> None:
             FeedSpec(url=server.url(f.path), title=f.title, tags=("demo", f.language))
             for f in feeds
         ]
-        with _redis_for(settings) as url:
-            _import(settings, url, specs)
-            click.echo(f"feedpipe demo: {len(feeds)} feeds at {server.url('/')}, Redis {url}")
-            printer = _ItemPrinter(redis.Redis.from_url(url), settings.output_stream, "text")
+        with _redis_for(settings) as redis_server:
+            _import(settings, redis_server.url, specs)
+            click.echo(
+                f"feedpipe demo: {len(feeds)} feeds at {server.url('/')}, "
+                f"Redis {redact_url(redis_server.url)}"
+            )
+            client = redis.Redis.from_url(redis_server.url)
+            printer = _ItemPrinter(client, settings.output_stream, "text")
             deadline = time.monotonic() + timeout
             code = _supervise(
                 settings,
-                url,
+                redis_server,
                 False,
                 printer.print_new,
                 0.5,
                 until=lambda: once and (printer.count >= expected or time.monotonic() > deadline),
             )
-    if once and printer.count < expected:
-        raise click.ClickException(f"only {printer.count} of {expected} items arrived")
-    sys.exit(code)
+            if code != 0:
+                raise click.ClickException("the pipeline stopped (see above)")
+    return printer.count, expected
 
 
 def _supervise(
     settings: Settings,
-    url: str,
+    redis_server: _RedisServer,
     verbose: bool,
     tick: Callable[[], None],
     interval: float,
     until: Callable[[], bool] = lambda: False,
 ) -> int:
+    url = redis_server.url
     env = {
         **os.environ,
         "FEEDPIPE_REDIS_URL": url,
@@ -181,26 +211,52 @@ def _supervise(
         "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": str(settings.allow_private_networks).lower(),
         "FEEDPIPE_HOST_MIN_GAP_SECONDS": str(settings.host_min_gap_seconds),
     }
+    try:
+        supervisor.preflight(env, settings.broker_url)
+    except supervisor.PreflightError as exc:
+        raise click.ClickException(str(exc)) from exc
     log_dir = None if verbose else settings.data_dir / "logs"
     procs = supervisor.Supervisor(settings, env, log_dir)
+    outage = supervisor.RedisOutage(url)
     try:
         procs.start()
         if log_dir:
             click.echo(f"feedpipe: worker logs in {log_dir}")
-        return supervisor.watch(procs, tick, interval, until)
+        return supervisor.watch(procs, redis_server.watched(tick), interval, outage, until)
     finally:
-        click.echo("feedpipe: stopping workers...", err=True)
-        procs.stop()
+        procs.stop()  # first: nothing below may keep the workers from being stopped
+        supervisor.say("feedpipe: workers stopped")
+
+
+class _RedisServer:
+    """The Redis of a run: FEEDPIPE_REDIS_URL's, or an embedded one that is restarted (same
+    port, same AOF) when it exits under us."""
+
+    def __init__(self, url: str, embedded: EmbeddedRedis | None) -> None:
+        self.url = url
+        self.embedded = embedded
+
+    def watched(self, tick: Callable[[], None]) -> Callable[[], None]:
+        def tick_and_revive() -> None:
+            if self.embedded is not None and self.embedded.restart_if_dead():
+                supervisor.say("feedpipe: the embedded redis-server exited; restarted it")
+            tick()
+
+        return tick_and_revive
 
 
 @contextmanager
-def _redis_for(settings: Settings) -> Iterator[str]:
+def _redis_for(settings: Settings) -> Iterator[_RedisServer]:
     if settings.redis_url:
-        yield settings.redis_url
+        try:
+            supervisor.check_redis(settings.redis_url, "FEEDPIPE_REDIS_URL")
+        except supervisor.PreflightError as exc:
+            raise click.ClickException(str(exc)) from exc
+        yield _RedisServer(settings.redis_url, None)
         return
     embedded = EmbeddedRedis(settings.data_dir / "redis")
     try:
-        yield _start(embedded)
+        yield _RedisServer(_start(embedded), embedded)
     finally:
         embedded.stop()
 
@@ -354,7 +410,7 @@ def _ping_workers(settings: Settings) -> list[str]:
 def _status_lines(snap: Snapshot, hour: dict[str, int], workers: list[str], url: str) -> list[str]:
     ok = snap.feeds - snap.feeds_erroring - snap.feeds_failing
     lines = [
-        f"feedpipe status  {_when(snap.taken_at)}  Redis {_redacted(url)}",
+        f"feedpipe status  {_when(snap.taken_at)}  Redis {redact_url(url)}",
         f"workers    {', '.join(workers) if workers else 'NONE ANSWERING'}",
         "queues     " + "  ".join(f"{name} {n}" for name, n in snap.queues.items()),
         f"schedule   {snap.feeds} feeds, {snap.feeds_overdue} overdue, "
@@ -377,13 +433,6 @@ def _status_lines(snap: Snapshot, hour: dict[str, int], workers: list[str], url:
     return lines
 
 
-def _redacted(url: str) -> str:
-    """A Redis URL without its password, for printing."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    return f"{scheme}{sep}{'***@' if at else ''}{host}" if credentials or at else url
-
-
 @main.command()
 def exporter() -> None:
     """Serve Prometheus metrics on FEEDPIPE_METRICS_HOST:FEEDPIPE_METRICS_PORT/metrics."""
@@ -391,7 +440,7 @@ def exporter() -> None:
     url = redis_url(settings)
     click.echo(
         f"feedpipe exporter: http://{settings.metrics_host}:{settings.metrics_port}/metrics "
-        f"(Redis {_redacted(url)})"
+        f"(Redis {redact_url(url)})"
     )
     serve_metrics(settings, url, keys_for(settings.output_stream, settings.duplicates_stream))
 

@@ -59,6 +59,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend_transport_options": transport,
         "visibility_timeout": visibility,
         "broker_connection_retry_on_startup": True,
+        # Redis away for minutes (a restart, a failover) is waited out, never a reason to exit.
+        "broker_connection_max_retries": None,
         "task_ignore_result": True,
         "task_serializer": "json",
         "result_serializer": "json",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from typing import IO
 import redis
 
 from pipeline.errors import ConfigError
+from workers.parent_death import launcher
 
 INSTALL_HINT = (
     "install Redis (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: "
@@ -55,10 +57,12 @@ class EmbeddedRedis:
     def start(self, timeout: float = 15.0) -> str:
         binary = find_redis_server()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        if self._lock is None:
+            self._take_lock()
         self.port = self.port or free_port()  # a restart keeps its port: clients reconnect
         self.process = subprocess.Popen(
             [
+                *launcher(os.getpid()),  # stops with its parent, even one killed outright
                 binary,
                 "--port",
                 str(self.port),
@@ -87,6 +91,13 @@ class EmbeddedRedis:
         self._wait_ready(timeout)
         (self.data_dir / URL_FILE).write_text(self.url + "\n")
         return self.url
+
+    def restart_if_dead(self) -> bool:
+        """Start redis-server again (same port, same AOF) if it exited under us."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        self.start()
+        return True
 
     def stop(self, timeout: float = 15.0) -> None:
         (self.data_dir / URL_FILE).unlink(missing_ok=True)

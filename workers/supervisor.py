@@ -3,12 +3,13 @@ per interval, and a clean stop of everything on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -26,7 +27,9 @@ from pipeline.keys import (
     Keys,
     reply_text,
 )
+from pipeline.redact import redact_url
 from pipeline.settings import Settings
+from workers.parent_death import launcher
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
 STOP_TIMEOUT = 75.0  # above the extract hard time limit (60 s): warm shutdown may finish a task
@@ -75,17 +78,23 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
 
 
 class Stop(Exception):
-    """Raised from the signal handler to leave the watch loop."""
+    """Raised from a signal handler to leave the watch loop: a clean stop."""
+
+
+class OutputClosed(Stop):
+    """Our stdout was closed (`feedpipe demo | head`): nobody reads on, so everything stops."""
 
 
 RESTART_LIMIT, RESTART_WINDOW = 5, 300.0
+LOG_TAIL_LINES = 8
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class CrashLoop(Exception):
-    def __init__(self, name: str, code: int | None) -> None:
+    def __init__(self, name: str, code: int | None, log_tail: str) -> None:
         super().__init__(
             f"{name} exited {RESTART_LIMIT} times within {RESTART_WINDOW:g} s (last exit code "
-            f"{code}); see its log"
+            f"{code}); the end of its log:\n{log_tail}"
         )
 
 
@@ -109,7 +118,7 @@ class Supervisor:
 
     def _spawn(self, name: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            self.commands[name],
+            [*launcher(os.getpid()), *self.commands[name]],  # dies with us, even on SIGKILL
             env=dict(self.env),
             stdin=subprocess.DEVNULL,
             stdout=self._log(name),
@@ -130,13 +139,27 @@ class Supervisor:
             recent = [t for t in self.exits.get(name, []) if now - t < RESTART_WINDOW]
             self.exits[name] = [*recent, now]
             if len(self.exits[name]) >= RESTART_LIMIT:
-                raise CrashLoop(name, self.procs[name].returncode)
+                raise CrashLoop(name, self.procs[name].returncode, self.log_tail(name))
             self.procs[name] = self._spawn(name)
             restarted.append(name)
         return restarted
 
+    def log_tail(self, name: str) -> str:
+        """The last lines of a process's log, indented, for the terminal."""
+        if self.log_dir is None:
+            return "  (its log is above: --verbose)"
+        lines = _last_lines(self.log_dir / f"{name}.log", LOG_TAIL_LINES)
+        return "\n".join(f"  | {line}" for line in lines) or "  (its log is empty)"
+
     def stop(self) -> None:
-        # Beat first (no new work), then workers: SIGTERM is Celery's warm shutdown.
+        """Beat first (no new work), then workers: SIGTERM is Celery's warm shutdown. A second
+        Ctrl-C (or SIGTERM) while they finish kills them at once."""
+        try:
+            self._stop_gracefully()
+        except Stop:
+            self._kill_all()
+
+    def _stop_gracefully(self) -> None:
         for name in ("beat", "fetch", "extract"):
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is None:
@@ -146,14 +169,108 @@ class Supervisor:
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
+
+    def _kill_all(self) -> None:
+        for proc in self.procs.values():
+            _kill_group(proc)
 
     def _log(self, name: str) -> IO[bytes] | None:
         if self.log_dir is None:
             return None
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return open(self.log_dir / f"{name}.log", "ab")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a child's whole process group (Celery's pool children too) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _last_lines(path: Path, count: int) -> list[str]:
+    try:
+        with path.open("rb") as log:
+            log.seek(max(0, path.stat().st_size - 16384))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-count:]
+
+
+class PreflightError(Exception):
+    """What stops `feedpipe run`/`demo` before any worker starts: the cause and what to fix."""
+
+
+PREFLIGHT_TIMEOUT = 60.0
+WORKER_MODULES = "workers.app, workers.tasks"  # what `celery -A workers.app worker` imports
+
+
+def preflight(env: Mapping[str, str], broker_url: str | None) -> None:
+    """Fail in seconds, with the cause, instead of starting workers that cannot run: the
+    broker (when it is another Redis) answers and the worker app imports."""
+    if broker_url:
+        check_redis(broker_url, "FEEDPIPE_BROKER_URL")
+    check_worker_app(env)
+
+
+def check_redis(url: str, setting: str) -> None:
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5) as client:
+            client.ping()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        raise PreflightError(
+            f"cannot reach Redis at {redact_url(url)} ({setting}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def check_worker_app(env: Mapping[str, str]) -> None:
+    """Import the worker app as a worker would, in a child with the workers' environment: a
+    missing dependency or a bad setting shows here as the exception line, not as a crash loop."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {WORKER_MODULES}"],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PREFLIGHT_TIMEOUT,
+        check=False,
+    )
+    if done.returncode == 0:
+        return
+    cause = ([line for line in done.stderr.splitlines() if line.strip()] or ["no output"])[-1]
+    raise PreflightError(
+        f"the workers cannot start: importing {WORKER_MODULES} failed: {cause}\n"
+        "A missing module means an incomplete install: reinstall with "
+        "`pip install -c constraints.txt -e .` (README, quick start); a setting's name "
+        "in the line above is the one to fix."
+    )
+
+
+@dataclass
+class RedisOutage:
+    """Reports Redis going away and coming back, once each, instead of a traceback per tick.
+    The workers wait and reconnect on their own; nothing is stopped while Redis is away."""
+
+    url: str
+    down_since: float | None = None
+
+    def failed(self, exc: Exception) -> str | None:
+        if self.down_since is not None:
+            return None
+        self.down_since = time.monotonic()
+        return (
+            f"feedpipe: Redis at {redact_url(self.url)} is unreachable ({exc}); the workers "
+            "keep waiting for it and go on when it is back"
+        )
+
+    def answered(self) -> str | None:
+        if self.down_since is None:
+            return None
+        away = time.monotonic() - self.down_since
+        self.down_since = None
+        return f"feedpipe: Redis is back after {away:.0f} s"
 
 
 @dataclass
@@ -194,28 +311,71 @@ def watch(
     supervisor: Supervisor,
     tick: Callable[[], None],
     interval: float,
+    outage: RedisOutage,
     until: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Call ``tick`` every ``interval`` seconds until Ctrl-C/SIGTERM or ``until()``; a child
-    that dies is restarted, unless it keeps dying. Returns the exit code."""
+    """Call ``tick`` every ``interval`` seconds until a stop signal or ``until()``; a child
+    that dies is restarted, unless it keeps dying; Redis going away is reported, not fatal.
+    Returns the exit code. Signals must be routed with ``stop_signals`` around the call."""
+    try:
+        while True:
+            time.sleep(interval)
+            _tick(tick, outage)
+            for name in supervisor.restart_dead():
+                say(
+                    f"feedpipe: {name} exited unexpectedly; restarted it. The end of its "
+                    f"log:\n{supervisor.log_tail(name)}"
+                )
+            if outage.down_since is None and until():
+                return 0
+    except OutputClosed:
+        raise  # up to the command: it has nothing more to say
+    except Stop:
+        return 0
+    except CrashLoop as exc:
+        say(f"feedpipe: {exc}\nfeedpipe: stopping")
+        return 1
+
+
+def _tick(tick: Callable[[], None], outage: RedisOutage) -> None:
+    try:
+        tick()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        report = outage.failed(exc)
+    except BrokenPipeError as exc:
+        _silence_stdout()
+        raise OutputClosed("output closed") from exc
+    else:
+        report = outage.answered()
+    if report:
+        say(report)
+
+
+def say(message: str) -> None:
+    """A line on stderr that never raises: a closed terminal must not stop the shutdown."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """Turn Ctrl-C, SIGTERM and SIGHUP into ``Stop`` for the whole command, so every
+    ``finally`` (workers, embedded Redis) runs however the stop is asked for."""
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         raise Stop(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
-        while True:
-            time.sleep(interval)
-            tick()
-            for name in supervisor.restart_dead():
-                print(f"feedpipe: {name} exited unexpectedly; restarted it", file=sys.stderr)
-            if until():
-                return 0
-    except Stop:
-        return 0
-    except CrashLoop as exc:
-        print(f"feedpipe: {exc}; stopping", file=sys.stderr)
-        return 1
+        yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
