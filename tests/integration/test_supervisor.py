@@ -26,6 +26,7 @@ import redis as sync_redis
 from aiohttp import web
 
 from pipeline.subscribe import StreamSubscriber
+from tests import processes
 from tests.integration.conftest import KEYS
 from tests.integration.hostile import rss, rss_item, text
 from tests.integration.servers import ServerThread
@@ -39,19 +40,7 @@ GONE_WITHIN = 60.0  # warm shutdown of idle workers takes seconds; a task in fli
 
 
 def marked_processes(mark: str) -> list[str]:
-    """Command lines of the live processes whose environment carries ``mark``."""
-    found = []
-    needle = f"{MARK}={mark}".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if needle in (proc / "environ").read_bytes().split(b"\0"):
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":  # a zombie is already dead, waiting for its parent
-                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-                    found.append(cmdline.decode(errors="replace"))
-    return found
+    return processes.marked_processes(MARK, mark)
 
 
 def wait_gone(mark: str, timeout: float = GONE_WITHIN) -> None:
