@@ -1,9 +1,12 @@
-"""Structured log lines with fixed keys (feed_url, entry_url, stage, reason, duration_ms)."""
+"""Structured log lines with fixed keys (feed_url, entry_url, stage, reason, duration_ms),
+every URL in them redacted (``pipeline.redact``)."""
 
 from __future__ import annotations
 
 import logging
 import time
+
+from pipeline.redact import redact_text
 
 FIELDS = ("stage", "feed_url", "entry_url", "reason", "duration_ms", "items", "status")
 
@@ -17,7 +20,8 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         pairs = [f"{k}={_quote(getattr(record, k))}" for k in FIELDS if hasattr(record, k)]
-        return f"{line} {' '.join(pairs)}" if pairs else line
+        # Last, over everything (message, keys, traceback): no credential reaches a log.
+        return redact_text(f"{line} {' '.join(pairs)}" if pairs else line)
 
 
 def _quote(value: object) -> str:

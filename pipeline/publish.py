@@ -40,6 +40,7 @@ from pipeline.models import (
     PublishOutcome,
 )
 from pipeline.normalize import content_hash
+from pipeline.redact import without_credentials
 
 _encode = msgspec.json.Encoder().encode
 
@@ -58,7 +59,9 @@ def build_item(job: ExtractJob, article: Article) -> Item:
         id=job.item_id,
         url=entry.url or job.page_url,
         canonical_url=entry.canonical_url,
-        feed=FeedInfo(url=job.feed.url, title=job.feed.title, tags=job.feed.tags),
+        feed=FeedInfo(
+            url=without_credentials(job.feed.url), title=job.feed.title, tags=job.feed.tags
+        ),
         source=article.site_name or job.feed.title,
         title=article.title,
         author=article.author,

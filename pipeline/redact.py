@@ -5,6 +5,7 @@ a log file or a metric label.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
@@ -63,3 +64,34 @@ def _redact_query(query: str) -> str:
 
 def _is_secret(name: str) -> bool:
     return name.lower().replace("-", "_") in SECRET_PARAMETERS
+
+
+def without_credentials(url: str) -> str:
+    """``url`` as it may be published: no userinfo at all, secret query values masked.
+
+    Credentials in a feed URL are kept for fetching, never handed to subscribers.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return MASK
+    query = _redact_query(parts.query)
+    if host == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
+
+
+# Inside free text (an error message, a log line, a traceback): the userinfo of anything
+# that looks like a URL, whatever characters the password holds (only white space and the
+# delimiters "/?#" end it, as they end a URL's authority), then the URL's secret parameters.
+_USERINFO_IN_TEXT = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{1,15}://)[^\s/?#]*@")
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>`]+")
+
+
+def redact_text(text: str) -> str:
+    """Every URL inside ``text`` redacted (as ``redact_url`` does); the rest unchanged."""
+    if "://" not in text:
+        return text
+    text = _USERINFO_IN_TEXT.sub(lambda match: f"{match.group(1)}{MASK}@", text)
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
