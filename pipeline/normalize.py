@@ -103,9 +103,12 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    if base:
-        url = urljoin(base, url)
-    parts = urlsplit(url)
+    try:  # "http://[" and other malformed authorities: not a fetchable URL
+        if base:
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     # Not strict=True: that keeps only courlan's whitelist of query parameters and would merge
@@ -121,8 +124,11 @@ def absolute_url(url: str | None, base: str | None = None) -> str | None:
     """An http(s) URL resolved against ``base``, unchanged otherwise; None if not fetchable."""
     if not url:
         return None
-    resolved = urljoin(base, url.strip()) if base else url.strip()
-    parts = urlsplit(resolved)
+    try:  # "http://[" and other malformed authorities: not a fetchable URL
+        resolved = urljoin(base, url.strip()) if base else url.strip()
+        parts = urlsplit(resolved)
+    except ValueError:
+        return None
     return resolved if parts.scheme in ("http", "https") and parts.netloc else None
 
 
