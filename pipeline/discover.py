@@ -72,12 +72,30 @@ def candidate_urls(page_url: str) -> list[str]:
     return [origin + path for path in COMMON_FEED_PATHS]
 
 
+# The root element's name, past a UTF-8 BOM, the XML declaration, processing instructions,
+# comments and a DOCTYPE (internal subset included). Every alternative is unambiguous, so a
+# hostile body cannot make the match backtrack exponentially.
+_ROOT_ELEMENT = re.compile(
+    rb"(?:\xef\xbb\xbf)?"
+    rb"(?:\s|<\?(?:[^?]|\?(?!>))*\?>|<!--(?:[^-]|-(?!->))*-->|<!doctype(?:[^\[>]|\[[^\]]*\])*>)*"
+    rb"<([A-Za-z_][\w:.-]*)",
+    re.IGNORECASE,
+)
+# rss, Atom's feed, RSS 1.0's rdf:RDF: local names, whatever prefix the document binds.
+_FEED_ROOTS = frozenset({b"rss", b"feed", b"rdf"})
+_ROOT_SNIFF_BYTES = 8192
+
+
 def looks_like_html(content_type: str | None, body: bytes) -> bool:
     """Whether a response is a web page (to look for feed links in) rather than a feed.
 
-    The body decides when it shows its first tag: servers label feeds as text/html and pages
-    as text/xml. Otherwise the content type decides.
+    A feed's root element (rss, feed, rdf:RDF) decides first: a DOCTYPE only names the template
+    the CMS started from, and many put an XHTML DOCTYPE on top of their RSS. Then the first tag
+    decides: servers label feeds as text/html and pages as text/xml. Otherwise the content type.
     """
+    root = _ROOT_ELEMENT.match(body[:_ROOT_SNIFF_BYTES])
+    if root is not None and root.group(1).rpartition(b":")[2].lower() in _FEED_ROOTS:
+        return False
     match = _FIRST_TAG.search(body[:_SNIFF_BYTES])
     if match:
         return match.group(1).lower().startswith(_HTML_TAGS)

@@ -11,6 +11,7 @@ import trafilatura
 from lxml import etree
 from trafilatura.settings import Document, Extractor
 
+from pipeline.decode import codec_for_label
 from pipeline.models import Article, Entry
 from pipeline.normalize import clean_line, clean_text
 
@@ -208,11 +209,11 @@ def _text(element: lxml.html.HtmlElement | None) -> str:
 
 
 def _decode(html: bytes, charset: str | None) -> str:
-    if charset:
-        try:
-            return html.decode(charset, errors="replace")
-        except LookupError:
-            pass  # an unknown charset name in the header: let trafilatura's detection decide
+    # The header's label read as browsers read it (iso-8859-1 is windows-1252, gb2312 is
+    # gb18030, ...); an unknown or untrusted label: trafilatura's detection decides.
+    codec = codec_for_label(charset)
+    if codec is not None:
+        return html.decode(codec, errors="replace")
     return trafilatura.utils.decode_file(html)
 
 

@@ -4,7 +4,6 @@ its own adapter, ``pipeline.jsonfeed``; charsets are settled first by ``pipeline
 from __future__ import annotations
 
 import calendar
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +34,7 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
         raise NotAFeed(feed_url, f"empty response body (HTTP {result.status})")
     if looks_like_json_feed(result):
         return parse_json_feed(result, feed_url, max_entries)
-    if _is_html_page(result):
+    if looks_like_html(result.content_type, result.body):
         raise NotAFeed(feed_url, _html_page_message(result))
     decoded = decode_xml_body(result.body, result.charset)
     parsed = feedparser.parse(
@@ -68,33 +67,6 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
         min_interval=_feed_interval_hint(feed),
         total_entries=len(parsed.entries),
     )
-
-
-# The root element's name, past a UTF-8 BOM, the XML declaration, processing instructions,
-# comments and a DOCTYPE (internal subset included). Every alternative is unambiguous, so a
-# hostile body cannot make the match backtrack exponentially.
-_ROOT_ELEMENT = re.compile(
-    rb"(?:\xef\xbb\xbf)?"
-    rb"(?:\s|<\?(?:[^?]|\?(?!>))*\?>|<!--(?:[^-]|-(?!->))*-->|<!doctype(?:[^\[>]|\[[^\]]*\])*>)*"
-    rb"<([A-Za-z_][\w:.-]*)",
-    re.IGNORECASE,
-)
-# rss, Atom's feed, RSS 1.0's rdf:RDF: local names, whatever prefix the document binds.
-_FEED_ROOTS = frozenset({b"rss", b"feed", b"rdf"})
-_ROOT_SNIFF_BYTES = 8192
-
-
-def _is_html_page(result: FetchResult) -> bool:
-    """Whether the body is a web page rather than a feed.
-
-    The root element decides when it is a feed's: a DOCTYPE only names the template the CMS
-    started from, and many put an XHTML DOCTYPE on top of their RSS. Otherwise
-    ``looks_like_html`` does (the first tag, or the content type).
-    """
-    root = _ROOT_ELEMENT.match(result.body[:_ROOT_SNIFF_BYTES])
-    if root is not None and root.group(1).rpartition(b":")[2].lower() in _FEED_ROOTS:
-        return False
-    return looks_like_html(result.content_type, result.body)
 
 
 def _to_entry(raw: dict[str, Any], base: str, language: str | None, repeated: set[str]) -> Entry:

@@ -124,3 +124,13 @@ def test_common_feed_paths() -> None:
 )
 def test_looks_like_html(content_type: str | None, body: bytes, expected: bool) -> None:
     assert looks_like_html(content_type, body) is expected
+
+
+def test_a_feed_under_an_xhtml_doctype_is_not_a_page() -> None:
+    """`feeds add` of such a feed adds it, instead of looking for feed links in it."""
+    body = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+        b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<rss version="2.0"><channel>'
+    )
+    assert not looks_like_html("text/html", body)
+    assert looks_like_html("text/html", b"<!DOCTYPE html><html><head>")
