@@ -2,97 +2,506 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
 from lxml import etree
 from redis.asyncio import Redis
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from pipeline.errors import ConfigError
 from pipeline.keys import CLAIM_DUE_FEEDS, Keys, reply_text
 from pipeline.models import FeedSpec, FeedState
+from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
+from pipeline.redact import MASK, redact_text, redact_url
+from pipeline.settings import MAX_INTERVAL_SECONDS, Settings
+
+# Feeds written per Redis round trip (one ADD_FEEDS script) by add_feeds.
+IMPORT_BATCH = 1000
+# Feeds read between two calls of a progress callback.
+PROGRESS_EVERY = 1000
+# Bytes looked at to tell OPML from YAML.
+_HEAD_BYTES = 65536
+
+Progress = Callable[[int], None]
 
 
-def load_feeds_file(path: Path) -> list[FeedSpec]:
-    """Feeds from ``feeds: [{url, title?, tags?, interval?}]`` YAML, or an OPML outline."""
+def load_feeds_file(
+    path: Path, *, policy: FeedPolicy | None = None, progress: Progress | None = None
+) -> list[FeedSpec]:
+    """Feeds from ``feeds: [{url, title?, tags?, interval?}]`` YAML, or an OPML outline.
+
+    The file is streamed: a 100,000-feed file costs its specs, not its whole parse tree
+    (docs/operations.md, "Big imports"). Every entry is validated as it is read and the first
+    bad one raises ConfigError naming it, before the caller writes anything: an import is all
+    of the file or nothing. ``progress(n)``: called with the feeds read so far, every
+    PROGRESS_EVERY feeds. ``policy``: see FeedPolicy (commands pass
+    ``FeedPolicy.from_settings(settings)``)."""
     try:
-        raw = path.read_bytes()
+        with io.BufferedReader(io.FileIO(path, "rb"), buffer_size=_HEAD_BYTES) as stream:
+            head = stream.peek(_HEAD_BYTES)[:_HEAD_BYTES].removeprefix(b"\xef\xbb\xbf")
+            collected = _Collected(progress)
+            if path.suffix.lower() in (".opml", ".xml") or head.lstrip().startswith(b"<"):
+                _read_opml(stream, str(path), policy, collected)
+            else:
+                _read_feeds_yaml(stream, str(path), policy, collected)
     except OSError as exc:
         raise ConfigError(f"cannot read feeds file {path}: {exc.strerror or exc}") from exc
-    if path.suffix.lower() in (".opml", ".xml") or raw.lstrip().startswith(b"<"):
-        return parse_opml(raw, source=str(path))
-    return parse_feeds_yaml(raw, source=str(path))
+    return collected.specs
 
 
-def parse_feeds_yaml(raw: bytes | str, source: str) -> list[FeedSpec]:
+def parse_feeds_yaml(
+    raw: bytes | str, source: str, *, policy: FeedPolicy | None = None
+) -> list[FeedSpec]:
+    collected = _Collected(None)
+    _read_feeds_yaml(raw, source, policy, collected)
+    return collected.specs
+
+
+def parse_opml(raw: bytes, source: str, *, policy: FeedPolicy | None = None) -> list[FeedSpec]:
+    collected = _Collected(None)
+    _read_opml(io.BytesIO(raw), source, policy, collected)
+    return collected.specs
+
+
+class _Collected:
+    """The specs of one file as they are read: equal tag tuples shared (a file's feeds mostly
+    repeat a few), progress reported."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.specs: list[FeedSpec] = []
+        self._tags: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._progress = progress
+
+    def add(self, spec: FeedSpec) -> None:
+        if spec.tags:
+            shared = self._tags.setdefault(spec.tags, spec.tags)
+            if shared is not spec.tags:
+                spec = msgspec.structs.replace(spec, tags=shared)
+        self.specs.append(spec)
+        if self._progress is not None and len(self.specs) % PROGRESS_EVERY == 0:
+            self._progress(len(self.specs))
+
+
+# What PyYAML's constructors raise besides YAMLError on hostile scalars: ``!!int x``
+# (ValueError), ``!!timestamp x`` (AttributeError), ``!!bool maybe`` (KeyError), ...; and
+# nesting deeper than Python's recursion limit.
+_YAML_ERRORS = (
+    yaml.YAMLError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+)
+_MAP_TAGS = (None, "!", "tag:yaml.org,2002:map")
+_SEQ_TAGS = (None, "!", "tag:yaml.org,2002:seq")
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FeedsLoader(CParser, Composer, SafeConstructor, Resolver):
+        """libyaml's event parser under PyYAML's own composer and safe constructor, so the
+        feeds list can be composed and constructed one entry at a time (yaml.CSafeLoader
+        composes the whole document first: hundreds of MB of nodes for 100,000 feeds)."""
+
+        def __init__(self, stream: Any) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+else:  # PyYAML without libyaml: the same events from the pure-Python parser, slower
+    _FeedsLoader = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+
+def _read_feeds_yaml(
+    stream: IO[bytes] | bytes | str, source: str, policy: FeedPolicy | None, into: _Collected
+) -> None:
+    entries = _yaml_feed_entries(stream, source)
+    for index in itertools.count():
+        try:
+            entry = next(entries, _END)
+        except _YAML_ERRORS as exc:
+            raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from exc
+        if entry is _END:
+            return
+        into.add(_feed_spec(entry, f"{source}: feeds[{index}]", policy))
+
+
+_END = object()
+
+
+def _yaml_feed_entries(stream: IO[bytes] | bytes | str, source: str) -> Iterator[Any]:
+    """Each entry of the top-level ``feeds:`` list, as plain Python values, one at a time.
+
+    Other top-level keys are composed (their anchors stay usable) and dropped. The whole
+    stream is read, so a syntax error after the list, or a second document, is still found."""
+    loader: Any = _FeedsLoader(stream)
+    no_feeds = ConfigError(f"{source}: expected a top-level 'feeds:' list")
+    loader.get_event()  # StreamStartEvent
+    if not loader.check_event(yaml.DocumentStartEvent):
+        raise no_feeds  # an empty file
+    loader.get_event()
+    top = loader.peek_event()
+    if not isinstance(top, yaml.MappingStartEvent) or top.tag not in _MAP_TAGS:
+        raise no_feeds
+    loader.get_event()
+    found = False
+    while not loader.check_event(yaml.MappingEndEvent):
+        key = loader.construct_document(loader.compose_node(None, None))
+        if key != "feeds":
+            loader.compose_node(None, None)
+            continue
+        if found:
+            raise ConfigError(f"{source}: 'feeds:' is given twice")
+        found = True
+        value = loader.peek_event()
+        streamed = isinstance(value, yaml.SequenceStartEvent) and value.anchor is None
+        if streamed and value.tag in _SEQ_TAGS:
+            loader.get_event()
+            while not loader.check_event(yaml.SequenceEndEvent):
+                yield loader.construct_document(loader.compose_node(None, None))
+            loader.get_event()
+        else:  # an alias, a tagged or anchored list (kept whole), or no list at all
+            feeds = loader.construct_document(loader.compose_node(None, None))
+            if not isinstance(feeds, list):
+                raise no_feeds
+            yield from feeds
+    loader.get_event()  # MappingEndEvent
+    loader.get_event()  # DocumentEndEvent
+    if not loader.check_event(yaml.StreamEndEvent):
+        raise yaml.YAMLError("more than one document (a second '---')")
+    if not found:
+        raise no_feeds
+
+
+def _yaml_problem(exc: BaseException) -> str:
+    """One line: what is wrong, and where (PyYAML's message spans several lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f"{exc.context}, " if exc.context else ""
+        return f"line {mark.line + 1}, column {mark.column + 1}: {context}{exc.problem}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text = str(exc) if isinstance(exc, yaml.YAMLError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:300]
+
+
+def _read_opml(stream: IO[bytes], source: str, policy: FeedPolicy | None, into: _Collected) -> None:
+    """Outlines with an ``xmlUrl`` are feeds; the titles of the outlines without one (folders)
+    around a feed are its tags, outermost first. Read as a stream of events, each element
+    freed once closed; hardened as before: no entities resolved, no network, libxml2's
+    default limits (depth 256, no huge text nodes)."""
+    events = etree.iterparse(
+        stream,
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    # Per open outline: the tags of a feed inside it.
+    tags_within: list[tuple[str, ...]] = []
     try:
-        document = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(document, Mapping) or not isinstance(document.get("feeds"), list):
-        raise ConfigError(f"{source}: expected a top-level 'feeds:' list")
-    return [_feed_spec(entry, f"{source}: feeds[{i}]") for i, entry in enumerate(document["feeds"])]
+        for event, element in events:
+            if event == "start" and element.getparent() is None:
+                _check_opml_root(element, source)
+            outline = element.tag == "outline"
+            if event == "end":
+                if outline:
+                    tags_within.pop()
+                _free(element)
+                continue
+            if not outline:
+                continue
+            tags = tags_within[-1] if tags_within else ()
+            url = element.get("xmlUrl")
+            title = element.get("title") or element.get("text")
+            if url:
+                entry = {"url": url, "title": title, "tags": list(tags)}
+                where = f"{source}: line {element.sourceline}: outline {shown_url(url)}"
+                into.add(_feed_spec(entry, where, policy))
+                tags_within.append(tags)  # a feed is no folder: its title tags nothing
+            else:
+                tags_within.append((*tags, title) if title and title not in tags else tags)
+    except etree.LxmlError as exc:
+        raise ConfigError(f"{source}: not valid OPML: {' '.join(str(exc).split())}") from exc
 
 
-def parse_opml(raw: bytes, source: str) -> list[FeedSpec]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    try:
-        root = etree.fromstring(raw, parser)
-    except etree.XMLSyntaxError as exc:
-        raise ConfigError(f"{source}: not valid OPML: {exc}") from exc
-    specs = []
-    for outline in root.iter("outline"):
-        url = outline.get("xmlUrl")
-        if not url:
-            continue  # a folder; its children are visited by iter()
-        parent = outline.getparent()
-        folder = parent.get("title") or parent.get("text") if parent is not None else None
-        entry = {"url": url, "title": outline.get("title") or outline.get("text")}
-        if folder and parent is not None and parent.tag == "outline":
-            entry["tags"] = [folder]
-        specs.append(_feed_spec(entry, f"{source}: outline {url!r}"))
-    return specs
+def _check_opml_root(root: etree._Element, source: str) -> None:
+    """An HTML page or an RSS feed saved as .opml would otherwise import as zero feeds."""
+    name = etree.QName(root).localname if isinstance(root.tag, str) else "?"
+    if name != "opml":
+        shown = _escaped(name, url=False)[:40]
+        raise ConfigError(f"{source}: not an OPML file (its root element is <{shown}>, not <opml>)")
 
 
-def _feed_spec(entry: Any, where: str) -> FeedSpec:
+def _free(element: etree._Element) -> None:
+    """Drop a closed element's content and the closed siblings before it: what iterparse
+    built so far stays as small as the path to the current element."""
+    element.clear()
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
+
+
+def _feed_spec(entry: Any, where: str, policy: FeedPolicy | None = None) -> FeedSpec:
     if isinstance(entry, str):
         entry = {"url": entry}
     try:
         spec = msgspec.convert(entry, FeedSpec)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
-    return validate_feed_spec(spec, where)
+    except UnicodeEncodeError as exc:  # a lone surrogate in a key (\ud800 in YAML or JSON)
+        raise ConfigError(f"{where}: a key is not valid text (a lone surrogate)") from exc
+    return validate_feed_spec(spec, where, policy or FeedPolicy())
 
 
-def validate_feed_spec(spec: FeedSpec, where: str) -> FeedSpec:
-    url = absolute_url(spec.url)
-    if url is None:
-        raise ConfigError(f"{where}: feed url must be an absolute http(s) URL, got {spec.url!r}")
-    if spec.interval is not None and spec.interval <= 0:
-        raise ConfigError(f"{where}: interval must be a positive number of seconds")
+# Longest feed URL accepted. Real feed URLs stay well under 300 characters; 2048 is the
+# limit browsers, CDNs and sitemaps.org keep to, and a bound keeps a pasted megabyte out of
+# Redis, the logs and `feeds ls`.
+MAX_FEED_URL_LENGTH = 2048
+# Shown of a refused URL at most (the rest is elided).
+SHOWN_URL_CHARS = 200
+# Characters that may forge or reorder lines on a terminal: bidirectional controls.
+BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Control (incl. CR, LF, TAB, NUL, DEL, C1), lone surrogate (undecodable bytes on the
+# command line), line and paragraph separators: in no input at all.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Nor, in a URL, spaces, private-use and unassigned code points (they must be %-encoded).
+UNSAFE_IN_URL_CATEGORIES = UNSAFE_CATEGORIES | {"Zs", "Co", "Cn"}
+
+
+@dataclass(frozen=True)
+class FeedPolicy:
+    """What a feed given by a user must satisfy beyond well-formedness.
+
+    Commands pass ``FeedPolicy.from_settings(settings)``: the SSRF guard's verdict on the URL
+    and the interval within FEEDPIPE_MIN/MAX_POLL_INTERVAL_SECONDS. The default checks what
+    any settings would refuse (malformed hosts, intervals outside what any setting allows)
+    and leaves the guard to fetch time, where it runs on every request anyway."""
+
+    network: NetworkPolicy | None = None
+    min_interval: int = 1
+    max_interval: int = MAX_INTERVAL_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeedPolicy:
+        return cls(
+            network=NetworkPolicy.from_settings(settings),
+            min_interval=settings.min_poll_interval_seconds,
+            max_interval=settings.max_poll_interval_seconds,
+        )
+
+
+def validate_feed_spec(spec: FeedSpec, where: str, policy: FeedPolicy) -> FeedSpec:
+    """``spec`` if it may be stored as it is; else a ConfigError naming ``where`` (the input:
+    ``feeds add``, ``feeds.yaml: feeds[3]``) and showing the URL redacted and escaped."""
+    url = check_feed_url(spec.url, where, policy.network)
+    low, high = policy.min_interval, policy.max_interval
+    if spec.interval is not None and not low <= spec.interval <= high:
+        raise ConfigError(
+            f"{where}: interval must be from {low} to {high} seconds (FEEDPIPE_MIN_POLL_"
+            f"INTERVAL_SECONDS to FEEDPIPE_MAX_POLL_INTERVAL_SECONDS), got "
+            f"{_shown_number(spec.interval)}"
+        )
+    for label, text in (("title", spec.title or ""), *(("tag", tag) for tag in spec.tags)):
+        if _unsafe_at(text, url=False) is not None:
+            raise ConfigError(
+                f"{where}: {label} holds a control character: "
+                f"{_escaped(text, url=False)[:SHOWN_URL_CHARS]}"
+            )
     return msgspec.structs.replace(spec, url=url)
 
 
-async def add_feeds(redis: Redis, keys: Keys, specs: Iterable[FeedSpec], now: float) -> int:
-    """Add or update feeds. New feeds are due at once; known ones keep their state and schedule.
+def check_feed_url(url: str, where: str, network: NetworkPolicy | None) -> str:
+    """``url`` if it is an http(s) URL with a host, bounded, free of control characters and
+    spaces, and (with a ``network`` policy) allowed by the SSRF guard; else ConfigError."""
 
+    def refused(problem: str) -> ConfigError:
+        return ConfigError(f"{where}: feed url {problem}: {shown_url(url)}")
+
+    if len(url) > MAX_FEED_URL_LENGTH:
+        raise refused(f"is {len(url)} characters long, more than {MAX_FEED_URL_LENGTH}")
+    at = _unsafe_at(url, url=True)
+    if at is not None:
+        raise refused(
+            f"holds {_escaped(url[at])} at character {at + 1} (control characters and spaces "
+            "must be percent-encoded)"
+        )
+    if _spilled_userinfo(url):
+        raise refused(
+            "has '@' after its host: a user name or password must be percent-encoded "
+            "('/' as %2F, '?' as %3F, '#' as %23, '@' as %40)"
+        )
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise refused(
+            "is malformed (a host in [...] must be an IPv6 address, a port a number up to 65535)"
+        ) from None
+    if parts.scheme not in ("http", "https"):
+        raise refused("must be an absolute http(s) URL")
+    if not host:
+        raise refused("has no host")
+    if port == 0:
+        raise refused("has port 0")
+    try:  # without a policy still refuses what no policy allows (a malformed numeric host)
+        (network or NetworkPolicy(allow_private=True)).check_url(url)
+    except DestinationRefused as exc:
+        reason = str(exc)
+        if reason.startswith("malformed URL") or "@" in reason:  # it quotes the URL's parts
+            raise refused("is malformed (yarl cannot read it)") from None
+        reason = _escaped(redact_text(reason), url=False)
+        raise ConfigError(f"{where}: {reason}: {shown_url(url)}") from None
+    return url
+
+
+def shown_url(url: str) -> str:
+    """``url`` as an error message may show it: control characters escaped, credentials
+    masked (``pipeline.redact.redact_url``), cut at SHOWN_URL_CHARS."""
+    shown = _escaped(url)
+    scheme, _, rest = shown.partition("://")
+    authority = rest[: min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))]
+    if "@" in rest and (
+        "@" in authority or _spilled_userinfo(shown) or redact_url(shown) == MASK
+    ):  # credentials by any reading: mask up to the last '@', all that may be the password
+        shown = f"{scheme}://{MASK}@{rest.rpartition('@')[2]}"
+    redacted = redact_url(shown)
+    # A URL urlsplit cannot read is masked whole by redact_url: shown as it is when it holds
+    # nothing to mask (no credentials, no query), so the user sees what is wrong with it.
+    shown = shown if redacted == MASK and not {"@", "?"} & set(shown) else redacted
+    if len(shown) > SHOWN_URL_CHARS:
+        shown = f"{shown[:SHOWN_URL_CHARS]}... ({len(url)} characters)"
+    return shown
+
+
+def _spilled_userinfo(url: str) -> bool:
+    """Whether a password holding '/', '?' or '#' unencoded cut the URL's authority short:
+    ``https://user:pa/ss@host/`` (urlsplit: host "user", port "pa"). Not a port before an
+    '@' in the path (``https://medium.com:443/feed/@name``), nor an IPv6 host."""
+    _, sep, rest = url.partition("://")
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if not sep or "@" not in rest[end:] or "@" in authority or authority.startswith("["):
+        return False
+    _, colon, port = authority.rpartition(":")
+    return bool(colon) and not (port.isascii() and port.isdigit())
+
+
+def _unsafe_at(text: str, *, url: bool) -> int | None:
+    """Index of the first character that may not appear in ``text`` (a ``url``), or None."""
+    unsafe = UNSAFE_IN_URL_CATEGORIES if url else UNSAFE_CATEGORIES
+    for index, char in enumerate(text):
+        if (
+            unicodedata.category(char) in unsafe
+            or char in BIDI_CONTROLS
+            or (url and char.isspace())
+        ):
+            return index
+    return None
+
+
+def _escaped(text: str, *, url: bool = True) -> str:
+    """``text`` with every character that may not appear in it (as a ``url``) escaped."""
+    return "".join(
+        char if _unsafe_at(char, url=url) is None else _escape(ord(char)) for char in text
+    )
+
+
+def _escape(code: int) -> str:
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _shown_number(number: int) -> str:
+    if abs(number) < 10**20:
+        return str(number)
+    return f"a number of {int(number.bit_length() * 0.30103) + 1} digits or so"
+
+
+async def add_feeds(
+    redis: Redis,
+    keys: Keys,
+    specs: Iterable[FeedSpec],
+    now: float,
+    *,
+    progress: Progress | None = None,
+) -> int:
+    """Add or update feeds. New feeds are due at once; known ones keep their state and schedule
+    (only the fields a feeds file sets are written).
+
+    IMPORT_BATCH feeds per round trip, each batch one atomic script (ADD_FEEDS: a feed is never
+    seen half written). ``progress(n)``: called with the feeds written so far after each batch.
     Returns how many feeds were new.
     """
-    added = 0
+    added = written = 0
+    batch: list[FeedSpec] = []
+    for spec in specs:
+        batch.append(spec)
+        if len(batch) < IMPORT_BATCH:
+            continue
+        added += await _add_batch(redis, keys, batch, now)
+        written += len(batch)
+        batch = []
+        if progress is not None:
+            progress(written)
+    if batch:
+        added += await _add_batch(redis, keys, batch, now)
+        if progress is not None:
+            progress(written + len(batch))
+    return added
+
+
+# add_feeds' writes of one batch, atomic: KEYS[1] the due ZSET, KEYS[2..] the feeds' hashes;
+# ARGV[1] now, then per feed its id, its number of fields (_spec_fields) and the field/value
+# pairs. Each feed: its fields set, added_at set if it has none, due now if it was not in the
+# ZSET. Returns how many feeds were new. One command per batch: a MULTI of HSET/HSETNX/ZADD
+# cost 3x the client time, in redis-py's packing and its QUEUED replies (bench/import_bench.py).
+ADD_FEEDS = """
+local now = ARGV[1]
+local new = 0
+local at = 2
+for i = 2, #KEYS do
+  local fields = tonumber(ARGV[at + 1])
+  redis.call('HSET', KEYS[i], unpack(ARGV, at + 2, at + 1 + 2 * fields))
+  redis.call('HSETNX', KEYS[i], 'added_at', now)
+  new = new + redis.call('ZADD', KEYS[1], 'NX', now, ARGV[at])
+  at = at + 2 + 2 * fields
+end
+return new
+"""
+
+
+async def _add_batch(redis: Redis, keys: Keys, specs: list[FeedSpec], now: float) -> int:
+    feed_keys = [keys.feeds_due]
+    args: list[Any] = [repr(now)]
     for spec in specs:
         fid = feed_id(spec.url)
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.feed(fid), mapping=_spec_fields(fid, spec))
-            pipe.hsetnx(keys.feed(fid), "added_at", repr(now))
-            pipe.zadd(keys.feeds_due, {fid: now}, nx=True)
-            results = await pipe.execute()
-        added += int(results[-1])
-    return added
+        fields = _spec_fields(fid, spec)
+        feed_keys.append(keys.feed(fid))
+        args += [fid, len(fields), *itertools.chain.from_iterable(fields.items())]
+    return int(await redis.eval(ADD_FEEDS, len(feed_keys), *feed_keys, *args))
 
 
 def _spec_fields(fid: str, spec: FeedSpec) -> dict[Any, str]:
@@ -191,20 +600,20 @@ def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:
         id=fields["id"],
         url=fields["url"],
         title=fields.get("title") or None,
-        tags=tuple(json.loads(fields.get("tags") or "[]")),
-        interval=int(fields["interval"]) if fields.get("interval") else None,
+        tags=_tags(fields.get("tags")),
+        interval=_int(fields.get("interval")),
         etag=fields.get("etag") or None,
         last_modified=fields.get("last_modified") or None,
         last_poll=_float(fields.get("last_poll")),
         last_status=fields.get("last_status") or None,
-        errors=int(fields.get("errors") or 0),
+        errors=_int(fields.get("errors")) or 0,
         last_error=fields.get("last_error") or None,
         next_poll=_float(fields.get("next_poll")),
-        items=int(fields.get("items") or 0),
+        items=_int(fields.get("items")) or 0,
         added_at=_float(fields.get("added_at")),
         fetch_url=fields.get("fetch_url") or None,
         redirect_target=fields.get("redirect_target") or None,
-        redirect_seen=int(fields.get("redirect_seen") or 0),
+        redirect_seen=_int(fields.get("redirect_seen")) or 0,
         body_hash=fields.get("body_hash") or None,
         last_full_fetch=_float(fields.get("last_full_fetch")),
         rate=_float(fields.get("rate")),
@@ -212,5 +621,28 @@ def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:
     )
 
 
+# Numeric fields are state feedpipe derives and rewrites on every poll (times, counters, rates)
+# or a user interval checked when it was set. One that does not parse (a hand edit, a hash from
+# another program) reads as unknown rather than making the feed unloadable for good.
 def _float(value: str | None) -> float | None:
-    return float(value) if value else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _tags(value: str | None) -> tuple[str, ...]:
+    try:
+        tags = json.loads(value or "[]")
+    except ValueError:
+        return ()
+    return tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
+
+
+def _int(value: str | None) -> int | None:
+    if not value or len(value) > 20:  # no counter or interval has more digits; int() is quadratic
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None

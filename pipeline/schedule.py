@@ -46,8 +46,8 @@ class SchedulePolicy:
 
     def interval(self, feed: FeedState) -> float:
         """Seconds between polls of a healthy feed."""
-        if feed.interval:  # set by the user for this feed
-            wanted = float(feed.interval)
+        if feed.interval:  # set by the user for this feed; clamped as an int: 10**400 has no float
+            wanted = float(min(feed.interval, self.max_interval))
         elif feed.rate is None:
             wanted = self.default_interval
         elif feed.rate <= 0:

@@ -30,7 +30,7 @@ from pipeline.models import FeedSpec, FeedState
 from pipeline.monitor import Snapshot, count_since, take_snapshot
 from pipeline.netguard import NetworkPolicy
 from pipeline.publish import biggest_clusters
-from pipeline.redact import redact_url
+from pipeline.redact import redact_text, redact_url
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
@@ -48,11 +48,14 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"FEEDPIPE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise click.ClickException(f"invalid settings: {problems}") from exc
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            message = " ".join(error["msg"].removeprefix("Value error, ").split())
+            # A field's error is named after its variable; a check across fields (loc empty)
+            # names the variables in its message.
+            field = error["loc"][0] if error["loc"] else None
+            problems.append(f"FEEDPIPE_{str(field).upper()}: {message}" if field else message)
+        raise click.ClickException(f"invalid settings: {'; '.join(problems)}") from exc
 
 
 def redis_url(settings: Settings) -> str:
@@ -77,8 +80,14 @@ def run_async(settings: Settings, work: Callable[[AsyncRedis, Keys], Coroutine[A
     try:
         return asyncio.run(main())
     except redis.ConnectionError as exc:
+        source = (
+            "FEEDPIPE_REDIS_URL"
+            if settings.redis_url
+            else f"the `feedpipe run` on data dir {settings.data_dir}"
+        )
         raise click.ClickException(
-            f"cannot reach Redis at {redact_url(redis_url(settings))}: {exc}"
+            f"cannot reach Redis at {redact_url(redis_url(settings))} ({source}): "
+            f"{redact_text(str(exc))}"
         ) from exc
 
 
@@ -271,7 +280,13 @@ def _start(embedded: EmbeddedRedis) -> str:
 class _ItemPrinter:
     def __init__(self, client: redis.Redis, stream: str, fmt: str) -> None:
         self.subscriber = StreamSubscriber(
-            client, stream, "feedpipe-demo", "demo", from_start=True, block_ms=1
+            client,
+            stream,
+            "feedpipe-demo",
+            "demo",
+            from_start=True,
+            block_ms=1,
+            on_bad_entry=lambda bad: click.echo(f"feedpipe demo: {bad.describe()}", err=True),
         )
         self.fmt = fmt
         self.count = 0
@@ -310,37 +325,54 @@ def tail(
     count: int | None,
     claim_idle: float,
 ) -> None:
-    """Print items from the output stream as a consumer group (XREADGROUP, XACK after printing)."""
+    """Print items from the output stream as a consumer group (XREADGROUP, XACK after printing).
+
+    An entry that is not an item is reported on stderr, copied to <stream>:bad and acked."""
     settings = load_settings()
     client = redis.Redis.from_url(redis_url(settings))
-    sub = StreamSubscriber(
-        client,
-        settings.output_stream,
-        group,
-        consumer or socket.gethostname(),
-        from_start=from_start,
-        claim_idle_ms=int(claim_idle * 1000) or None,
-    )
     printed = 0
     try:
+        sub = StreamSubscriber(
+            client,
+            settings.output_stream,
+            group,
+            consumer or socket.gethostname(),
+            from_start=from_start,
+            claim_idle_ms=int(claim_idle * 1000) or None,
+            on_bad_entry=lambda bad: click.echo(f"feedpipe tail: {bad.describe()}", err=True),
+        )
         while count is None or printed < count:
             for entry_id, item in sub.read(count=1 if count else 100):
-                if item:
-                    click.echo(format_item(item, fmt) + ("\n" if fmt == "text" else ""))
+                click.echo(format_item(item, fmt) + ("\n" if fmt == "text" else ""))
                 sub.ack(entry_id)
                 printed += 1
     except KeyboardInterrupt:
         pass
     except redis.ConnectionError as exc:
         raise click.ClickException(f"lost Redis: {exc}") from exc
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def format_item(item: dict[str, Any], fmt: str) -> str:
+    """Any JSON object as printable text (valid UTF-8), never an error: with ``text``, a field
+    that is missing or null shows as empty, one of another type than a string as ``?``."""
     if fmt == "json":
-        return json.dumps(item, ensure_ascii=False)
-    day = (item.get("published_at") or item.get("fetched_at") or "")[:10]
-    source = item.get("source") or item.get("feed", {}).get("title") or ""
-    return f"date {day} {source}\n{item.get('title', '')}\n\n{item.get('text', '')}"
+        # ensure_ascii=False writes a lone surrogate as it is: put its JSON escape back.
+        return json.dumps(item, ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
+
+    def field(obj: Any, name: str) -> str:
+        if obj is None:
+            return ""
+        if not isinstance(obj, dict):
+            return "?"
+        value = obj.get(name)
+        return "" if value is None else value if isinstance(value, str) else "?"
+
+    day = (field(item, "published_at") or field(item, "fetched_at"))[:10]
+    source = field(item, "source") or field(item.get("feed"), "title")
+    text = f"date {day} {source}\n{field(item, 'title')}\n\n{field(item, 'text')}"
+    return text.encode("utf-8", "replace").decode()
 
 
 # ------------------------------------------------------------------------------------ clusters
@@ -378,7 +410,7 @@ def status(as_json: bool, worst: int) -> None:
     workers = _ping_workers(settings.model_copy(update={"redis_url": url}))
     if as_json:
         row = msgspec.to_builtins(snap) | {"workers": workers, "last_hour": hour}
-        click.echo(json.dumps(row, ensure_ascii=False))
+        click.echo(redact_text(json.dumps(row, ensure_ascii=False)))
         return
     click.echo("\n".join(_status_lines(snap, hour, workers, url)))
 
@@ -415,7 +447,8 @@ def _status_lines(snap: Snapshot, hour: dict[str, int], workers: list[str], url:
         "queues     " + "  ".join(f"{name} {n}" for name, n in snap.queues.items()),
         f"schedule   {snap.feeds} feeds, {snap.feeds_overdue} overdue, "
         f"lag {snap.oldest_overdue_seconds:.0f} s",
-        f"feeds      {ok} ok, {snap.feeds_erroring} erroring, {snap.feeds_failing} failing",
+        f"feeds      {ok - snap.feeds_new} ok, {snap.feeds_new} new, "
+        f"{snap.feeds_erroring} erroring, {snap.feeds_failing} failing",
         f"last hour  {hour['items']} items, {hour['duplicates']} duplicates",
         "streams    " + "  ".join(f"{name} {n}" for name, n in snap.streams.items()),
     ]
@@ -428,8 +461,8 @@ def _status_lines(snap: Snapshot, hour: dict[str, int], workers: list[str], url:
     if snap.worst:
         lines.append("feeds with errors, worst first:")
         for problem in snap.worst:
-            lines.append(f"  {problem.errors:3} errors  {problem.url}")
-            lines.append(f"      {(problem.last_error or '')[:160]}")
+            lines.append(f"  {problem.errors:3} errors  {redact_url(problem.url)}")
+            lines.append(f"      {redact_text(problem.last_error or '')[:160]}")
     return lines
 
 
@@ -456,10 +489,15 @@ def feeds() -> None:
 @feeds.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def feeds_import(path: Path) -> None:
-    """Add or update the feeds of a YAML or OPML file."""
+    """Add or update the feeds of a YAML or OPML file (all of them, or none if one is bad)."""
+    started = time.monotonic()
+    settings = load_settings()
     specs = _load_specs(path)
-    added = _import(load_settings(), None, specs)
-    click.echo(f"{len(specs)} feed(s) in {path}: {added} new, {len(specs) - added} updated")
+    added = _import(settings, None, specs)
+    click.echo(
+        f"{len(specs)} feed(s) in {path}: {added} new, {len(specs) - added} updated "
+        f"({time.monotonic() - started:.1f} s)"
+    )
 
 
 @feeds.command("add")
@@ -479,19 +517,21 @@ def feeds_add(
 ) -> None:
     """Add one feed (a feed URL, or a site's URL with --discover)."""
     settings = load_settings()
+    policy = registry.FeedPolicy.from_settings(settings)
     try:
         spec = registry.validate_feed_spec(
-            FeedSpec(url=url, title=title, tags=tags, interval=interval), "feeds add"
+            FeedSpec(url=url, title=title, tags=tags, interval=interval), "feeds add", policy
         )
+        if discover:  # the page's link is input too: a hostile page may offer anything
+            found = run_async(settings, lambda r, k: _locate(settings, r, k, spec.url))
+            if found != spec.url:
+                found_spec = msgspec.structs.replace(spec, url=found)
+                spec = registry.validate_feed_spec(found_spec, "feeds add: found feed", policy)
+                click.echo(f"found the feed {redact_url(found)} on {redact_url(url)}")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    if discover:
-        found = run_async(settings, lambda r, k: _locate(settings, r, k, spec.url))
-        if found != spec.url:
-            click.echo(f"found the feed {found} on {spec.url}")
-        spec = msgspec.structs.replace(spec, url=found)
     added = _import(settings, None, [spec])
-    click.echo(f"{'added' if added else 'updated'} {spec.url}")
+    click.echo(f"{'added' if added else 'updated'} {redact_url(spec.url)}")
 
 
 async def _locate(settings: Settings, client: AsyncRedis, keys: Keys, url: str) -> str:
@@ -510,7 +550,7 @@ def feeds_rm(url_or_id: str) -> None:
     removed = run_async(load_settings(), lambda r, k: registry.remove_feed(r, k, url_or_id))
     if removed is None:
         raise click.ClickException(f"no such feed: {url_or_id}")
-    click.echo(f"removed {removed.url}")
+    click.echo(f"removed {redact_url(removed.url)}")
 
 
 @feeds.command("ls")
@@ -525,7 +565,7 @@ def feeds_ls(as_json: bool) -> None:
             row = msgspec.to_builtins(state) | {
                 "health": registry.feed_health(state, failing_after)
             }
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(redact_text(json.dumps(row, ensure_ascii=False)))
         else:
             click.echo(_feed_row(state, failing_after))
     if not as_json:
@@ -536,7 +576,7 @@ def feeds_ls(as_json: bool) -> None:
 def _feed_row(state: FeedState, failing_after: int) -> str:
     health = registry.feed_health(state, failing_after)
     lines = [
-        f"{state.url}  [{health}]",
+        f"{redact_url(state.url)}  [{health}]",
         f"  last poll {_when(state.last_poll)}  status {state.last_status or '-'}"
         f"  errors {state.errors}  next poll {_when(state.next_poll)}  items {state.items}",
     ]
@@ -545,9 +585,9 @@ def _feed_row(state: FeedState, failing_after: int) -> str:
             f"  rate {state.rate:.2f}/h" + (f"  hint {state.hint:g}s" if state.hint else "")
         )
     if state.fetch_url:
-        lines.append(f"  moved to {state.fetch_url} (permanent redirect)")
+        lines.append(f"  moved to {redact_url(state.fetch_url)} (permanent redirect)")
     if state.last_error:
-        lines.append(f"  last error: {state.last_error[:160]}")
+        lines.append(f"  last error: {redact_text(state.last_error)[:160]}")
     return "\n".join(lines)
 
 
@@ -558,18 +598,42 @@ def _when(stamp: float | None) -> str:
 
 
 def _load_specs(path: Path | None) -> list[FeedSpec]:
+    """Every feed of the file, validated: a bad entry stops here, before anything is written."""
     if path is None:
         return []
-    try:
-        return registry.load_feeds_file(path)
+    on_terminal = sys.stderr.isatty()  # a counter there; logs and pipes get the summary only
+
+    def counter(read: int) -> None:
+        click.echo(f"\rreading {path}: {read} feeds", err=True, nl=False)
+
+    try:  # the settings say which feeds the SSRF guard refuses and the interval bounds
+        policy = registry.FeedPolicy.from_settings(load_settings())
+        return registry.load_feeds_file(
+            path, policy=policy, progress=counter if on_terminal else None
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        if on_terminal:
+            click.echo("\r\033[K", err=True, nl=False)  # the counter line, erased
 
 
 def _import(settings: Settings, url: str | None, specs: list[FeedSpec]) -> int:
+    """Writes the feeds (registry.IMPORT_BATCH per round trip); returns how many were new.
+    A progress bar on a terminal when there is more than one batch."""
     if url is not None:
         settings = settings.model_copy(update={"redis_url": url})
-    return run_async(settings, lambda r, k: registry.add_feeds(r, k, specs, time.time()))
+    if len(specs) <= registry.IMPORT_BATCH or not sys.stderr.isatty():
+        return run_async(settings, lambda r, k: registry.add_feeds(r, k, specs, time.time()))
+    with click.progressbar(length=len(specs), label="writing feeds", file=sys.stderr) as bar:
+
+        def advance(written: int) -> None:
+            bar.update(written - bar.pos)
+
+        return run_async(
+            settings,
+            lambda r, k: registry.add_feeds(r, k, specs, time.time(), progress=advance),
+        )
 
 
 if __name__ == "__main__":

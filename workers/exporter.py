@@ -100,8 +100,14 @@ class FeedpipeCollector(Collector):
 
 def metrics_of(s: Snapshot) -> Iterator[Metric]:
     feeds = GaugeMetricFamily("feedpipe_feeds", "Feeds by health.", labels=["state"])
-    ok = s.feeds - s.feeds_erroring - s.feeds_failing
-    for state, count in (("ok", ok), ("erroring", s.feeds_erroring), ("failing", s.feeds_failing)):
+    ok = s.feeds - s.feeds_new - s.feeds_erroring - s.feeds_failing
+    by_state = (
+        ("new", s.feeds_new),
+        ("ok", ok),
+        ("erroring", s.feeds_erroring),
+        ("failing", s.feeds_failing),
+    )
+    for state, count in by_state:
         feeds.add_metric([state], count)
     yield feeds
     yield _gauge("feedpipe_feeds_overdue", "Feeds due and not yet dispatched.", s.feeds_overdue)

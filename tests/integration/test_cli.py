@@ -347,7 +347,7 @@ async def test_status_shows_workers_queues_feeds_and_consumers(
     await redis.zadd(KEYS.feeds_due, dict.fromkeys(ids, time.time() + 3600))
     ok, bad, worse = ids
     await registry.save_poll(
-        redis, KEYS, ok, {"errors": "0", "last_status": "200"}, time.time() + 600
+        redis, KEYS, ok, {"errors": "0", "last_status": "200", "last_poll": repr(time.time())}, time.time() + 600
     )
     await registry.save_poll(
         redis, KEYS, bad, {"errors": "2", "last_error": "ServerError: HTTP 503"}, time.time() + 600
@@ -368,7 +368,7 @@ async def test_status_shows_workers_queues_feeds_and_consumers(
     code, out, err = await feedpipe_async("status", env=env)
     assert code == 0, err
     assert "fetch-test@" in out and "extract-test@" in out  # the session's workers answered
-    assert "3 feeds" in out and "1 ok, 1 erroring, 1 failing" in out
+    assert "3 feeds" in out and "1 ok, 0 new, 1 erroring, 1 failing" in out
     assert "last hour  3 items, 0 duplicates" in out
     assert "group indexer on feedpipe:items: lag 2, pending 1" in out
     worst = out.index("https://worse.example/rss")
