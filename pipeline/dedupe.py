@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 import rensa
 
+from pipeline.align import ALIGN_VERSION, SlotPolicy
 from pipeline.normalize import (
     MATCH_NORMALIZER_VERSION,
     normalize_for_matching,
@@ -77,10 +78,12 @@ SOURCE_MAX_CHARS = 100  # of the outlet name kept in a record (so a record alway
 # "wt1": band entries in one slot table for the whole window (replacing per-day slot tables).
 # "ln1": doc records carry the lead's numbers (lead_numbers).
 # "dr1": records packed per day in chunks, found through the day's ``where``.
+# "al<n>": doc records carry the slot check's record (pipeline/align.py, ALIGN_VERSION), and
+# "الاثنين" (Monday) is no longer read as the number two.
 SCHEME = (
     f"n{MATCH_NORMALIZER_VERSION}-c{SHINGLE}-mh{NUM_PERM}x{SIGNATURE_BITS}-s{SEED}"
     f"-b{FULL_BANDS}x{FULL_ROWS}"
-    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-wt1-ln1-dr1"
+    f"-l{LEAD_BANDS}x{LEAD_ROWS}-h{BAND_HASH_BITS}-rensa05-wt1-ln1-dr1-al{ALIGN_VERSION}"
 )
 
 
@@ -111,6 +114,9 @@ class DedupePolicy:
     containment: float = 0.7  # or at this containment ...
     lead: float = 0.2  # ... when both leads are found in the other text (not a bundle)
     max_candidates: int = 16
+    # Verification of what differs between a candidate and the item (pipeline/align.py); None
+    # leaves the sketches' verdict as it is.
+    slots: SlotPolicy | None = field(default_factory=SlotPolicy)
 
     def days(self, now: datetime | None = None) -> list[str]:
         """Day buckets to search (UTC), today first."""
@@ -296,9 +302,12 @@ def _lead_in(a: Fingerprint, b: Fingerprint) -> float:
     return _containment(jaccard, a.lead_shingles, b.shingles, a.lead_shingles)
 
 
-def doc_record(fp: Fingerprint, item_id: str, source: str | None) -> bytes:
-    """What the index keeps per published item, in the layout the Lua script reads."""
+def doc_record(fp: Fingerprint, item_id: str, source: str | None, aligned: bytes = b"") -> bytes:
+    """What the index keeps per published item, in the layout the Lua script reads: the
+    signatures, their shingle counts, the item id, the lead's numbers, the slot check's record
+    (``aligned``: ``AlignRecord.to_bytes()``, after its 2-byte length) and the source."""
     counts = struct.pack(">II", fp.shingles, fp.lead_shingles)
     numbers = bytes([len(fp.lead_numbers)]) + b"".join(m.to_bytes(4) for m in fp.lead_numbers)
     head = fp.signature + fp.lead_signature + counts + item_id.encode()
-    return head + numbers + (source or "")[:SOURCE_MAX_CHARS].encode()
+    slot_record = struct.pack(">H", len(aligned)) + aligned
+    return head + numbers + slot_record + (source or "")[:SOURCE_MAX_CHARS].encode()

@@ -31,6 +31,11 @@ class ConfigError(FeedpipeError):
     """Invalid configuration: a setting, a feeds file, a missing binary."""
 
 
+class PublishContention(FeedpipeError):
+    """The publish script kept finding new candidates to verify (other workers publishing
+    copies of the same story faster than this one could check them); the task is retried."""
+
+
 class FeedError(FeedpipeError):
     """An error tied to one feed. ``url`` is the request that failed (feed or article page)."""
 

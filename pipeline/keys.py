@@ -86,6 +86,11 @@ class Keys:
         """SET of a story cluster's outlets (PUBLISH_ITEM builds the same name)."""
         return self.cluster(item_id) + ":sources"
 
+    def cluster_copies(self, item_id: str) -> str:
+        """LIST of a story cluster's copies, JSON each: id, source, title, similarity and the
+        slot check's finding (PUBLISH_ITEM builds the same name; the last 100 copies)."""
+        return self.cluster(item_id) + ":copies"
+
     def dedupe_index(self, scheme: str) -> str:
         """Prefix of the near-duplicate index of one fingerprint scheme (named by a short hash
         of it: millions of keys carry the prefix):
@@ -217,12 +222,19 @@ return 0
 #       table min bytes,max bytes,slack bytes,record chunk bytes,copy max bytes",
 #       16 doc record, 17 source, 18 title, 19 cluster key prefix,
 #       20 the bands' position (4 bytes, big-endian) and check (1 byte) each (dedupe.band_slot),
-#       21 item_mark's field, 22 content_mark's field
+#       21 item_mark's field, 22 content_mark's field,
+#       23 slot-check verdicts so far, JSON {kept id: {"distinct": bool, "why": text}}
+#       ({} on the first call; pipeline/publish.py fills it from the "verify" replies)
+# Slot check (pipeline/align.py): a candidate the sketches call a copy and ARGV[23] has no
+# verdict for makes the script return {"verify", id, slot record, ...} before it writes
+# anything; the caller checks those records and calls again with their verdicts. The decision
+# itself stays in one script run, over every candidate there is at that moment: a copy
+# published by another worker between two calls is one more candidate to verify, never missed.
 # A day's records are packed into chunk strings, each created at its full size (it fits its
 # allocator size class and is never reallocated: one growing string per day would waste up to a
 # size class's step and copy tens of MB now and then), found through the day's ``where``.
 # Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
-#       | {"duplicate_near", kept, jaccard, containment, lead}
+#       | {"duplicate_near", kept, jaccard, containment, lead} | {"verify", id, record, ...}
 PUBLISH_ITEM = """
 -- Numbers reach redis.call as strings: converting a Lua number costs more than the command.
 local today, keep_days, prune_days = string.match(ARGV[2], '^(%d+),(%d+),(%d+)$')
@@ -265,12 +277,16 @@ if existing then
   return {'duplicate_url', existing ~= '' and existing or ARGV[1]}
 end
 
-local function record_duplicate(kept, reason, sim)
+-- The withheld item is kept whole (field "item") next to why it was withheld ("duplicate"),
+-- so a consumer can audit a merge and recover the item.
+local function record_duplicate(kept, reason, sim, why)
   local record = cjson.decode(ARGV[5])
   record['duplicate_of'] = kept
   record['reason'] = reason
   if sim then record['similarity'] = sim end
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'duplicate', cjson.encode(record))
+  if why then record['alignment'] = why end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',
+             'duplicate', cjson.encode(record), 'item', ARGV[4])
   mark_put(KEYS[1], item_field, kept)
   redis.call('HINCRBY', KEYS[5], 'duplicates', 1)
 end
@@ -301,8 +317,17 @@ end
 local function containment(j, a, b, of) return math.min(1, j * (a + b) / ((1 + j) * of)) end
 -- Signatures compared as byte arrays (one string.byte call each): 2x faster than string.sub.
 -- A record (dedupe.doc_record): 128 B signature, 128 B lead signature, two 4-byte counts, the
--- 24-character item id, the count of the lead's numbers and 4 bytes each, the source.
+-- 24-character item id, the count of the lead's numbers and 4 bytes each, the slot check's
+-- record after its 2-byte length, the source.
 local ITEM_ID, NUMBERS = 265, 289  -- 1-based positions in the record
+local function slot_record_at(rec)  -- position of the slot record's length
+  return NUMBERS + 1 + 4 * string.byte(rec, NUMBERS)
+end
+local function slot_record(rec)
+  local at = slot_record_at(rec)
+  local hi, lo = string.byte(rec, at, at + 1)
+  return string.sub(rec, at + 2, at + 1 + hi * 256 + lo)
+end
 local mine, my_lead  -- made on the first candidate's compare: most calls have none
 local function compare(rec)
   if not mine then mine, my_lead = {string.byte(sig, 1, 128)}, {string.byte(lead, 1, 128)} end
@@ -319,7 +344,9 @@ local function compare(rec)
   local c = containment(j, n, cn, math.min(n, cn))
   local l = math.min(containment(estimate(mine_in, 8), ln, cn, ln),
                      containment(estimate(theirs_in, 8), cln, n, cln))
-  local source = string.sub(rec, NUMBERS + 1 + 4 * string.byte(rec, NUMBERS))
+  local at = slot_record_at(rec)
+  local hi, lo = string.byte(rec, at, at + 1)
+  local source = string.sub(rec, at + 2 + hi * 256 + lo)
   return j, c, l, string.sub(rec, ITEM_ID, NUMBERS - 1), source
 end
 
@@ -546,6 +573,8 @@ if near then
       end
     end
   end
+  local verdicts = cjson.decode(ARGV[23])
+  local unverified = {}
   local best, best_j, best_c, best_l, best_source = nil, -1, 0, 0, ''
   for k = 1, math.min(#candidates, limits[4]) do
     local rec = record(candidates[k][1], candidates[k][2])
@@ -553,14 +582,20 @@ if near then
       local j, c, l, kept, source = compare(rec)
       local dup = (j >= limits[1] or (c >= limits[2] and l >= limits[3]))
         and not numbers_differ(rec)
-      if dup and j > best_j then
+      local verdict = dup and verdicts[kept]
+      if dup and not verdict and #slot_record(rec) > 0 then
+        unverified[#unverified + 1] = kept
+        unverified[#unverified + 1] = slot_record(rec)
+      elseif dup and not (verdict and verdict['distinct']) and j > best_j then
         best, best_j, best_c, best_l, best_source = kept, j, c, l, source
       end
     end
   end
+  if #unverified > 0 then return {'verify', unpack(unverified)} end
   if best then
     local sim = {jaccard = best_j, containment = best_c, lead = best_l}
-    record_duplicate(best, 'near_duplicate', sim)
+    local why = verdicts[best] and verdicts[best]['why'] or nil
+    record_duplicate(best, 'near_duplicate', sim, why)
     local cluster = ARGV[19] .. best
     local size = redis.call('ZINCRBY', KEYS[7], 1, best)
     if tonumber(size) == 1 then  -- first copy: the cluster starts with the kept item itself
@@ -569,8 +604,14 @@ if near then
     end
     redis.call('HSETNX', cluster, 'title', ARGV[18])
     redis.call('SADD', cluster .. ':sources', ARGV[17])
+    -- Why each copy joined (Keys.cluster_copies): the last 100 copies, newest last.
+    local copy = {id = ARGV[1], source = ARGV[17], title = ARGV[18], similarity = sim,
+                  alignment = why}
+    redis.call('RPUSH', cluster .. ':copies', cjson.encode(copy))
+    redis.call('LTRIM', cluster .. ':copies', '-100', '-1')
     redis.call('EXPIRE', cluster, index_ttl)
     redis.call('EXPIRE', cluster .. ':sources', index_ttl)
+    redis.call('EXPIRE', cluster .. ':copies', index_ttl)
     return {'duplicate_near', best, tostring(best_j), tostring(best_c), tostring(best_l)}
   end
 end

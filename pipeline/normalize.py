@@ -197,6 +197,8 @@ def number_value(token: str) -> int | None:
     ordinal ("الخامسة", "خمس", "پنجمین" are all 5)."""
     if token.isascii() and token.isdigit():
         return int(token)
+    if token in _WEEKDAY_NUMBER_WORDS:
+        return None
     for prefix in _NUMBER_WORD_PREFIXES:
         if token.startswith(prefix) and (value := _NUMBER_WORDS.get(token[len(prefix) :])):
             return value
@@ -226,3 +228,6 @@ _NUMBER_WORDS = {
     for word in words.split()
 }
 _NUMBER_WORD_PREFIXES = ("", "ال", "و", "وال", "بال", "لل")
+# "الاثنين" is "the two" and Monday; in news it is the weekday ("يوم الاثنين"), and two
+# bulletins of different Mondays must not read as "2" vs another number between the same words.
+_WEEKDAY_NUMBER_WORDS = frozenset({"الاثنین", "والاثنین", "بالاثنین"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from pipeline.align import AlignRecord, SlotPolicy, align_record, differs_in_slots
 from pipeline.dedupe import (
     COPY_MAX_BYTES,
     RECORD_CHUNK_BYTES,
@@ -27,6 +28,7 @@ from pipeline.dedupe import (
     fingerprint,
     window_arg,
 )
+from pipeline.errors import PublishContention
 from pipeline.keys import PUBLISH_ITEM, Keys, reply_text
 from pipeline.models import (
     Article,
@@ -43,6 +45,9 @@ from pipeline.normalize import content_hash
 from pipeline.redact import without_credentials
 
 _encode = msgspec.json.Encoder().encode
+# Calls of the publish script for one item at most: each "verify" reply lists only candidates
+# published since the last call (by other workers, for the same story), so two is the rule.
+VERIFY_ROUNDS_MAX = 8
 
 
 @dataclass(frozen=True)
@@ -99,18 +104,44 @@ async def publish_item(
     if not item.title and not item.text:
         return Discarded(item_id=item.id, reason="too_short")
     fp = fingerprint(item.text, policy.near)
+    slots = policy.near.slots
+    mine = align_record(item.text, item.title, slots) if fp and slots else None
     # EVALSHA (reloading the script if the server lost it) rather than sending ~5 KB each time.
     script = redis.register_script(PUBLISH_ITEM)
-    reply = await script(
-        keys=publish_keys(keys, feed_id, item.id, item.content_hash),
-        args=_publish_args(keys, item, fp, policy, now or datetime.now(UTC)),
+    keys_arg = publish_keys(keys, feed_id, item.id, item.content_hash)
+    args = _publish_args(keys, item, fp, mine, policy, now or datetime.now(UTC))
+    verdicts: dict[str, dict[str, object]] = {}
+    for _ in range(VERIFY_ROUNDS_MAX):
+        reply = await script(keys=keys_arg, args=[*args, _encode(verdicts)])
+        kind, *rest = reply
+        if reply_text(kind) != "verify":
+            return _outcome(item, reply_text(kind), [reply_text(v) for v in rest])
+        assert mine is not None and slots is not None  # only records that have one are listed
+        for kept, record in zip(rest[::2], rest[1::2], strict=True):
+            verdicts[reply_text(kept)] = _slot_verdict(mine, AlignRecord.from_bytes(record), slots)
+    raise PublishContention(
+        f"item {item.id}: candidates kept changing for {VERIFY_ROUNDS_MAX} calls"
     )
-    kind, kept, *figures = (reply_text(v) for v in reply)
+
+
+def _slot_verdict(mine: AlignRecord, theirs: AlignRecord, slots: SlotPolicy) -> dict[str, object]:
+    """ARGV[23]'s entry for one candidate: whether it is another story of one template, and
+    what the check found (kept on the duplicates stream and in the cluster when merged)."""
+    found = differs_in_slots(mine, theirs, slots)
+    if found.distinct:
+        return {"distinct": True, "why": f"differs in {found.reason}"}
+    kinds = sorted({slot.kind for slot in found.slots})
+    why = f"no template slot differs ({len(found.slots)} substitution(s) below the rule"
+    return {"distinct": False, "why": why + (f": {', '.join(kinds)})" if kinds else ")")}
+
+
+def _outcome(item: Item, kind: str, figures: list[str]) -> PublishOutcome:
     if kind == "published":
-        return Published(item_id=item.id, stream_id=kept)
+        return Published(item_id=item.id, stream_id=figures[0])
+    kept, *values = figures
     if kind == "duplicate_near":
         names = ("jaccard", "containment", "lead")
-        similarity = {n: round(float(v), 3) for n, v in zip(names, figures, strict=True)}
+        similarity = {n: round(float(v), 3) for n, v in zip(names, values, strict=True)}
         return Discarded(item.id, "duplicate_near", duplicate_of=kept, similarity=similarity)
     reason: DiscardReason = "duplicate_url" if kind == "duplicate_url" else "duplicate_content"
     return Discarded(item_id=item.id, reason=reason, duplicate_of=kept)
@@ -132,8 +163,14 @@ def publish_keys(keys: Keys, feed_id: str, item_id: str, text_hash: str) -> list
 
 
 def _publish_args(
-    keys: Keys, item: Item, fp: Fingerprint | None, policy: PublishPolicy, now: datetime
+    keys: Keys,
+    item: Item,
+    fp: Fingerprint | None,
+    mine: AlignRecord | None,
+    policy: PublishPolicy,
+    now: datetime,
 ) -> list[bytes | str | int]:
+    """ARGV 1-22 of PUBLISH_ITEM (23, the verdicts so far, is added per call)."""
     near = policy.near
     args: list[bytes | str | int] = [
         item.id,
@@ -153,7 +190,7 @@ def _publish_args(
         f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates},"
         f"{SLOT_LOAD},{SLOT_LOAD_MAX},{TABLE_MIN_BYTES},{TABLE_MAX_BYTES},{STRING_SLACK},"
         f"{RECORD_CHUNK_BYTES},{COPY_MAX_BYTES}",
-        doc_record(fp, item.id, item.source) if fp else b"",
+        doc_record(fp, item.id, item.source, mine.to_bytes() if mine else b"") if fp else b"",
         item.source or "",
         item.title,
         keys.cluster(""),
@@ -196,11 +233,25 @@ def _first_paragraph(text: str) -> str:
     return text.partition("\n\n")[0]
 
 
+class ClusterCopy(msgspec.Struct, frozen=True):
+    """A copy withheld into a cluster, and why it joined (PUBLISH_ITEM writes it)."""
+
+    id: str
+    source: str = ""
+    title: str = ""
+    similarity: dict[str, float] = {}
+    alignment: str | None = None  # the slot check's finding; None when it did not run
+
+
 class ClusterInfo(msgspec.Struct, frozen=True):
     id: str  # the kept item's id
     size: int  # items of the story seen, the kept one included
     title: str | None
     sources: tuple[str, ...]
+    copies: tuple[ClusterCopy, ...] = ()  # the last 100, oldest first
+
+
+_decode_copy = msgspec.json.Decoder(ClusterCopy).decode
 
 
 async def biggest_clusters(redis: Redis, keys: Keys, limit: int) -> list[ClusterInfo]:
@@ -210,16 +261,26 @@ async def biggest_clusters(redis: Redis, keys: Keys, limit: int) -> list[Cluster
         for member, _score in ranked:
             pipe.hget(keys.cluster(reply_text(member)), "title")
             pipe.smembers(keys.cluster_sources(reply_text(member)))
+            pipe.lrange(keys.cluster_copies(reply_text(member)), 0, -1)
         details = await pipe.execute()
     clusters = []
     for index, (member, score) in enumerate(ranked):
-        title, sources = details[2 * index], details[2 * index + 1]
+        title, sources, copies = details[3 * index : 3 * index + 3]
         clusters.append(
             ClusterInfo(
                 id=reply_text(member),
                 size=int(score),
                 title=reply_text(title) if title else None,
                 sources=tuple(sorted(reply_text(s) for s in sources)),
+                copies=tuple(_copies(copies)),
             )
         )
     return clusters
+
+
+def _copies(raw: list[bytes]) -> Iterator[ClusterCopy]:
+    for entry in raw:
+        try:
+            yield _decode_copy(entry)
+        except msgspec.DecodeError:  # written by an older version: the copy is still counted
+            continue

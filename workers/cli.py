@@ -29,7 +29,7 @@ from pipeline.locate import locate_feed
 from pipeline.models import FeedSpec, FeedState
 from pipeline.monitor import Snapshot, count_since, take_snapshot
 from pipeline.netguard import NetworkPolicy
-from pipeline.publish import biggest_clusters
+from pipeline.publish import ClusterCopy, biggest_clusters
 from pipeline.redact import redact_text, redact_url
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
@@ -392,8 +392,16 @@ def clusters(limit: int, as_json: bool) -> None:
                 f"{cluster.size:4}  {cluster.title or '(no title)'}\n      "
                 f"{', '.join(cluster.sources)}  [{cluster.id}]"
             )
+            for copy in cluster.copies:
+                click.echo(f"      + {_joined_because(copy)}")
     if not found and not as_json:
         click.echo("no clusters yet: no syndicated copies seen in the dedupe window")
+
+
+def _joined_because(copy: ClusterCopy) -> str:
+    figures = " ".join(f"{name} {value:.2f}" for name, value in copy.similarity.items())
+    why = f"; {copy.alignment}" if copy.alignment else ""
+    return f"{copy.source or '?'} [{copy.id}]: {figures}{why}"
 
 
 # ---------------------------------------------------------------------------- status / metrics

@@ -347,7 +347,11 @@ async def test_status_shows_workers_queues_feeds_and_consumers(
     await redis.zadd(KEYS.feeds_due, dict.fromkeys(ids, time.time() + 3600))
     ok, bad, worse = ids
     await registry.save_poll(
-        redis, KEYS, ok, {"errors": "0", "last_status": "200", "last_poll": repr(time.time())}, time.time() + 600
+        redis,
+        KEYS,
+        ok,
+        {"errors": "0", "last_status": "200", "last_poll": repr(time.time())},
+        time.time() + 600,
     )
     await registry.save_poll(
         redis, KEYS, bad, {"errors": "2", "last_error": "ServerError: HTTP 503"}, time.time() + 600

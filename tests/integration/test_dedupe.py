@@ -75,11 +75,18 @@ def item(key: str, text: str, source: str = "Agency", title: str = "T") -> Item:
     )
 
 
+AGENCIES = ["ایرنا", "ایسنا", "مهر", "تسنیم", "فارس", "ایلنا", "برنا", "میزان"]
+
+
 def copies_of(story: list[str], n: int) -> list[str]:
     """n syndicated copies: other attributions, ZWNJ as space or nothing, Arabic letters, trims."""
     variants = []
     for k in range(n):
-        lead = story[0].replace("خبرگزاری نمونه", f"خبرگزاری شماره {k} به نقل از خبرگزاری نمونه")
+        # Another agency's name, not a number: copies' attributions differ in names, while a
+        # number between identical words is a template's slot (pipeline/align.py).
+        lead = story[0].replace(
+            "خبرگزاری نمونه", f"خبرگزاری {AGENCIES[k % len(AGENCIES)]} به نقل از خبرگزاری نمونه"
+        )
         text = "\n\n".join([lead, *story[1 : len(story) - (k % 2)]])
         if k % 3 == 1:
             text = text.replace(ZWNJ, " ")
@@ -377,6 +384,77 @@ async def test_the_fifth_relief_plane_is_not_the_sixth(redis: Redis) -> None:
     copy = item("copy", PLANE.replace("واس - الرياض: ", "الرياض - عكاظ: "), source="Okaz")
     outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
     assert isinstance(outcome, Discarded) and outcome.duplicate_of == fifth.id
+
+
+# A congratulation cable: one template, sent to two presidents on two national days.
+CABLE = (
+    "واس - الرياض: بعث خادم الحرمين الشريفين الملك سلمان بن عبدالعزيز آل سعود برقية تهنئة "
+    "لفخامة الرئيس {president} رئيس جمهورية {country} بمناسبة ذكرى استقلال بلاده. وأعرب "
+    "الملك المفدى باسمه واسم شعب وحكومة المملكة العربية السعودية عن أطيب التهاني وأصدق "
+    "التمنيات بموفور الصحة والسعادة لفخامته ولحكومة وشعب {country} الشقيق اطراد التقدم "
+    "والازدهار، مؤكدا حرص المملكة على تعزيز العلاقات الأخوية بين البلدين الشقيقين في شتى "
+    "المجالات بما يخدم مصالحهما المشتركة."
+)
+
+
+async def test_a_template_story_to_another_country_is_kept_and_a_copy_joins_with_why(
+    redis: Redis,
+) -> None:
+    """Two cables of one template differ in a slot (the president and the country between
+    identical words): both are published. A copy with another attribution joins the first, and
+    the duplicates stream and the cluster say what was checked; the withheld item is whole."""
+    to_egypt = item("eg", CABLE.format(president="عبدالفتاح السيسي", country="مصر العربية"))
+    to_tunisia = item("tn", CABLE.format(president="الباجي قائد السبسي", country="تونس"))
+    assert isinstance(await publish_item(redis, KEYS, "f", to_egypt, POLICY), Published)
+    assert isinstance(await publish_item(redis, KEYS, "f", to_tunisia, POLICY), Published)
+
+    copy_text = to_egypt.text.replace("واس - الرياض: ", "الرياض - عكاظ: ")
+    copy = item("eg-copy", copy_text, source="Okaz")
+    outcome = await publish_item(redis, KEYS, "f", copy, POLICY)
+    assert isinstance(outcome, Discarded) and outcome.duplicate_of == to_egypt.id
+
+    [(_, fields)] = await redis.xrange(KEYS.duplicates_stream)
+    record, withheld = json.loads(fields[b"duplicate"]), json.loads(fields[b"item"])
+    assert record["reason"] == "near_duplicate" and record["duplicate_of"] == to_egypt.id
+    assert record["alignment"].startswith("no template slot differs")
+    assert withheld["text"] == copy_text and withheld["id"] == copy.id
+    [cluster] = await biggest_clusters(redis, KEYS, 5)
+    assert cluster.id == to_egypt.id and [c.id for c in cluster.copies] == [copy.id]
+    assert cluster.copies[0].alignment == record["alignment"]
+
+
+async def test_a_copy_published_between_verify_and_commit_is_verified_too(redis: Redis) -> None:
+    """The slot check runs between two calls of the script. A copy another worker publishes
+    in between is a new candidate: the next call asks for its verdict instead of deciding, and
+    nothing is written until every candidate has one."""
+    script = redis.register_script(publish.PUBLISH_ITEM)
+
+    async def call(it: Item, verdicts: dict[str, dict[str, object]]) -> list[bytes]:
+        fp = fingerprint(it.text, POLICY.near)
+        mine = publish.align_record(it.text, it.title, POLICY.near.slots)
+        keys_arg = publish.publish_keys(KEYS, "f", it.id, it.content_hash)
+        args = publish._publish_args(KEYS, it, fp, mine, POLICY, datetime.now(UTC))
+        reply: list[bytes] = await script(keys=keys_arg, args=[*args, json.dumps(verdicts)])
+        return reply
+
+    original = item("o", "\n\n".join(STORY))
+    assert isinstance(await publish_item(redis, KEYS, "f", original, POLICY), Published)
+    late_text, racer_text = copies_of(STORY, 2)
+    late, racer = item("late", late_text, source="Late"), item("racer", racer_text)
+    distinct = {"distinct": True, "why": "differs in slots"}
+
+    first = await call(late, {})
+    assert first[:2] == [b"verify", original.id.encode()]
+    # Meanwhile another worker publishes a copy it judged another story than the original.
+    assert (await call(racer, {original.id: distinct}))[0] == b"published"
+
+    second = await call(late, {original.id: distinct})
+    assert second[:2] == [b"verify", racer.id.encode()]  # the racer, not yet checked
+    assert await redis.xlen(KEYS.duplicates_stream) == 0  # nothing written by a "verify"
+    same = {"distinct": False, "why": "no template slot differs (0 substitution(s))"}
+    third = await call(late, {original.id: distinct, racer.id: same})
+    assert third[:2] == [b"duplicate_near", racer.id.encode()]
+    assert await redis.xlen(KEYS.output_stream) == 2
 
 
 async def test_concurrent_copies_publish_exactly_once(redis_server: Any, redis: Redis) -> None:

@@ -18,6 +18,7 @@ from pipeline.dedupe import (
     WindowTable,
     band_slot,
     day_code,
+    doc_record,
     fingerprint,
     is_duplicate,
     lead_numbers,
@@ -86,7 +87,7 @@ def test_window_tables_are_read_as_the_script_lists_them() -> None:
 def test_signature_is_pinned() -> None:
     """A rensa upgrade that changes hashing must fail here, not silently split the index."""
     result = fp(FOX)
-    assert SCHEME == "n1-c8-mh128x8-s20251213-b32x4-l8x4-h40-rensa05-wt1-ln1-dr1"
+    assert SCHEME == "n1-c8-mh128x8-s20251213-b32x4-l8x4-h40-rensa05-wt1-ln1-dr1-al1"
     # The low bytes of the 16-bit values pinned before (f9c6 bec5 d006 774c): same hashing.
     assert result.signature[:8].hex() == "c6c5064c7fb0b3a9"
     assert result.lead_signature[:8].hex() == "c6c5064c7fb0b3a9"
@@ -207,3 +208,25 @@ def test_slot_table_steps_through_allocator_size_classes() -> None:
     for size in sizes:  # whole slots: up to 4 bytes of its class are left besides the slack
         assert 0 <= min(c for c in series if c >= size) - size < SLOT_BYTES, size
     assert TABLE_MAX_BYTES - SLOT_BYTES < max(sizes) <= TABLE_MAX_BYTES
+
+
+def test_a_doc_record_carries_the_slot_record_between_the_numbers_and_the_source() -> None:
+    """The layout PUBLISH_ITEM reads (keys.py: ITEM_ID, NUMBERS, slot_record): positions as the
+    script computes them, 0-based here."""
+    import struct
+
+    from pipeline.align import AlignRecord, align_record
+
+    text = PLANE
+    fingerprinted = fp(text)
+    aligned = align_record(text, "الطائرة الإغاثية الخامسة").to_bytes()
+    record = doc_record(fingerprinted, "a" * 24, "SPA", aligned)
+    numbers_at = 288
+    assert record[264:numbers_at] == b"a" * 24
+    slot_at = numbers_at + 1 + 4 * record[numbers_at]
+    (length,) = struct.unpack(">H", record[slot_at : slot_at + 2])
+    assert AlignRecord.from_bytes(record[slot_at + 2 : slot_at + 2 + length]) == (
+        AlignRecord.from_bytes(aligned)
+    )
+    assert record[slot_at + 2 + length :] == b"SPA"
+    assert len(record) - len(doc_record(fingerprinted, "a" * 24, "SPA")) == len(aligned)

@@ -117,6 +117,8 @@ def test_matching_normalization_folds_syndication_variants() -> None:
         ("ششم", 6),
         ("سه", None),  # Persian cardinals begin compounds (سه‌شنبه, Tuesday): not numbers
         ("شنبه", None),
+        ("الاثنین", None),  # الاثنين: Monday in news, not "the two"
+        ("اثنین", 2),
         ("الطائره", None),
         ("", None),
     ],
