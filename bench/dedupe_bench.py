@@ -1,18 +1,23 @@
 """Near-duplicate dedupe benchmark: feedpipe's PUBLISH_ITEM script vs datasketch MinHashLSH.
 
-Run from the repository root (about 6.5 minutes on 2 cores with the defaults)::
+Run from the repository root (about 7 minutes on 2 cores with the defaults)::
 
     .venv/bin/python -m bench.dedupe_bench            # add --items 100000 for a quick run
 
 It starts its own redis-server on a free loopback port (temporary directory, no persistence),
 never the machine's 6379, and measures:
 
-1. ``fingerprint()`` cost on the real articles of ``--corpus`` (mean, p50, p99 per article);
+1. ``fingerprint()`` and ``align_record()`` (the slot check's record) cost on the real articles
+   of ``--corpus`` (mean, p50, p99 per article), and the slot records' sizes;
 2. feedpipe's Redis part: ``--items`` synthetic fingerprints are loaded through the real
-   ``PUBLISH_ITEM`` script (EVALSHA, pipelined, spread over the 7 days of the window), then
-   ``--measure`` insert+check operations with real fingerprints of (edited) real articles are
-   timed one at a time around the Redis call; a second run of ``--measure`` operations goes
-   through ``publish.publish_item`` itself (fingerprint + EVAL of the script text);
+   ``PUBLISH_ITEM`` script (EVALSHA, pipelined, spread over the 7 days of the window), each doc
+   record carrying the slot record of a real corpus article (round-robin), then ``--measure``
+   insert+check operations with real fingerprints of (edited) real articles are timed one at a
+   time around the Redis calls: when the script answers "verify" (a candidate the sketches call
+   a copy), the candidates' slot records are checked in Python (``differs_in_slots``, as
+   ``publish_item`` does) and the script called again, all inside the timing; a second run of
+   ``--measure`` operations goes through ``publish.publish_item`` itself (fingerprint, slot
+   record, EVALSHA and any verify round);
 3. Redis memory per stored item, with a breakdown by key family;
 4. the baseline: datasketch ``MinHashLSH`` (b=32, r=4) with Redis storage in DB 1 of the same
    server, preloaded with ``--baseline-items`` and timed on the same check-then-insert
@@ -39,17 +44,19 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 import redis
 from datasketch import MinHash, MinHashLSH
 from redis.asyncio import Redis as AsyncRedis
 
+from pipeline.align import AlignRecord, SlotPolicy, align_record
 from pipeline.dedupe import (
     BAND_HASH_BITS,
     FULL_BANDS,
@@ -67,12 +74,14 @@ from pipeline.dedupe import (
     window_arg,
     window_tables,
 )
-from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys
+from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys, reply_text
 from pipeline.models import Cluster, FeedInfo, Item
 from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.publish import (
+    VERIFY_ROUNDS_MAX,
     PublishPolicy,
     _publish_args,
+    _slot_verdict,
     band_slots_arg,
     publish_item,
     publish_keys,
@@ -102,11 +111,15 @@ BANDS = FULL_BANDS + LEAD_BANDS
 # 0-based positions in _publish_args' ARGV (keys.PUBLISH_ITEM documents them 1-based).
 ARG_ID, ARG_ITEM_JSON, ARG_DAYS, ARG_SIG, ARG_LEAD = 0, 3, 8, 10, 11
 ARG_SHINGLES, ARG_LEAD_SHINGLES, ARG_DOC, ARG_SLOTS = 12, 13, 15, 19  # then the marks' fields
+ARG_VERDICTS = 22  # ARGV[23], the slot-check verdicts so far: publish_item adds it per call
+NO_VERDICTS = b"{}"  # ARGV[23] of a first call (and of every loader call)
+encode_json = msgspec.json.Encoder().encode  # as publish_item encodes ARGV[23]
 SOURCES = ("sabq", "alriyadh", "okaz", "alyaum", "spa")
 BYLINES = ("(واس) - ", "الرياض - ", "متابعات: ", "خاص - ")
 SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
 
 Args = list[bytes | str | int]
+T = TypeVar("T")
 
 
 # --- Redis server -------------------------------------------------------------------------
@@ -139,25 +152,46 @@ def latency_summary(samples_ns: Sequence[int]) -> dict[str, float]:
     }
 
 
-def time_each(call: Callable[[str], object], texts: Sequence[str]) -> list[int]:
+def time_each(call: Callable[[T], object], inputs: Sequence[T]) -> list[int]:
     samples = []
-    for text in texts:
+    for value in inputs:
         start = time.perf_counter_ns()
-        call(text)
+        call(value)
         samples.append(time.perf_counter_ns() - start)
     return samples
+
+
+def size_summary(sizes: Sequence[int]) -> dict[str, float]:
+    values = np.asarray(sizes, dtype=np.float64)
+    return {
+        "n": float(len(values)),
+        "mean": float(values.mean()),
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "max": float(values.max()),
+    }
 
 
 # --- Corpus and workload ------------------------------------------------------------------
 
 
-def load_corpus(directory: Path) -> list[str]:
+@dataclass(frozen=True)
+class Story:
+    """A text and its title (the slot check's record holds the title's first words)."""
+
+    text: str
+    title: str
+
+
+def load_corpus(directory: Path) -> list[Story]:
     path = directory / "articles.jsonl"
     if not path.is_file():
         print(f"!! corpus not found at {path}: using synthetic text only", flush=True)
-        return synthetic_articles(530, random.Random(7))
+        texts = synthetic_articles(530, random.Random(7))
+        return [Story(text, " ".join(text.split()[:8])) for text in texts]
     with path.open(encoding="utf-8") as lines:
-        return [json.loads(line)["text"] for line in lines if line.strip()]
+        rows = [json.loads(line) for line in lines if line.strip()]
+    return [Story(row["text"], row.get("title") or "") for row in rows]
 
 
 def synthetic_articles(count: int, rng: random.Random) -> list[str]:
@@ -208,6 +242,17 @@ class CommandStats:
         }
 
 
+@dataclass(frozen=True)
+class Call:
+    """One operation through EVALSHA, timed whole: every script call and the slot checks."""
+
+    ns: int
+    outcome: str  # the last reply's kind
+    script_calls: int  # 1, plus one per "verify" reply
+    checks_ns: tuple[int, ...]  # the Python slot check of each candidate a "verify" listed
+    distinct: int  # candidates the slot check called another story of one template
+
+
 class Side:
     """One system's figures over the timed operations."""
 
@@ -216,6 +261,28 @@ class Side:
         self.parts: dict[str, list[int]] = {"query": [], "insert": []}  # datasketch only
         self.outcomes: Counter[str] = Counter()  # "<intended kind>-><outcome>"
         self.stats = CommandStats()
+        # feedpipe's direct EVALSHA run only: the slot check's verify rounds.
+        self.first_call: list[int] = []  # ns of operations the first call decided
+        self.verified: list[int] = []  # ns of operations that needed a verify round
+        self.checks: list[int] = []  # ns of the Python slot check, per candidate
+        self.checks_per_op: list[int] = []  # ns of the Python slot checks of one operation
+        self.script_calls = 0
+        self.verdicts: Counter[str] = Counter()  # per candidate checked: distinct | copy
+        self.verify_outcomes: Counter[str] = Counter()  # outcomes of the verified operations
+
+    def add_call(self, op: Op, call: Call) -> None:
+        self.samples.append(call.ns)
+        self.outcomes[f"{op.kind}->{call.outcome}"] += 1
+        self.script_calls += call.script_calls
+        if call.script_calls == 1:
+            self.first_call.append(call.ns)
+            return
+        self.verified.append(call.ns)
+        self.checks += call.checks_ns
+        self.checks_per_op.append(sum(call.checks_ns))
+        self.verdicts["distinct"] += call.distinct
+        self.verdicts["copy"] += len(call.checks_ns) - call.distinct
+        self.verify_outcomes[f"{op.kind}->{call.outcome}"] += 1
 
     def report(self) -> dict[str, Any]:
         result: dict[str, Any] = {"latency": latency_summary(self.samples)}
@@ -223,8 +290,31 @@ class Side:
             if samples:
                 result[part] = latency_summary(samples)
         result["outcomes"] = dict(sorted(self.outcomes.items()))
+        if self.script_calls:
+            result["verify"] = self._verify_report()
         result["redis_server"] = self.stats.per_op(len(self.samples))
         return result
+
+    def _verify_report(self) -> dict[str, Any]:
+        ops = len(self.samples)
+
+        def summary(samples: list[int]) -> dict[str, float] | None:
+            return latency_summary(samples) if samples else None
+
+        return {
+            "ops": ops,
+            "ops_with_verify_round": len(self.verified),
+            "share": len(self.verified) / ops,
+            "script_calls_per_op": self.script_calls / ops,
+            "candidates_checked": len(self.checks),
+            "candidates_per_verified_op": len(self.checks) / max(1, len(self.verified)),
+            "verdicts": dict(self.verdicts),
+            "outcomes": dict(sorted(self.verify_outcomes.items())),
+            "latency_with_verify_round": summary(self.verified),
+            "latency_first_call_decides": summary(self.first_call),
+            "python_check_per_candidate": summary(self.checks),
+            "python_check_per_verified_op": summary(self.checks_per_op),
+        }
 
 
 @dataclass(frozen=True)
@@ -239,35 +329,41 @@ class Workload:
     the corpus holds real syndicated copies, so some of these are duplicates), then new texts
     made by shuffling an article's words ("new": real vocabulary and length, few shared
     8-grams). Mixed in: edited copies (byline, a sentence dropped, words changed) and verbatim
-    copies of earlier stories, as syndication produces them."""
+    copies of earlier stories, as syndication produces them. Titles: the corpus's own; a copy
+    keeps its story's title, a shuffled text gets its source's title words shuffled."""
 
     NEAR_COPY_SHARE = 0.15
     EXACT_COPY_SHARE = 0.05
 
-    def __init__(self, articles: list[str], seed: int) -> None:
+    def __init__(self, articles: list[Story], seed: int) -> None:
         self.rng = random.Random(seed)
-        self.originals = [a for a in articles if fingerprint(a, DedupePolicy()) is not None]
+        policy = DedupePolicy()
+        self.originals = [a for a in articles if fingerprint(a.text, policy) is not None]
         self.rng.shuffle(self.originals)
         self.sources = list(self.originals)
-        self.words = [w for a in self.originals[:200] for w in a.split()]
-        self.published_texts: list[str] = []
+        self.words = [w for a in self.originals[:200] for w in a.text.split()]
+        self.published: list[Story] = []
 
     def ops(self, count: int) -> list[Op]:
         return [self._next() for _ in range(count)]
 
     def _next(self) -> Op:
         roll = self.rng.random()
-        if self.published_texts and roll < self.EXACT_COPY_SHARE:
-            return self._op("exact_copy", self.rng.choice(self.published_texts))
-        if self.published_texts and roll < self.EXACT_COPY_SHARE + self.NEAR_COPY_SHARE:
-            return self._op("near_copy", self._edit(self.rng.choice(self.published_texts)))
-        kind, text = ("original", self.originals.pop()) if self.originals else ("new", "")
-        if not text:
-            words = self.rng.choice(self.sources).split()
+        if self.published and roll < self.EXACT_COPY_SHARE:
+            return self._op("exact_copy", self.rng.choice(self.published))
+        if self.published and roll < self.EXACT_COPY_SHARE + self.NEAR_COPY_SHARE:
+            story = self.rng.choice(self.published)
+            return self._op("near_copy", Story(self._edit(story.text), story.title))
+        if self.originals:
+            kind, story = "original", self.originals.pop()
+        else:
+            source = self.rng.choice(self.sources)
+            words, title = source.text.split(), source.title.split()
             self.rng.shuffle(words)
-            text = " ".join(words)
-        self.published_texts.append(text)
-        return self._op(kind, text)
+            self.rng.shuffle(title)
+            kind, story = "new", Story(" ".join(words), " ".join(title))
+        self.published.append(story)
+        return self._op(kind, story)
 
     def _edit(self, text: str) -> str:
         """A syndicated copy: a byline, one sentence dropped, a few words changed."""
@@ -279,19 +375,21 @@ class Workload:
             words[self.rng.randrange(len(words))] = self.rng.choice(self.words)
         return self.rng.choice(BYLINES) + " ".join(words)
 
-    def _op(self, kind: str, text: str) -> Op:
+    def _op(self, kind: str, story: Story) -> Op:
         item_id = f"{self.rng.getrandbits(96):024x}"
-        return Op(kind=kind, text=text, item=make_item(item_id, text, self.rng.choice(SOURCES)))
+        source = self.rng.choice(SOURCES)
+        return Op(kind=kind, text=story.text, item=make_item(item_id, story, source))
 
 
-def make_item(item_id: str, text: str, source: str) -> Item:
+def make_item(item_id: str, story: Story, source: str) -> Item:
+    text = story.text
     return Item(
         id=item_id,
         url=f"https://{source}.example/news/{item_id}",
         canonical_url=None,
         feed=FeedInfo(url=f"https://{source}.example/rss", title=source, tags=("ar",)),
         source=source,
-        title=text[:80],
+        title=story.title,
         author=None,
         published_at=None,
         fetched_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -309,7 +407,8 @@ def make_item(item_id: str, text: str, source: str) -> Item:
 # --- 1. Fingerprint cost -------------------------------------------------------------------
 
 
-def bench_fingerprint(articles: list[str]) -> dict[str, Any]:
+def bench_fingerprint(stories: Sequence[Story]) -> dict[str, Any]:
+    articles = [story.text for story in stories]
     policy = DedupePolicy()
 
     def run(text: str) -> Fingerprint | None:
@@ -325,6 +424,45 @@ def bench_fingerprint(articles: list[str]) -> dict[str, Any]:
     result["mean_lead_shingles"] = float(np.mean([fp.lead_shingles for fp in fps]))
     result["datasketch_minhash"] = latency_summary(time_each(datasketch_minhash, articles))
     return result
+
+
+def bench_slot_records(articles: list[Story], slots: SlotPolicy) -> dict[str, Any]:
+    """``align_record()`` per article (publish_item computes it beside the fingerprint, for
+    texts long enough to fingerprint) and the size of the slot records the index stores."""
+    policy = DedupePolicy()
+    stories = [a for a in articles if fingerprint(a.text, policy) is not None]
+
+    def run(story: Story) -> AlignRecord:
+        return align_record(story.text, story.title, slots)
+
+    time_each(run, stories[:20])  # warm-up
+    gc.collect()
+    result: dict[str, Any] = latency_summary(time_each(run, stories))
+    sizes = [len(run(story).to_bytes()) for story in stories]
+    result["record_bytes"] = size_summary(sizes)
+    result["record_bytes_max_by_policy"] = (
+        3 + 3 * slots.lead_tokens + 4 * slots.numbers_max + 2 * slots.title_tokens
+    )
+    result["length_prefix_bytes"] = 2  # before the record in a doc record (dedupe.doc_record)
+    return result
+
+
+def slot_record_pool(
+    articles: list[Story], slots: SlotPolicy
+) -> list[tuple[bytes, tuple[int, ...]]]:
+    """(slot record, lead numbers) of each corpus article long enough to fingerprint: the
+    loader gives them to the synthetic items, round-robin, so their doc records are as long
+    as real ones."""
+    policy = DedupePolicy()
+    pool = []
+    for story in articles:
+        fp = fingerprint(story.text, policy)
+        if fp is not None:
+            record = align_record(story.text, story.title, slots).to_bytes()
+            pool.append((record, fp.lead_numbers))
+    if not pool:
+        raise RuntimeError("no corpus article is long enough to fingerprint")
+    return pool
 
 
 def matching_shingles(text: str) -> set[str]:
@@ -357,8 +495,10 @@ class Loader:
     Each item gets random 128 signature bytes, random lead bytes and 40 random band hashes
     (real band hashes are uniform too), so it lands in the same structures a real one does: 40
     slots of the window's slot table and a record in the day's ``docs`` chunks and ``where``, plus
-    its exact-dedupe marks. ARGV[9] (days) holds only the day to insert into, so that its
-    record and slot values belong to that day.
+    its exact-dedupe marks. Its doc record carries the slot record and the lead's numbers of a
+    real corpus article (``records``, round-robin), so records are as long as real ones.
+    ARGV[9] (days) holds only the day to insert into, so that its record and slot values belong
+    to that day; ARGV[23] (verdicts) is "{}", as on any first call.
     """
 
     client: redis.Redis
@@ -368,6 +508,7 @@ class Loader:
     template: tuple[bytes | str | int, ...]
     shingles: int
     lead_shingles: int
+    records: tuple[tuple[bytes, tuple[int, ...]], ...]  # (slot record, lead numbers)
     seed: int = 1
 
     def load(self, count: int, batch: int, progress: Callable[[int], None]) -> None:
@@ -417,31 +558,46 @@ class Loader:
             item_id, text_hash = bench_ids(n)
             sig = signatures[k * NUM_PERM : (k + 1) * NUM_PERM]
             lead = leads[k * NUM_PERM : (k + 1) * NUM_PERM]
-            fp = Fingerprint(sig, lead, self.shingles, self.lead_shingles, ())
+            aligned, numbers = self.records[n % len(self.records)]
+            fp = Fingerprint(sig, lead, self.shingles, self.lead_shingles, (), numbers)
             argv = list(self.template[:ARG_SLOTS])
             argv[ARG_ID] = item_id
             argv[ARG_ITEM_JSON] = f'{{"id":"{item_id}","bench":true}}'
             argv[ARG_DAYS] = window_arg([self.days[n % len(self.days)]])
             argv[ARG_SIG], argv[ARG_LEAD] = sig, lead
             argv[ARG_SHINGLES], argv[ARG_LEAD_SHINGLES] = self.shingles, self.lead_shingles
-            argv[ARG_DOC] = doc_record(fp, item_id, "bench")
+            argv[ARG_DOC] = doc_record(fp, item_id, "bench", aligned)
             names = publish_keys(self.keys, FEED_ID, item_id, text_hash)
             slots = band_slots_arg(bands_of[k])
             mark_fields = (
                 self.keys.item_mark(item_id)[1],
                 self.keys.content_mark(text_hash)[1],
             )
-            commands.append(("EVALSHA", self.sha, NUM_KEYS, *names, *argv, slots, *mark_fields))
+            commands.append(
+                ("EVALSHA", self.sha, NUM_KEYS, *names, *argv, slots, *mark_fields, NO_VERDICTS)
+            )
         return conn.pack_commands(commands), count
 
 
 def publish_template(keys: Keys, policy: PublishPolicy, fp: Fingerprint) -> Args:
-    """ARGV for a representative item from the real _publish_args, checked against the
-    positions the loader overwrites (fails loudly if the script's ARGV layout changes)."""
-    item = make_item("0" * 24, synthetic_articles(1, random.Random(1))[0], "bench")
-    argv = _publish_args(keys, item, fp, policy, datetime.now(UTC))
-    expected = {ARG_ID: item.id, ARG_SIG: fp.signature, ARG_LEAD: fp.lead_signature}
-    if any(argv[i] != v for i, v in expected.items()) or len(argv) != ARG_SLOTS + 3:
+    """ARGV 1-22 for a representative item from the real _publish_args, checked against the
+    positions the loader overwrites and the doc record it builds (fails loudly if the script's
+    ARGV layout changes); the loader appends ARGV[23] itself, as publish_item does."""
+    text = synthetic_articles(1, random.Random(1))[0]
+    item = make_item("0" * 24, Story(text, " ".join(text.split()[:8])), "bench")
+    assert policy.near.slots is not None
+    mine = align_record(item.text, item.title, policy.near.slots)
+    argv = _publish_args(keys, item, fp, mine, policy, datetime.now(UTC))
+    expected = {
+        ARG_ID: item.id,
+        ARG_SIG: fp.signature,
+        ARG_LEAD: fp.lead_signature,
+        ARG_SHINGLES: fp.shingles,
+        ARG_LEAD_SHINGLES: fp.lead_shingles,
+        ARG_DOC: doc_record(fp, item.id, item.source, mine.to_bytes()),
+        ARG_SLOTS: band_slots_arg(fp.bands),
+    }
+    if any(argv[i] != v for i, v in expected.items()) or len(argv) != ARG_VERDICTS:
         raise RuntimeError("PUBLISH_ITEM ARGV layout changed: update bench/dedupe_bench.py")
     if argv[5] != "1" or argv[6] != "1":
         raise RuntimeError("template item must use both content and near-duplicate dedupe")
@@ -451,30 +607,63 @@ def publish_template(keys: Keys, policy: PublishPolicy, fp: Fingerprint) -> Args
 # --- 2. feedpipe: timed operations ---------------------------------------------------------
 
 
-def prepare_evalsha(setup: Setup, ops: Sequence[Op]) -> list[tuple[list[str], Args]]:
-    """KEYS and ARGV of each operation, as publish_item builds them (fingerprint included)."""
+@dataclass(frozen=True)
+class Prepared:
+    """One operation's script arguments, as publish_item builds them."""
+
+    names: list[str]  # KEYS
+    argv: Args  # ARGV 1-22 (ARGV[23], the verdicts, is added per call)
+    mine: AlignRecord | None  # the item's slot record; None when it has no fingerprint
+
+
+def prepare_evalsha(setup: Setup, ops: Sequence[Op]) -> list[Prepared]:
+    """KEYS, ARGV and slot record of each operation, as publish_item builds them (fingerprint
+    and align_record included)."""
     window = window_arg(setup.days)  # the window the loader filled, even across a UTC midnight
+    slots = setup.policy.near.slots
     prepared = []
     for op in ops:
         fp = fingerprint(op.text, setup.policy.near)
-        argv = _publish_args(setup.keys, op.item, fp, setup.policy, datetime.now(UTC))
+        mine = align_record(op.item.text, op.item.title, slots) if fp and slots else None
+        argv = _publish_args(setup.keys, op.item, fp, mine, setup.policy, datetime.now(UTC))
         argv[ARG_DAYS] = window
         names = publish_keys(setup.keys, FEED_ID, op.item.id, op.item.content_hash)
-        prepared.append((names, argv))
+        prepared.append(Prepared(names, argv, mine))
     return prepared
 
 
 async def evalsha_each(
-    client: AsyncRedis, sha: str, prepared: Sequence[tuple[list[str], Args]]
-) -> tuple[list[int], list[str]]:
-    """One awaited EVALSHA at a time; only the Redis call is timed."""
-    samples, outcomes = [], []
-    for names, argv in prepared:
+    client: AsyncRedis, sha: str, prepared: Sequence[Prepared], slots: SlotPolicy | None
+) -> list[Call]:
+    """One operation at a time, as publish_item runs it once the fingerprint and slot record
+    are made: EVALSHA with ARGV[23] "{}"; on a "verify" reply, each listed candidate's slot
+    record checked in Python (publish._slot_verdict, differs_in_slots) and EVALSHA again with
+    the verdicts. Everything from the first call's send to the last reply is timed."""
+    calls = []
+    for p in prepared:
+        verdicts: dict[str, dict[str, object]] = {}
+        checks: list[int] = []
+        script_calls = 0
         start = time.perf_counter_ns()
-        reply = await client.evalsha(sha, NUM_KEYS, *names, *argv)
-        samples.append(time.perf_counter_ns() - start)
-        outcomes.append(reply[0].decode())
-    return samples, outcomes
+        for _ in range(VERIFY_ROUNDS_MAX):
+            reply = await client.evalsha(sha, NUM_KEYS, *p.names, *p.argv, encode_json(verdicts))
+            script_calls += 1
+            kind = reply_text(reply[0])
+            if kind != "verify":
+                break
+            if p.mine is None or slots is None:
+                raise RuntimeError("'verify' for an item without a slot record")
+            for kept, record in zip(reply[1::2], reply[2::2], strict=True):
+                checked = time.perf_counter_ns()
+                theirs = AlignRecord.from_bytes(record)
+                verdicts[reply_text(kept)] = _slot_verdict(p.mine, theirs, slots)
+                checks.append(time.perf_counter_ns() - checked)
+        else:
+            raise RuntimeError(f"candidates kept changing for {VERIFY_ROUNDS_MAX} calls")
+        elapsed = time.perf_counter_ns() - start
+        distinct = sum(1 for v in verdicts.values() if v["distinct"])
+        calls.append(Call(elapsed, kind, script_calls, tuple(checks), distinct))
+    return calls
 
 
 def check_then_insert(
@@ -502,6 +691,7 @@ async def compare(
     (the first block untimed), so both see the same machine: other load on a 2-core box moves
     loopback round-trip times by 2x between runs. datasketch inserts where feedpipe published."""
     prepared = prepare_evalsha(setup, ops)
+    slots = setup.policy.near.slots
     minhashes = [datasketch_minhash(op.text) for op in ops]
     feedpipe, datasketch, scratch = Side(), Side(), Side()
     client = AsyncRedis(port=setup.port)
@@ -512,13 +702,12 @@ async def compare(
             ours, theirs = (feedpipe, datasketch) if start >= warmup else (scratch, scratch)
             block = slice(start, start + warmup)
             before = info("commandstats")
-            samples, replies = await evalsha_each(client, setup.sha, prepared[block])
+            calls = await evalsha_each(client, setup.sha, prepared[block], slots)
             middle = info("commandstats")
-            ours.samples += samples
             ours.stats.add(before, middle)
-            for op, reply in zip(ops[block], replies, strict=True):
-                ours.outcomes[f"{op.kind}->{reply}"] += 1
-            published = [reply == "published" for reply in replies]
+            for op, call in zip(ops[block], calls, strict=True):
+                ours.add_call(op, call)
+            published = [call.outcome == "published" for call in calls]
             work = list(zip(ops[block], minhashes[block], published, strict=True))
             check_then_insert(lsh, work, theirs)
             theirs.stats.add(middle, info("commandstats"))
@@ -538,14 +727,16 @@ async def time_round_trip_floor(setup: Setup, ops: Sequence[Op]) -> dict[str, fl
     client = AsyncRedis(port=setup.port)
     gc.collect()
     try:
-        samples, _ = await evalsha_each(client, sha, prepare_evalsha(setup, ops))
+        prepared = prepare_evalsha(setup, ops)
+        calls = await evalsha_each(client, sha, prepared, setup.policy.near.slots)
     finally:
         await client.aclose()
-    return latency_summary(samples)
+    return latency_summary([call.ns for call in calls])
 
 
 async def time_publish_item(setup: Setup, ops: Sequence[Op]) -> Side:
-    """The production call end to end: fingerprint + EVAL (script text sent) + reply parsing."""
+    """The production call end to end: fingerprint, slot record, EVALSHA (the script object
+    reloads the script if the server lost it), any verify round and reply parsing."""
     side = Side()
     client = AsyncRedis(port=setup.port)
     before = setup.client.info("commandstats")
@@ -736,6 +927,7 @@ def print_summary(report: dict[str, Any]) -> None:
         f"datasketch ({pre['preload_seconds']:.0f} s)"
     )
     print_latencies(fig)
+    print_verify(fig)
     print_server_side(fig)
     print_memory(fig)
     print(f"outcomes, alternating run (intended->actual): {fig['feedpipe_evalsha']['outcomes']}")
@@ -755,20 +947,40 @@ def print_summary(report: dict[str, Any]) -> None:
 
 def print_latencies(fig: dict[str, Any]) -> None:
     fp, base = fig["fingerprint"], fig["datasketch"]
-    print(f"{'':40}{'mean':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}  ms")
+    verify = fig["feedpipe_evalsha"]["verify"]
+    print(f"{'':44}{'mean':>8}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}  ms")
     rows = [
         (f"fingerprint() ({fp['n']:.0f} articles, {fp['mean_chars']:.0f} chars)", fp),
         ("  datasketch MinHash, same shingles", fp["datasketch_minhash"]),
-        ("feedpipe insert+check (EVALSHA)", fig["feedpipe_evalsha"]["latency"]),
+        ("align_record() (slot record)", fig["slot_record"]),
+        ("feedpipe insert+check (EVALSHA, all ops)", fig["feedpipe_evalsha"]["latency"]),
+        ("  decided by the first call", verify["latency_first_call_decides"]),
+        ("  with a verify round (2 calls + check)", verify["latency_with_verify_round"]),
+        ("  Python slot check, per candidate", verify["python_check_per_candidate"]),
         ("  floor: a script returning at once", fig["round_trip_floor"]),
         ("datasketch query+insert", base["latency"]),
         ("  datasketch query", base["query"]),
         ("  datasketch insert (when new)", base["insert"]),
-        ("feedpipe publish_item (fp + EVAL)", fig["feedpipe_publish_item"]["latency"]),
+        ("feedpipe publish_item (end to end)", fig["feedpipe_publish_item"]["latency"]),
     ]
     keys = ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")
     for label, stats in rows:
-        print(f"{label:40}" + "".join(f"{stats[k]:8.3f}" for k in keys))
+        if stats is None:
+            print(f"{label:44}   (none)")
+            continue
+        print(f"{label:44}" + "".join(f"{stats[k]:8.3f}" for k in keys))
+
+
+def print_verify(fig: dict[str, Any]) -> None:
+    verify = fig["feedpipe_evalsha"]["verify"]
+    calls = fig["feedpipe_publish_item"]["redis_server"]["calls_per_op"].get("evalsha", 0.0)
+    print(
+        f"verify rounds (EVALSHA run): {verify['ops_with_verify_round']} of {verify['ops']} ops "
+        f"({verify['share']:.1%}), {verify['script_calls_per_op']:.3f} script calls per op, "
+        f"{verify['candidates_per_verified_op']:.2f} candidates checked per verified op; "
+        f"verdicts {verify['verdicts']}; verified ops' outcomes {verify['outcomes']}"
+    )
+    print(f"publish_item run: {calls:.3f} EVALSHA per op (1 + share of verify rounds)")
 
 
 def print_server_side(fig: dict[str, Any]) -> None:
@@ -779,19 +991,28 @@ def print_server_side(fig: dict[str, Any]) -> None:
         if n != "evalsha" and c * ours["usec_per_call"][n] >= 2  # what costs 2 us per op or more
     )
     print(
-        f"Redis CPU per op: feedpipe EVALSHA {ours['usec_per_op']:.0f} us (inside: {inner}); "
-        f"publish_item's EVAL {fig['feedpipe_publish_item']['redis_server']['usec_per_op']:.0f}"
+        f"Redis CPU per op: feedpipe EVALSHA {ours['usec_per_op']:.0f} us, all calls (inside: "
+        f"{inner}); publish_item's "
+        f"{fig['feedpipe_publish_item']['redis_server']['usec_per_op']:.0f}"
         f" us; datasketch {base['usec_per_op']:.0f} us in "
         f"{sum(base['calls_per_op'].values()):.1f} commands (round trips)"
     )
 
 
 def print_memory(fig: dict[str, Any]) -> None:
-    mem = fig["memory"]
+    mem, loaded = fig["memory"], fig["feedpipe_load"]["doc_records"]
     print(
         f"memory per stored item: feedpipe {mem['bytes_per_item']:.0f} B "
         f"(slot tables and doc records {mem['index_bytes_per_item']:.0f} B), "
         f"datasketch {fig['datasketch_preload']['memory_bytes_per_item']:.0f} B"
+    )
+    print(
+        f"  doc record {loaded['doc_record_mean_bytes']:.1f} B mean, of which slot record "
+        f"{loaded['slot_record_mean_bytes']:.1f} B + 2 B length (from "
+        f"{loaded['corpus_records']} corpus articles, round-robin; corpus: "
+        f"{fig['slot_record']['record_bytes']['mean']:.1f} B mean, "
+        f"{fig['slot_record']['record_bytes']['max']:.0f} max, "
+        f"{fig['slot_record']['record_bytes_max_by_policy']} B at most by policy)"
     )
     breakdown = mem["breakdown"]
     print(
@@ -852,16 +1073,19 @@ def run(args: argparse.Namespace, port: int) -> dict[str, Any]:
     days = tuple(policy.near.days(datetime.now(UTC)))
     setup = Setup(client, port, Keys(), policy, days, client.script_load(PUBLISH_ITEM))
     articles = load_corpus(args.corpus)
+    assert policy.near.slots is not None  # the slot check is on by default
     results: dict[str, Any] = {}
 
-    with phases.phase("fingerprint"):
+    with phases.phase("fingerprint and slot records"):
         results["fingerprint"] = fp_stats = bench_fingerprint(articles)
+        results["slot_record"] = bench_slot_records(articles, policy.near.slots)
+        records = slot_record_pool(articles, policy.near.slots)
     workload = Workload(articles, seed=11)
     warmup = max(1, min(50, args.measure))  # also the block size of the alternating run
     ops_compare, ops_publish = workload.ops(warmup + args.measure), workload.ops(args.measure)
 
     with phases.phase(f"load {args.items:,} items"):
-        results["feedpipe_load"] = load_items(setup, args, fp_stats)
+        results["feedpipe_load"] = load_items(setup, args, fp_stats, records)
     with phases.phase("memory breakdown"):
         results["memory"] = memory_report(setup, args.items, results["feedpipe_load"])
     with phases.phase(f"datasketch preload {args.baseline_items:,} items"):
@@ -898,12 +1122,26 @@ def memory_report(setup: Setup, items: int, load: dict[str, Any]) -> dict[str, A
         "used_memory_after_load": load["used_memory_after"],
         "bytes_per_item": delta / items,
         "index_bytes_per_item": index,
+        # Of doc_records: the slot check's records (2-byte length + record), packed in chunks.
+        "slot_record_bytes_per_item": load["doc_records"]["slot_record_with_length_mean_bytes"],
+        "doc_record_mean_bytes": load["doc_records"]["doc_record_mean_bytes"],
         "breakdown": breakdown,
     }
 
 
-def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any]) -> dict[str, Any]:
-    """Loads ``args.items`` synthetic items; returns memory before/after and load figures."""
+def load_items(
+    setup: Setup,
+    args: argparse.Namespace,
+    fp_stats: dict[str, Any],
+    records: Sequence[tuple[bytes, tuple[int, ...]]] | None = None,
+) -> dict[str, Any]:
+    """Loads ``args.items`` synthetic items, their doc records carrying ``records`` (slot
+    record, lead numbers; by default those of ``args.corpus``'s articles) round-robin; returns
+    memory before/after and load figures."""
+    if records is None:
+        assert setup.policy.near.slots is not None
+        corpus = load_corpus(getattr(args, "corpus", DEFAULT_CORPUS))
+        records = slot_record_pool(corpus, setup.policy.near.slots)
     some_fp = fingerprint("خبر " * 100, setup.policy.near)
     assert some_fp is not None
     loader = Loader(
@@ -914,6 +1152,7 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
         tuple(publish_template(setup.keys, setup.policy, some_fp)),
         shingles=round(fp_stats["mean_shingles"]),
         lead_shingles=round(fp_stats["mean_lead_shingles"]),
+        records=tuple(records),
     )
     step = max(1, args.items // 10)
     done = [0]
@@ -938,6 +1177,35 @@ def load_items(setup: Setup, args: argparse.Namespace, fp_stats: dict[str, Any])
         "seconds": seconds,
         "items_per_second": args.items / seconds,
         "redis_server": stats.per_op(args.items),
+        "doc_records": loaded_records(some_fp, records, args.items),
+    }
+
+
+def loaded_records(
+    fp: Fingerprint, records: Sequence[tuple[bytes, tuple[int, ...]]], items: int
+) -> dict[str, Any]:
+    """Mean sizes of what the loader stored per item (record i goes to items i, i + len, ...)."""
+    cycles, rest = divmod(items, len(records))
+    weights = [cycles + (1 if i < rest else 0) for i in range(len(records))]
+    item_id = bench_ids(0)[0]
+
+    def mean(sizes: Sequence[int]) -> float:
+        return sum(w * size for w, size in zip(weights, sizes, strict=True)) / items
+
+    slot_sizes = [len(aligned) for aligned, _ in records]
+    doc_sizes = [
+        len(
+            doc_record(msgspec.structs.replace(fp, lead_numbers=numbers), item_id, "bench", aligned)
+        )
+        for aligned, numbers in records
+    ]
+    return {
+        "corpus_records": len(records),
+        "slot_record_mean_bytes": mean(slot_sizes),
+        "slot_record_bytes": size_summary(slot_sizes),
+        "slot_record_with_length_mean_bytes": mean(slot_sizes) + 2,
+        "lead_numbers_mean": mean([len(numbers) for _, numbers in records]),
+        "doc_record_mean_bytes": mean(doc_sizes),
     }
 
 
@@ -991,27 +1259,40 @@ def _parameters(
             "near_copy": Workload.NEAR_COPY_SHARE,
         },
         "datasketch": {"threshold": 0.5, "num_perm": NUM_PERM, "params": [32, 4]},
+        "slot_policy": asdict(policy.near.slots) if policy.near.slots else None,
     }
 
 
 NOTES = [
-    "Redis latency: wall time of one awaited EVALSHA of PUBLISH_ITEM (redis.asyncio client, "
-    "no hiredis, loopback) with all 7 window days in ARGV[9]; fingerprints and ARGV are "
-    "precomputed. redis_server: Redis CPU from INFO commandstats deltas (a script's time "
-    "includes the commands it calls).",
-    "round_trip_floor: the same EVALSHA calls (KEYS, ARGV) to a script that returns at once: "
-    "what the client, loopback and the script call cost on this machine before any work.",
-    "publish_item: the production call end to end (fingerprint + EVAL sending the script "
-    "text + reply parsing), on further operations after the alternating run.",
+    "Redis latency (feedpipe_evalsha): wall time of one operation as publish_item runs it "
+    "after the fingerprint: an awaited EVALSHA of PUBLISH_ITEM (redis.asyncio client, no "
+    "hiredis, loopback) with all 7 window days in ARGV[9] and ARGV[23] '{}'; when the script "
+    "answers 'verify', the listed candidates' slot records are checked in Python "
+    "(publish._slot_verdict: differs_in_slots) and EVALSHA is called again with the verdicts, "
+    "all inside the timing. Fingerprints, slot records (align_record) and ARGV 1-22 are "
+    "precomputed. verify: the share of operations that needed a verify round, latency of "
+    "those and of the others, and the Python check's own time per candidate (AlignRecord."
+    "from_bytes + _slot_verdict). redis_server: Redis CPU from INFO commandstats deltas (a "
+    "script's time includes the commands it calls), summed over all calls of an operation.",
+    "round_trip_floor: the same EVALSHA calls (KEYS, ARGV 1-23) to a script that returns at "
+    "once: what the client, loopback and the script call cost on this machine before any work.",
+    "publish_item: the production call end to end (fingerprint, align_record, EVALSHA through "
+    "redis-py's Script, any verify round, reply parsing), on further operations after the "
+    "alternating run; its EVALSHA calls per op (redis_server) give its verify rounds.",
     "Stored items: synthetic fingerprints (random signature, lead and uniform band "
     "hashes) loaded through the same script, spread evenly over the 7 window days; loading "
-    "passes only the insert day in ARGV[9]. Timed operations use real fingerprints of real, "
-    "word-shuffled and edited articles.",
+    "passes only the insert day in ARGV[9] and '{}' in ARGV[23]. Their doc records carry the "
+    "slot record (align_record(text, title).to_bytes()) and the lead's numbers of a real corpus "
+    "article, round-robin, so they are as long as real ones; random signatures never pass the "
+    "sketch check, so stored items never cause a verify round themselves. Timed operations use "
+    "real fingerprints and slot records of real, word-shuffled and edited articles, with the "
+    "corpus's titles (a copy keeps its story's title).",
     "Slot table: the window's is created before loading at the size the script gives it "
     "after a day at this volume (dedupe.table_slots of items / 7 * 7 * 40 / SLOT_LOAD).",
     "Memory per item: (used_memory after loading - before) / items: slot tables, doc records, "
     "the exact-dedupe marks' URL and text buckets, the expires dict, and the output stream "
-    "capped at MAXLEN ~1000. index_bytes_per_item: slot tables + doc records (MEMORY USAGE).",
+    "capped at MAXLEN ~1000. index_bytes_per_item: slot tables + doc records (MEMORY USAGE); "
+    "slot_record_bytes_per_item: the slot records' share of the doc records (2 + mean bytes).",
     "datasketch: MinHashLSH b=32 r=4, Redis storage in DB 1 of the same server, preloaded "
     "with --baseline-items random MinHashes (it loads far slower than feedpipe, so not 1M); "
     "its per-op cost is round trips, which hardly depend on the stored count. Each operation "
