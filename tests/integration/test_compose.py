@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,12 @@ ENV_FILE = {
 LONG_RUNNING = ("worker-fetch", "worker-extract", "beat", "flower", "exporter")
 
 
-def compose_config(tmp: Path) -> dict[str, Any]:
+def compose_config(tmp: Path, variables: Mapping[str, str] = ENV_FILE) -> dict[str, Any]:
+    """`docker-compose config` of the compose file with an env file of ``variables``."""
     if shutil.which("docker-compose") is None:
         pytest.fail("docker-compose is not installed (.ci/run installs Debian's package)")
     env_file = tmp / "compose.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in ENV_FILE.items()))
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
     out = subprocess.run(
         ["docker-compose", "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yml"),
          "config"],

@@ -8,7 +8,6 @@ the variable), exits non-zero, shows no traceback and no password, and stores no
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,10 +16,10 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
-import yaml
 
 from tests.conftest import ROOT
 from tests.integration.test_cli import cli_env, feedpipe
+from tests.integration.test_compose import compose_config
 
 SECRET = "hunter2secret"
 
@@ -226,16 +225,7 @@ def test_a_percent_encoded_password_is_accepted_and_never_shown() -> None:
 def compose_services(tmp: Path, **variables: str) -> dict[str, Any]:
     """`docker-compose config` with an env file of ``variables``: must succeed whatever the
     passwords (compose cannot check them; the services do at start)."""
-    if shutil.which("docker-compose") is None:
-        pytest.fail("docker-compose is not installed (.ci/run installs Debian's package)")
-    env_file = tmp / "compose.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
-    out = subprocess.run(
-        ["docker-compose", "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yml"),
-         "config"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )  # fmt: skip
-    return dict(yaml.safe_load(out.stdout)["services"])
+    return dict(compose_config(tmp, variables)["services"])
 
 
 def fake_bin(tmp: Path, *names: str) -> str:
