@@ -332,6 +332,7 @@ def token_words(token: str) -> tuple[tuple[int, str], ...]:
 WEEKDAY_WORDS = frozenset(_word(stem(day), CONTENT) for day in _WEEKDAYS)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # common phrases recur across items
 def _join_key(first: str, second: str) -> int:
     """8 bits of the hash of two tokens written as one, to compare with a single token's word."""
     return (_word(stem(first + second), CONTENT) >> 2) & ((1 << JOIN_BITS) - 1)
@@ -384,10 +385,11 @@ def number_marks(tokens: Sequence[str], policy: SlotPolicy) -> tuple[int, ...]:
     has no context (a dateline's date is never compared)."""
     c = policy.number_context
     runs: dict[int, list[set[int]]] = {}
-    i = 0
-    while i < len(tokens):
-        if not _is_digits(tokens[i]):
-            i += 1
+    # Only tokens starting with a digit can be numbers in digits: visit those, not every token.
+    starts = [k for k, token in enumerate(tokens) if token[:1].isdigit()]
+    end = 0  # where the last run ended: a start inside it was part of it
+    for i in starts:
+        if i < end or not _is_digits(tokens[i]):
             continue
         j = i
         while j < len(tokens) and _is_digits(tokens[j]):
@@ -401,7 +403,7 @@ def number_marks(tokens: Sequence[str], policy: SlotPolicy) -> tuple[int, ...]:
             if len(digits) > 1:
                 values |= {int("".join(digits)), int("".join(reversed(digits)))}
             runs.setdefault(_hash(" ".join(map(str, words)), CONTEXT_BITS), []).append(values)
-        i = j
+        end = j
     marks: list[int] = []
     for context, found in runs.items():
         if len(found) == 1:
