@@ -209,7 +209,8 @@ return 0
 #      slots of the item's 40 LSH bands) are verified
 #      (MinHash resemblance, containment, leads, the lead's number words; see
 #      pipeline/dedupe.py, the reference) and the
-#      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows;
+#      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows
+#      (the copy itself is not indexed: docs/dedupe.md, "By cluster");
 #   4. otherwise XADD to the output stream and write its bands into the window's slot table.
 # KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
 #       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content
@@ -223,10 +224,11 @@ return 0
 #       16 doc record, 17 source, 18 title, 19 cluster key prefix,
 #       20 the bands' position (4 bytes, big-endian) and check (1 byte) each (dedupe.band_slot),
 #       21 item_mark's field, 22 content_mark's field,
-#       23 slot-check verdicts so far, JSON {kept id: {"distinct": bool, "why": text}}
+#       23 slot-check verdicts so far, JSON {record: {"distinct": bool, "why": text}}, a record
+#       named "YYYYMMDD:number" as in the "verify" reply
 #       ({} on the first call; pipeline/publish.py fills it from the "verify" replies)
 # Slot check (pipeline/align.py): a candidate the sketches call a copy and ARGV[23] has no
-# verdict for makes the script return {"verify", id, slot record, ...} before it writes
+# verdict for makes the script return {"verify", record, slot record, ...} before it writes
 # anything; the caller checks those records and calls again with their verdicts. The decision
 # itself stays in one script run, over every candidate there is at that moment: a copy
 # published by another worker between two calls is one more candidate to verify, never missed.
@@ -234,7 +236,8 @@ return 0
 # allocator size class and is never reallocated: one growing string per day would waste up to a
 # size class's step and copy tens of MB now and then), found through the day's ``where``.
 # Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
-#       | {"duplicate_near", kept, jaccard, containment, lead} | {"verify", id, record, ...}
+#       | {"duplicate_near", kept, jaccard, containment, lead}
+#       | {"verify", "YYYYMMDD:number", slot record, ...}
 PUBLISH_ITEM = """
 -- Numbers reach redis.call as strings: converting a Lua number costs more than the command.
 local today, keep_days, prune_days = string.match(ARGV[2], '^(%d+),(%d+),(%d+)$')
@@ -559,6 +562,19 @@ local function table_for(n)
   return current
 end
 
+-- Indexes a doc record: appended to today's records, its bands written into the window table.
+local function index_record(rec)
+  local n = store_record(prefix .. days[1], rec)
+  if not n or n >= ITEM_SPAN then return end
+  local current = table_for(n)
+  local set, day = {}, codes[1] * ITEM_SPAN + n
+  for i, at in ipairs(slot_offsets(current.slots)) do
+    set[4 * i - 3] = 'SET'; set[4 * i - 2] = 'u40'; set[4 * i - 1] = at
+    set[4 * i] = format('%d', checks[i] + day)
+  end
+  redis.call('BITFIELD', prefix .. 'slots:' .. current.number, unpack(set))
+end
+
 if near then
   local seen, candidates = {}, {}
   for _, t in ipairs(tables) do
@@ -575,26 +591,28 @@ if near then
   end
   local verdicts = cjson.decode(ARGV[23])
   local unverified = {}
-  local best, best_j, best_c, best_l, best_source = nil, -1, 0, 0, ''
+  local best, best_j, best_c, best_l, best_source, best_at = nil, -1, 0, 0, '', nil
   for k = 1, math.min(#candidates, limits[4]) do
     local rec = record(candidates[k][1], candidates[k][2])
     if rec then
       local j, c, l, kept, source = compare(rec)
       local dup = (j >= limits[1] or (c >= limits[2] and l >= limits[3]))
         and not numbers_differ(rec)
-      local verdict = dup and verdicts[kept]
+      -- A verdict is about one record, named by where it is ("day:number").
+      local at = candidates[k][1] .. ':' .. candidates[k][2]
+      local verdict = dup and verdicts[at]
       if dup and not verdict and #slot_record(rec) > 0 then
-        unverified[#unverified + 1] = kept
+        unverified[#unverified + 1] = at
         unverified[#unverified + 1] = slot_record(rec)
       elseif dup and not (verdict and verdict['distinct']) and j > best_j then
-        best, best_j, best_c, best_l, best_source = kept, j, c, l, source
+        best, best_j, best_c, best_l, best_source, best_at = kept, j, c, l, source, at
       end
     end
   end
   if #unverified > 0 then return {'verify', unpack(unverified)} end
   if best then
     local sim = {jaccard = best_j, containment = best_c, lead = best_l}
-    local why = verdicts[best] and verdicts[best]['why'] or nil
+    local why = verdicts[best_at] and verdicts[best_at]['why'] or nil
     record_duplicate(best, 'near_duplicate', sim, why)
     local cluster = ARGV[19] .. best
     local size = redis.call('ZINCRBY', KEYS[7], 1, best)
@@ -621,16 +639,7 @@ mark_put(KEYS[1], item_field, nil)
 if ARGV[6] == '1' then mark_put(KEYS[2], content_field, ARGV[1]) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
-local n = near and store_record(prefix .. days[1], ARGV[16])
-if n and n < ITEM_SPAN then  -- near-duplicate indexing: the bands into the window table
-  local current = table_for(n)
-  local set, day = {}, codes[1] * ITEM_SPAN + n
-  for i, at in ipairs(slot_offsets(current.slots)) do
-    set[4 * i - 3] = 'SET'; set[4 * i - 2] = 'u40'; set[4 * i - 1] = at
-    set[4 * i] = format('%d', checks[i] + day)
-  end
-  redis.call('BITFIELD', prefix .. 'slots:' .. current.number, unpack(set))
-end
+if near then index_record(ARGV[16]) end
 return {'published', sid}
 """
 

@@ -117,8 +117,8 @@ async def publish_item(
         if reply_text(kind) != "verify":
             return _outcome(item, reply_text(kind), [reply_text(v) for v in rest])
         assert mine is not None and slots is not None  # only records that have one are listed
-        for kept, record in zip(rest[::2], rest[1::2], strict=True):
-            verdicts[reply_text(kept)] = _slot_verdict(mine, AlignRecord.from_bytes(record), slots)
+        for where, record in zip(rest[::2], rest[1::2], strict=True):  # "YYYYMMDD:number"
+            verdicts[reply_text(where)] = _slot_verdict(mine, AlignRecord.from_bytes(record), slots)
     raise PublishContention(
         f"item {item.id}: candidates kept changing for {VERIFY_ROUNDS_MAX} calls"
     )

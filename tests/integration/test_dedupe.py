@@ -443,16 +443,17 @@ async def test_a_copy_published_between_verify_and_commit_is_verified_too(redis:
     late, racer = item("late", late_text, source="Late"), item("racer", racer_text)
     distinct = {"distinct": True, "why": "differs in slots"}
 
+    today = datetime.now(UTC).strftime("%Y%m%d")
     first = await call(late, {})
-    assert first[:2] == [b"verify", original.id.encode()]
+    assert first[:2] == [b"verify", f"{today}:1".encode()]  # the original's record
     # Meanwhile another worker publishes a copy it judged another story than the original.
-    assert (await call(racer, {original.id: distinct}))[0] == b"published"
+    assert (await call(racer, {f"{today}:1": distinct}))[0] == b"published"
 
-    second = await call(late, {original.id: distinct})
-    assert second[:2] == [b"verify", racer.id.encode()]  # the racer, not yet checked
+    second = await call(late, {f"{today}:1": distinct})
+    assert second[:2] == [b"verify", f"{today}:2".encode()]  # the racer's, not yet checked
     assert await redis.xlen(KEYS.duplicates_stream) == 0  # nothing written by a "verify"
     same = {"distinct": False, "why": "no template slot differs (0 substitution(s))"}
-    third = await call(late, {original.id: distinct, racer.id: same})
+    third = await call(late, {f"{today}:1": distinct, f"{today}:2": same})
     assert third[:2] == [b"duplicate_near", racer.id.encode()]
     assert await redis.xlen(KEYS.output_stream) == 2
 
