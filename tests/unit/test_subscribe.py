@@ -145,3 +145,21 @@ def test_a_bad_copy_keeps_every_field(fields: dict[bytes, bytes]) -> None:
         while name not in fields or fields[name] != value:
             assert name.startswith(b"original:")
             name = name.removeprefix(b"original:")
+
+
+def test_a_cluster_copy_line_says_why_it_joined() -> None:
+    from pipeline.publish import ClusterCopy
+    from workers.cli import _joined_because
+
+    copy = ClusterCopy(
+        id="c" * 24,
+        source="Okaz",
+        title="t",
+        similarity={"jaccard": 0.91, "containment": 0.97, "lead": 0.8},
+        alignment="no template slot differs (1 substitution(s) below the rule: content)",
+    )
+    assert _joined_because(copy) == (
+        f"Okaz [{'c' * 24}]: jaccard 0.91 containment 0.97 lead 0.80; "
+        "no template slot differs (1 substitution(s) below the rule: content)"
+    )
+    assert _joined_because(ClusterCopy(id="x")) == "? [x]: "
