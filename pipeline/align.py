@@ -355,11 +355,17 @@ def _words_of(tokens: Iterable[str], limit: int) -> tuple[list[int], list[str]]:
     return words[:limit], forms[:limit]
 
 
-def align_record(text: str, title: str = "", policy: SlotPolicy | None = None) -> AlignRecord:
+def align_record(
+    text: str,
+    title: str = "",
+    policy: SlotPolicy | None = None,
+    *,
+    normalized: str | None = None,
+) -> AlignRecord:
     """The record of an item: its text (the article body, as given to ``dedupe.fingerprint``)
-    and its title."""
+    and its title. ``normalized``: ``normalize_for_matching(text)`` when the caller has it."""
     policy = policy or SlotPolicy()
-    raw = normalize_for_matching(text).split()
+    raw = (normalize_for_matching(text) if normalized is None else normalized).split()
     words, forms = _words_of(raw, policy.lead_tokens)
     joins = [_join_key(a, b) for a, b in itertools.pairwise(forms)]
     return AlignRecord(

@@ -124,9 +124,12 @@ class DedupePolicy:
         return [(now - timedelta(days=d)).strftime("%Y%m%d") for d in range(self.window_days)]
 
 
-def fingerprint(text: str, policy: DedupePolicy) -> Fingerprint | None:
-    """The text's fingerprint, or None when it is too short to tell copies from templates."""
-    normalized = normalize_for_matching(text)
+def fingerprint(
+    text: str, policy: DedupePolicy, *, normalized: str | None = None
+) -> Fingerprint | None:
+    """The text's fingerprint, or None when it is too short to tell copies from templates.
+    ``normalized``: ``normalize_for_matching(text)`` when the caller has it already."""
+    normalized = normalize_for_matching(text) if normalized is None else normalized
     joined = normalized.replace(" ", "")
     if len(joined) < policy.min_chars:
         return None

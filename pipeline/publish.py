@@ -41,7 +41,7 @@ from pipeline.models import (
     Published,
     PublishOutcome,
 )
-from pipeline.normalize import content_hash
+from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.redact import without_credentials
 
 _encode = msgspec.json.Encoder().encode
@@ -103,9 +103,12 @@ async def publish_item(
     """
     if not item.title and not item.text:
         return Discarded(item_id=item.id, reason="too_short")
-    fp = fingerprint(item.text, policy.near)
+    normalized = normalize_for_matching(item.text)  # once, for the sketches and the slot check
+    fp = fingerprint(item.text, policy.near, normalized=normalized)
     slots = policy.near.slots
-    mine = align_record(item.text, item.title, slots) if fp and slots else None
+    mine = (
+        align_record(item.text, item.title, slots, normalized=normalized) if fp and slots else None
+    )
     # EVALSHA (reloading the script if the server lost it) rather than sending ~5 KB each time.
     script = redis.register_script(PUBLISH_ITEM)
     keys_arg = publish_keys(keys, feed_id, item.id, item.content_hash)
