@@ -655,8 +655,7 @@ async def evalsha_each(
                 raise RuntimeError("'verify' for an item without a slot record")
             for kept, record in zip(reply[1::2], reply[2::2], strict=True):
                 checked = time.perf_counter_ns()
-                theirs = AlignRecord.from_bytes(record)
-                verdicts[reply_text(kept)] = _slot_verdict(p.mine, theirs, slots)
+                verdicts[reply_text(kept)] = _slot_verdict(p.mine, record, slots)
                 checks.append(time.perf_counter_ns() - checked)
         else:
             raise RuntimeError(f"candidates kept changing for {VERIFY_ROUNDS_MAX} calls")

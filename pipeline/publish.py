@@ -119,17 +119,26 @@ async def publish_item(
         kind, *rest = reply
         if reply_text(kind) != "verify":
             return _outcome(item, reply_text(kind), [reply_text(v) for v in rest])
-        assert mine is not None and slots is not None  # only records that have one are listed
         for where, record in zip(rest[::2], rest[1::2], strict=True):  # "YYYYMMDD:number"
-            verdicts[reply_text(where)] = _slot_verdict(mine, AlignRecord.from_bytes(record), slots)
+            verdicts[reply_text(where)] = _slot_verdict(mine, record, slots)
     raise PublishContention(
         f"item {item.id}: candidates kept changing for {VERIFY_ROUNDS_MAX} calls"
     )
 
 
-def _slot_verdict(mine: AlignRecord, theirs: AlignRecord, slots: SlotPolicy) -> dict[str, object]:
+def _slot_verdict(
+    mine: AlignRecord | None, stored: bytes, slots: SlotPolicy | None
+) -> dict[str, object]:
     """ARGV[23]'s entry for one candidate: whether it is another story of one template, and
-    what the check found (kept on the duplicates stream and in the cluster when merged)."""
+    what the check found (kept on the duplicates stream and in the cluster when merged). With
+    the check off here (another worker's index has records) or a record that cannot be read,
+    the sketches' verdict stands."""
+    if mine is None or slots is None:
+        return {"distinct": False, "why": "slot check off"}
+    try:
+        theirs = AlignRecord.from_bytes(stored)
+    except (struct.error, IndexError):  # written by another version, or damaged in Redis
+        return {"distinct": False, "why": "the candidate's slot record is unreadable"}
     found = differs_in_slots(mine, theirs, slots)
     if found.distinct:
         return {"distinct": True, "why": f"differs in {found.reason}"}

@@ -458,6 +458,25 @@ async def test_a_copy_published_between_verify_and_commit_is_verified_too(redis:
     assert await redis.xlen(KEYS.output_stream) == 2
 
 
+async def test_a_worker_with_the_slot_check_off_decides_by_the_sketches(redis: Redis) -> None:
+    """Records written with the check on, read by a worker with it off (a rolling change of the
+    setting): the script asks, the sketches' verdict stands."""
+    original = item("o", "\n\n".join(STORY))
+    assert isinstance(await publish_item(redis, KEYS, "f", original, POLICY), Published)
+    off = dataclasses.replace(POLICY, near=DedupePolicy(slots=None))
+    copy = item("c", copies_of(STORY, 1)[0], source="Other")
+    outcome = await publish_item(redis, KEYS, "f", copy, off)
+    assert isinstance(outcome, Discarded) and outcome.duplicate_of == original.id
+    [(_, fields)] = await redis.xrange(KEYS.duplicates_stream)
+    assert json.loads(fields[b"duplicate"])["alignment"] == "slot check off"
+
+
+def test_an_unreadable_slot_record_leaves_the_sketches_verdict() -> None:
+    mine = publish.align_record("\n\n".join(STORY), "T")
+    verdict = publish._slot_verdict(mine, b"\x05\x00", POLICY.near.slots)
+    assert verdict == {"distinct": False, "why": "the candidate's slot record is unreadable"}
+
+
 async def test_concurrent_copies_publish_exactly_once(redis_server: Any, redis: Redis) -> None:
     """Workers finishing copies of one story at the same moment: one item, every time."""
     clients = [Redis.from_url(redis_server.url) for _ in range(6)]
