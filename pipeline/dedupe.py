@@ -307,10 +307,13 @@ def _lead_in(a: Fingerprint, b: Fingerprint) -> float:
 
 def doc_record(fp: Fingerprint, item_id: str, source: str | None, aligned: bytes = b"") -> bytes:
     """What the index keeps per published item, in the layout the Lua script reads: the
-    signatures, their shingle counts, the item id, the lead's numbers, the slot check's record
-    (``aligned``: ``AlignRecord.to_bytes()``, after its 2-byte length) and the source."""
+    signatures, their shingle counts, the item id, the lead's numbers, 4 zero bytes (in a
+    withheld copy's record, written by the script, where its kept item's record is: day code,
+    3-byte number), the slot check's record (``aligned``: ``AlignRecord.to_bytes()``, after its
+    2-byte length) and the source."""
     counts = struct.pack(">II", fp.shingles, fp.lead_shingles)
     numbers = bytes([len(fp.lead_numbers)]) + b"".join(m.to_bytes(4) for m in fp.lead_numbers)
     head = fp.signature + fp.lead_signature + counts + item_id.encode()
+    kept_at = bytes(4)  # a published item's record; the script fills it in a copy's record
     slot_record = struct.pack(">H", len(aligned)) + aligned
-    return head + numbers + slot_record + (source or "")[:SOURCE_MAX_CHARS].encode()
+    return head + numbers + kept_at + slot_record + (source or "")[:SOURCE_MAX_CHARS].encode()

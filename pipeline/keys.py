@@ -210,7 +210,8 @@ return 0
 #      (MinHash resemblance, containment, leads, the lead's number words; see
 #      pipeline/dedupe.py, the reference) and the
 #      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows
-#      (the copy itself is not indexed: docs/dedupe.md, "By cluster");
+#      and the copy is indexed under the kept item's id, naming the kept item's record (a later
+#      item joins through it only if the slot check passes against both: docs/dedupe.md);
 #   4. otherwise XADD to the output stream and write its bands into the window's slot table.
 # KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
 #       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content
@@ -306,11 +307,12 @@ local near = ARGV[7] == '1'
 local prefix, index_ttl = ARGV[8], ARGV[10]
 local sig, lead, n, ln = ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
 -- The window's days, today first, each with its code in the slots (dedupe.day_code).
-local days, codes, day_of_code = {}, {}, {}
+local days, codes, day_of_code, code_of_day = {}, {}, {}, {}
 for day, code in string.gmatch(ARGV[9], '(%d+):(%d+)') do
   days[#days + 1] = day
   codes[#days] = tonumber(code)
   day_of_code[codes[#days]] = day
+  code_of_day[day] = codes[#days]
 end
 
 local function estimate(matches, bits)
@@ -320,11 +322,15 @@ end
 local function containment(j, a, b, of) return math.min(1, j * (a + b) / ((1 + j) * of)) end
 -- Signatures compared as byte arrays (one string.byte call each): 2x faster than string.sub.
 -- A record (dedupe.doc_record): 128 B signature, 128 B lead signature, two 4-byte counts, the
--- 24-character item id, the count of the lead's numbers and 4 bytes each, the slot check's
--- record after its 2-byte length, the source.
+-- 24-character item id, the count of the lead's numbers and 4 bytes each, where a copy's kept
+-- record is (4 bytes, zero in a published item's), the slot check's record after its 2-byte
+-- length, the source.
 local ITEM_ID, NUMBERS = 265, 289  -- 1-based positions in the record
-local function slot_record_at(rec)  -- position of the slot record's length
+local function kept_at_pos(rec)  -- a copy's kept record: day code (1 B), number (3 B); 0: none
   return NUMBERS + 1 + 4 * string.byte(rec, NUMBERS)
+end
+local function slot_record_at(rec)  -- position of the slot record's length
+  return kept_at_pos(rec) + 4
 end
 local function slot_record(rec)
   local at = slot_record_at(rec)
@@ -591,22 +597,59 @@ if near then
   end
   local verdicts = cjson.decode(ARGV[23])
   local unverified = {}
-  local best, best_j, best_c, best_l, best_source, best_at = nil, -1, 0, 0, '', nil
+  -- A copy's record names its kept item's record: joining through a copy needs the slot check
+  -- to pass against both (a cluster must not drift from story to story through its copies).
+  local function kept_location(rec)
+    local p = kept_at_pos(rec)
+    local code, b1, b2, b3 = string.byte(rec, p, p + 3)
+    local n = (b1 * 256 + b2) * 256 + b3
+    local day = n > 0 and day_of_code[code]
+    return day and {day, n} or nil
+  end
+  -- The records a candidate's verdict rests on, named by where they are ("day:number").
+  local function to_check(location, rec)
+    local named = {{location[1] .. ':' .. location[2], rec}}
+    local kept_loc = kept_location(rec)
+    local kept_rec = kept_loc and record(kept_loc[1], kept_loc[2])
+    if kept_rec and #slot_record(kept_rec) > 0 then
+      named[2] = {kept_loc[1] .. ':' .. kept_loc[2], kept_rec}
+    end
+    return named, kept_loc or location
+  end
+  -- Per cluster (kept id), the record most like the item among those the sketches call copies:
+  -- the item joins a cluster through its closest member, so only that one is checked.
+  local closest, clusters = {}, {}
   for k = 1, math.min(#candidates, limits[4]) do
     local rec = record(candidates[k][1], candidates[k][2])
     if rec then
       local j, c, l, kept, source = compare(rec)
       local dup = (j >= limits[1] or (c >= limits[2] and l >= limits[3]))
         and not numbers_differ(rec)
-      -- A verdict is about one record, named by where it is ("day:number").
-      local at = candidates[k][1] .. ':' .. candidates[k][2]
-      local verdict = dup and verdicts[at]
-      if dup and not verdict and #slot_record(rec) > 0 then
-        unverified[#unverified + 1] = at
-        unverified[#unverified + 1] = slot_record(rec)
-      elseif dup and not (verdict and verdict['distinct']) and j > best_j then
-        best, best_j, best_c, best_l, best_source, best_at = kept, j, c, l, source, at
+      local known = closest[kept]
+      if dup and not known then clusters[#clusters + 1] = kept end
+      if dup and (not known or j > known.j) then
+        closest[kept] = {j = j, c = c, l = l, source = source, rec = rec, at = candidates[k]}
       end
+    end
+  end
+  local best, best_j, best_c, best_l, best_source, best_at, best_root = nil, -1, 0, 0, ''
+  for _, kept in ipairs(clusters) do
+    local near_one = closest[kept]
+    local named, root = to_check(near_one.at, near_one.rec)
+    local known, distinct = true, false
+    for _, pair in ipairs(#slot_record(near_one.rec) > 0 and named or {}) do
+      local verdict = verdicts[pair[1]]
+      if not verdict then
+        known = false
+        unverified[#unverified + 1] = pair[1]
+        unverified[#unverified + 1] = slot_record(pair[2])
+      elseif verdict['distinct'] then
+        distinct = true
+      end
+    end
+    if known and not distinct and near_one.j > best_j then
+      best, best_j, best_c, best_l = kept, near_one.j, near_one.c, near_one.l
+      best_source, best_at, best_root = near_one.source, named[1][1], root
     end
   end
   if #unverified > 0 then return {'verify', unpack(unverified)} end
@@ -630,6 +673,13 @@ if near then
     redis.call('EXPIRE', cluster, index_ttl)
     redis.call('EXPIRE', cluster .. ':sources', index_ttl)
     redis.call('EXPIRE', cluster .. ':copies', index_ttl)
+    -- The copy is indexed too, under the kept item's id and naming its record: a later copy
+    -- closer to this one than to the kept item still joins the cluster.
+    local p, n = kept_at_pos(ARGV[16]), best_root[2]
+    local kept_at = string.char(code_of_day[best_root[1]], math.floor(n / 65536) % 256,
+                                math.floor(n / 256) % 256, n % 256)
+    index_record(string.sub(ARGV[16], 1, ITEM_ID - 1) .. best
+                 .. string.sub(ARGV[16], NUMBERS, p - 1) .. kept_at .. string.sub(ARGV[16], p + 4))
     return {'duplicate_near', best, tostring(best_j), tostring(best_c), tostring(best_l)}
   end
 end

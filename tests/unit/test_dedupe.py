@@ -223,7 +223,7 @@ def test_a_doc_record_carries_the_slot_record_between_the_numbers_and_the_source
     record = doc_record(fingerprinted, "a" * 24, "SPA", aligned)
     numbers_at = 288
     assert record[264:numbers_at] == b"a" * 24
-    slot_at = numbers_at + 1 + 4 * record[numbers_at]
+    slot_at = numbers_at + 1 + 4 * record[numbers_at] + 4  # after the kept record's place
     (length,) = struct.unpack(">H", record[slot_at : slot_at + 2])
     assert AlignRecord.from_bytes(record[slot_at + 2 : slot_at + 2 + length]) == (
         AlignRecord.from_bytes(aligned)
