@@ -51,6 +51,11 @@ class Snapshot(msgspec.Struct, frozen=True):
     # so the JSON of `feedpipe status --json` only gained a field.
     feeds_new: int = 0
 
+    @property
+    def feeds_ok(self) -> int:
+        """Polled, and the last poll succeeded (registry.feed_health "ok")."""
+        return self.feeds - self.feeds_new - self.feeds_erroring - self.feeds_failing
+
 
 async def take_snapshot(
     redis: Redis,

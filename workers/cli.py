@@ -113,7 +113,7 @@ def main() -> None:
 def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None:
     """Run the whole pipeline on this machine (starts Redis too when none is configured)."""
     settings = load_settings()
-    specs = _load_specs(feeds_file)
+    specs = _load_specs(feeds_file, registry.FeedPolicy.from_settings(settings))
     with supervisor.stop_signals():
         try:
             code = _run(settings, specs, summary_interval, verbose)
@@ -448,14 +448,13 @@ def _ping_workers(settings: Settings) -> list[str]:
 
 
 def _status_lines(snap: Snapshot, hour: dict[str, int], workers: list[str], url: str) -> list[str]:
-    ok = snap.feeds - snap.feeds_erroring - snap.feeds_failing
     lines = [
         f"feedpipe status  {_when(snap.taken_at)}  Redis {redact_url(url)}",
         f"workers    {', '.join(workers) if workers else 'NONE ANSWERING'}",
         "queues     " + "  ".join(f"{name} {n}" for name, n in snap.queues.items()),
         f"schedule   {snap.feeds} feeds, {snap.feeds_overdue} overdue, "
         f"lag {snap.oldest_overdue_seconds:.0f} s",
-        f"feeds      {ok - snap.feeds_new} ok, {snap.feeds_new} new, "
+        f"feeds      {snap.feeds_ok} ok, {snap.feeds_new} new, "
         f"{snap.feeds_erroring} erroring, {snap.feeds_failing} failing",
         f"last hour  {hour['items']} items, {hour['duplicates']} duplicates",
         "streams    " + "  ".join(f"{name} {n}" for name, n in snap.streams.items()),
@@ -500,7 +499,7 @@ def feeds_import(path: Path) -> None:
     """Add or update the feeds of a YAML or OPML file (all of them, or none if one is bad)."""
     started = time.monotonic()
     settings = load_settings()
-    specs = _load_specs(path)
+    specs = _load_specs(path, registry.FeedPolicy.from_settings(settings))
     added = _import(settings, None, specs)
     click.echo(
         f"{len(specs)} feed(s) in {path}: {added} new, {len(specs) - added} updated "
@@ -605,8 +604,9 @@ def _when(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _load_specs(path: Path | None) -> list[FeedSpec]:
-    """Every feed of the file, validated: a bad entry stops here, before anything is written."""
+def _load_specs(path: Path | None, policy: registry.FeedPolicy) -> list[FeedSpec]:
+    """Every feed of the file, validated: a bad entry stops here, before anything is written.
+    ``policy``: from the settings (which feeds the SSRF guard refuses, the interval bounds)."""
     if path is None:
         return []
     on_terminal = sys.stderr.isatty()  # a counter there; logs and pipes get the summary only
@@ -614,8 +614,7 @@ def _load_specs(path: Path | None) -> list[FeedSpec]:
     def counter(read: int) -> None:
         click.echo(f"\rreading {path}: {read} feeds", err=True, nl=False)
 
-    try:  # the settings say which feeds the SSRF guard refuses and the interval bounds
-        policy = registry.FeedPolicy.from_settings(load_settings())
+    try:
         return registry.load_feeds_file(
             path, policy=policy, progress=counter if on_terminal else None
         )

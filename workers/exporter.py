@@ -100,10 +100,9 @@ class FeedpipeCollector(Collector):
 
 def metrics_of(s: Snapshot) -> Iterator[Metric]:
     feeds = GaugeMetricFamily("feedpipe_feeds", "Feeds by health.", labels=["state"])
-    ok = s.feeds - s.feeds_new - s.feeds_erroring - s.feeds_failing
     by_state = (
         ("new", s.feeds_new),
-        ("ok", ok),
+        ("ok", s.feeds_ok),
         ("erroring", s.feeds_erroring),
         ("failing", s.feeds_failing),
     )
