@@ -21,6 +21,7 @@ import msgspec
 import rensa
 
 from pipeline.align import ALIGN_VERSION, SlotPolicy
+from pipeline.align import numbers_differ as differing_contexts
 from pipeline.normalize import (
     MATCH_NORMALIZER_VERSION,
     normalize_for_matching,
@@ -179,16 +180,10 @@ def lead_numbers(normalized: str) -> tuple[int, ...]:
 
 
 def numbers_differ(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
-    """Whether the same words of both leads hold different numbers (no value in common)."""
-    mine, theirs = _by_context(a), _by_context(b)
-    return any(not mine[context] & theirs[context] for context in mine.keys() & theirs.keys())
-
-
-def _by_context(marks: tuple[int, ...]) -> dict[int, set[int]]:
-    values: dict[int, set[int]] = {}
-    for mark in marks:
-        values.setdefault(mark >> 8, set()).add(mark & 0xFF)
-    return values
+    """Whether the same words of both leads hold different numbers (no value in common). The
+    marks are laid out as the slot check's number marks (context << 8 | value), so its
+    comparison serves both."""
+    return differing_contexts(a, b) > 0
 
 
 def similarity(a: Fingerprint, b: Fingerprint) -> Similarity:

@@ -501,7 +501,8 @@ async def _add_batch(redis: Redis, keys: Keys, specs: list[FeedSpec], now: float
         fields = _spec_fields(fid, spec)
         feed_keys.append(keys.feed(fid))
         args += [fid, len(fields), *itertools.chain.from_iterable(fields.items())]
-    return int(await redis.eval(ADD_FEEDS, len(feed_keys), *feed_keys, *args))
+    script = redis.register_script(ADD_FEEDS)  # EVALSHA: the text is sent once at most
+    return int(await script(keys=feed_keys, args=args))
 
 
 def _spec_fields(fid: str, spec: FeedSpec) -> dict[Any, str]:
