@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 import zipfile
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -82,10 +82,25 @@ class FarmConfig:
     new_entry_every: float = 0.0  # mean seconds between a feed's new entries; 0: none
     page_kb: tuple[int, int] = (50, 200)
     seed: int = 1
+    # A skewed farm: the first ``big_feeds`` feeds are spread over the first ``big_hosts``
+    # hosts (an agency or a CMS provider serving many feeds), the rest over the other hosts.
+    big_hosts: int = 0
+    big_feeds: int = 0
 
     def __post_init__(self) -> None:
         if self.feeds < 1 or self.entries < 1 or self.hosts < 1:
             raise ValueError("feeds, entries and hosts must be at least 1")
+        small = self.hosts - self.big_hosts
+        if self.big_hosts and not (0 < self.big_feeds < self.feeds and small > 0):
+            raise ValueError("a skewed farm needs big_feeds < feeds and big_hosts < hosts")
+
+    def host_of(self, n: int) -> int:
+        """The index of feed ``n``'s host (its port among the farm's)."""
+        if n < self.big_feeds and self.big_hosts:
+            return n % self.big_hosts
+        if self.big_hosts:
+            return self.big_hosts + (n - self.big_feeds) % (self.hosts - self.big_hosts)
+        return n % self.hosts
         if not 0 <= self.error_rate < 1:
             raise ValueError(f"error_rate must be in [0, 1), got {self.error_rate}")
 
@@ -208,6 +223,8 @@ class Farm:
     ports: list[int] = field(default_factory=list)  # set by FarmServer
     served: Counter[str] = field(default_factory=Counter)
     feed_requests: dict[int, list[float]] = field(default_factory=dict)  # n -> request times
+    # port -> monotonic start of every request it received (feeds and pages)
+    host_requests: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def __post_init__(self) -> None:
         rng = random.Random(self.config.seed)
@@ -229,7 +246,7 @@ class Farm:
         return FORMATS[(n + n // len(LANGUAGE_MIX)) % len(FORMATS)]
 
     def origin(self, n: int) -> str:
-        return f"http://127.0.0.1:{self.ports[n % self.config.hosts]}"
+        return f"http://127.0.0.1:{self.ports[self.config.host_of(n)]}"
 
     def feed_url(self, n: int) -> str:
         return f"{self.origin(n)}/feed/{n}.xml"
@@ -382,6 +399,7 @@ def make_app(farm: Farm) -> web.Application:
 @web.middleware
 async def _latency_and_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     farm = request.app[FARM]
+    farm.host_requests[request.url.port or 0].append(time.monotonic())
     if farm.config.latency_ms:
         await asyncio.sleep(farm.config.latency_ms / 1000)
     if farm.config.error_rate and random.random() < farm.config.error_rate:

@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, help="distinct origins (default: one per feed)")
     parser.add_argument("--naive-feeds", type=int, default=40)
     parser.add_argument("--extract-concurrency", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--fetch-concurrency", type=int, default=2)
+    parser.add_argument("--fetch-concurrency", type=int, default=8, help="poll tasks at once")
     parser.add_argument(
         "--no-polite", dest="polite", action="store_false", help="skip the polite run"
     )

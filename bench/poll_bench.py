@@ -12,7 +12,7 @@ update). By default every feed has its own host, so a round measures capacity; w
 ``--hosts`` below ``--feeds`` it also measures the politeness floor (feeds per host x 1.1 s).
 
 - baseline: one process sending the same conditional GETs with aiohttp, as many in flight as
-  the fetch pool (processes x FEEDPIPE_FEED_CONCURRENCY): the HTTP part alone;
+  the fetch worker allows (FEEDPIPE_REQUESTS_IN_FLIGHT): the HTTP part alone;
 - feedpipe: polls/s over the whole round (dispatch latency included) and over its middle
   80 % (the steady rate), CPU per poll of each process, Redis memory per feed.
 
@@ -163,8 +163,8 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=10_000)
     parser.add_argument("--hosts", type=int, help="distinct origins (default: one per feed)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--fetch-concurrency", type=int, default=2)
-    parser.add_argument("--feed-concurrency", type=int, default=20)
+    parser.add_argument("--fetch-concurrency", type=int, default=8, help="poll tasks at once")
+    parser.add_argument("--requests-in-flight", type=int, default=64)
     parser.add_argument("--dispatch-interval", type=float, default=None, help="seconds")
     parser.add_argument("--out", type=Path, default=Path("bench/reports/poll.json"))
     args = parser.parse_args()
@@ -173,11 +173,11 @@ def main() -> None:
     farm = Farm(config, load_stories(None))  # 304s only: no page is ever served
     settings = {
         "FEEDPIPE_FETCH_CONCURRENCY": str(args.fetch_concurrency),
-        "FEEDPIPE_FEED_CONCURRENCY": str(args.feed_concurrency),
+        "FEEDPIPE_REQUESTS_IN_FLIGHT": str(args.requests_in_flight),
     }
     if args.dispatch_interval is not None:
         settings["FEEDPIPE_DISPATCH_INTERVAL_SECONDS"] = str(args.dispatch_interval)
-    in_flight = args.fetch_concurrency * args.feed_concurrency
+    in_flight = args.requests_in_flight
     with FarmServer(farm):
         print(f"baseline: {args.feeds} conditional GETs from one process ...", flush=True)
         raw = asyncio.run(raw_conditional_gets(farm, in_flight))

@@ -109,6 +109,9 @@ class Fetcher:
     network: NetworkPolicy
     gate: HostGate | None  # None only where no Redis is involved (unit tools)
     max_redirects: int
+    # Requests in flight in this process, taken once the host's slot is granted: waiting for
+    # a host's turn holds nothing another host could use.
+    in_flight: asyncio.Semaphore
 
     @classmethod
     def create(
@@ -119,6 +122,7 @@ class Fetcher:
             network=NetworkPolicy.from_settings(settings),
             gate=HostGate(redis, keys, HostLimits.from_settings(settings)),
             max_redirects=settings.max_redirects,
+            in_flight=asyncio.Semaphore(settings.requests_in_flight),
         )
 
     async def fetch_feed(
@@ -156,6 +160,7 @@ class Fetcher:
             self.network.check_url(url)
             async with (
                 self._slot(url, request.deadline),
+                self.in_flight,
                 self.session.get(
                     url,
                     headers=request.headers,

@@ -5,6 +5,12 @@ own requests; a host that serves 300 of our feeds (one agency, one CMS provider)
 many parallel requests as there are worker processes. Every request (feed or article page,
 and every redirect hop) therefore takes a slot from ``ACQUIRE_HOST_SLOT``: at most
 ``max_in_flight`` requests in flight per host and ``min_gap`` seconds between request starts.
+
+Waiting for a host's turn is free: the waiters of one host line up in this process
+(``HostQueues``), and only the first ``max_in_flight`` of them ask Redis for a slot, so
+hundreds of hosts can be waited on at once without holding anything another host could use
+(the fetch process's cap on requests in flight is taken only once a slot is granted,
+``pipeline.fetch``).
 """
 
 from __future__ import annotations
@@ -46,6 +52,53 @@ class NoSlot(Exception):
     """No slot before the deadline; ``pipeline.fetch`` turns it into ``HostBusy``."""
 
 
+@dataclass
+class _Line:
+    turns: asyncio.Semaphore
+    users: int = 0
+
+
+class HostQueues:
+    """Per-host waiting lines inside one process: at most ``width`` holders per host at a
+    time, the others wait in order (asyncio's semaphores are FIFO). Lines are dropped when
+    nobody holds or waits, so a process that saw a million hosts keeps none of them."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._lines: dict[str, _Line] = {}
+
+    @asynccontextmanager
+    async def turn(self, host: str, deadline: float) -> AsyncIterator[None]:
+        """Hold one of ``host``'s turns while the block runs; ``NoSlot`` at ``deadline``."""
+        line = self._lines.get(host)
+        if line is None:
+            line = self._lines[host] = _Line(asyncio.Semaphore(self.width))
+        line.users += 1
+        try:
+            try:
+                async with asyncio.timeout_at(_loop_time(deadline)):
+                    await line.turns.acquire()
+            except TimeoutError:
+                message = f"host {host} busy (its turns are taken) until past the poll budget"
+                raise NoSlot(message) from None
+            try:
+                yield
+            finally:
+                line.turns.release()
+        finally:
+            line.users -= 1
+            if line.users == 0:
+                del self._lines[host]
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+
+def _loop_time(deadline: float) -> float:
+    """A ``time.monotonic`` deadline on the running loop's clock (``asyncio.timeout_at``)."""
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
+
+
 def host_key(url: str) -> str:
     """The politeness unit: host name, plus the port when it is not the scheme's default."""
     parsed = URL(url)
@@ -58,23 +111,27 @@ class HostGate:
     redis: Redis
     keys: Keys
     limits: HostLimits
+    # This process's waiters line up per host; only the heads of the lines ask Redis.
+    _queues: HostQueues = field(init=False, repr=False)
     # EVALSHA on every request, rather than the script's whole text (Redis loads it on NOSCRIPT).
     _script: AsyncScript = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_script", self.redis.register_script(ACQUIRE_HOST_SLOT))
+        object.__setattr__(self, "_queues", HostQueues(self.limits.max_in_flight))
 
     @asynccontextmanager
     async def slot(self, url: str, deadline: float) -> AsyncIterator[None]:
         """Hold a slot for ``url``'s host while the block runs (``deadline``: monotonic)."""
         host = host_key(url)
         token = uuid.uuid4().hex
-        await self._acquire(host, token, deadline)
-        try:
-            yield
-        finally:
-            # Shielded: a cancelled poll must still give its slot back at once.
-            await asyncio.shield(self.redis.zrem(self.keys.host_slots(host), token))
+        async with self._queues.turn(host, deadline):
+            await self._acquire(host, token, deadline)
+            try:
+                yield
+            finally:
+                # Shielded: a cancelled poll must still give its slot back at once.
+                await asyncio.shield(self.redis.zrem(self.keys.host_slots(host), token))
 
     async def _acquire(self, host: str, token: str, deadline: float) -> None:
         args = (

@@ -7,7 +7,8 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -44,6 +45,7 @@ from pipeline.logs import elapsed_ms
 from pipeline.models import Entry, ExtractJob, FeedState, FetchResult, ParsedFeed, PollOutcome
 from pipeline.normalize import item_id, short_hash
 from pipeline.parse import parse_feed
+from pipeline.politeness import HostQueues, NoSlot, host_key
 from pipeline.redeliver import ExtractQueue
 from pipeline.schedule import SchedulePolicy, estimate_rate, hint_seconds
 from pipeline.settings import Settings
@@ -51,6 +53,7 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 CLAIM_NEW, CLAIM_SEEN, CLAIM_PUBLISHED, CLAIM_IN_PROGRESS = 1, 0, 2, 3
+LATE_TURN_SHARE = 0.25  # of the budget: a poll starts only with at least this much of it left
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class PollContext:
     schedule: SchedulePolicy
     feed_limits: FetchLimits
     page_limits: FetchLimits
+    host_polls: HostQueues  # polls of one host's feeds take turns (``_host_turn``)
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
@@ -83,22 +87,19 @@ class PollContext:
             schedule=SchedulePolicy.from_settings(settings),
             feed_limits=FetchLimits.for_feeds(settings),
             page_limits=FetchLimits.for_pages(settings),
+            host_polls=HostQueues(settings.host_max_in_flight),
         )
 
 
 async def poll_feeds(ctx: PollContext, feed_ids: Iterable[str]) -> list[PollOutcome]:
     """Poll a batch concurrently; one feed's failure is recorded on it and never stops the rest.
 
-    The batch shares one budget (FEEDPIPE_POLL_BUDGET_SECONDS): what cannot start before it
-    ends (a busy host) is left for a poll soon after, never dropped."""
-    limit = asyncio.Semaphore(ctx.settings.feed_concurrency)
+    Every feed of the batch starts at once: a poll waiting for its host's turn costs nothing
+    (the fetcher caps requests in flight, FEEDPIPE_REQUESTS_IN_FLIGHT, only once a host's slot
+    is granted). The batch shares one budget (FEEDPIPE_POLL_BUDGET_SECONDS): what cannot
+    start before it ends (a busy host) is left for a poll soon after, never dropped."""
     deadline = time.monotonic() + ctx.settings.poll_budget_seconds
-
-    async def one(fid: str) -> PollOutcome:
-        async with limit:
-            return await poll_feed(ctx, fid, deadline)
-
-    return list(await asyncio.gather(*(one(fid) for fid in feed_ids)))
+    return list(await asyncio.gather(*(poll_feed(ctx, fid, deadline) for fid in feed_ids)))
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ async def poll_feed(ctx: PollContext, fid: str, deadline: float) -> PollOutcome:
         return PollOutcome(feed_id=fid, feed_url="", status="gone")
     now = time.time()
     try:
-        fetched = await _fetch_and_take(ctx, state, now, deadline)
+        async with _host_turn(ctx, state, deadline):
+            fetched = await _fetch_and_take(ctx, state, now, deadline)
     except HostBusy as busy:
         return await _record_deferral(ctx, state, busy, now, start)
     except FeedError as err:
@@ -134,6 +136,22 @@ async def poll_feed(ctx: PollContext, fid: str, deadline: float) -> PollOutcome:
         unexpected = UnexpectedError(state.url, f"{type(exc).__name__}: {exc}")
         return await _record_failure(ctx, state, unexpected, now, start)
     return await _record_success(ctx, state, fetched, now, start)
+
+
+@asynccontextmanager
+async def _host_turn(ctx: PollContext, state: FeedState, deadline: float) -> AsyncIterator[None]:
+    """One of the feed's host's poll turns in this process (as many as a host may have
+    requests in flight): polls of one host's feeds take turns, each fetching its feed and
+    pages back to back, instead of every feed's request coming first and the pages after.
+    A feed still waiting when the budget ends made no request: deferred, not failed."""
+    # A poll admitted later than this could hardly fetch its pages before the budget ends: it
+    # is deferred (no request made) and resumed with a fresh budget instead.
+    latest = deadline - ctx.settings.poll_budget_seconds * LATE_TURN_SHARE
+    try:
+        async with ctx.host_polls.turn(host_key(state.fetch_target), latest):
+            yield
+    except NoSlot as exc:
+        raise HostBusy(state.url, str(exc)) from exc
 
 
 async def _fetch_and_take(
@@ -174,14 +192,10 @@ async def take_new_entries(
     new, elsewhere = await _claim_entries(ctx, state, reversed(parsed.entries))
     if not new:
         return 0, elsewhere
-    limit = asyncio.Semaphore(ctx.settings.article_concurrency)
     fetched_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-    async def prepare(entry: Entry, iid: str) -> ExtractJob | None:
-        async with limit:
-            return await _prepare_job(ctx, state, entry, iid, fetched_at, deadline)
-
-    jobs = await asyncio.gather(*(prepare(entry, iid) for entry, iid in new))
+    jobs = await asyncio.gather(
+        *(_prepare_job(ctx, state, entry, iid, fetched_at, deadline) for entry, iid in new)
+    )
     done = [(entry, job) for (entry, _), job in zip(new, jobs, strict=True) if job]
     # Into the ledger before they are sent: a job that finishes at once must find itself there
     # to leave it (pipeline/redeliver.py); one never sent because this poll dies is sent by
@@ -273,7 +287,7 @@ async def _record_success(
     learned = _learned(state, fetched, now)
     fields = _success_fields(ctx, state, fetched, now) | _state_fields(learned)
     if fetched.left_over:
-        next_poll = ctx.schedule.next_poll_soon(now, ctx.rng)
+        next_poll = ctx.schedule.next_poll_to_resume(now, ctx.rng)
     else:
         next_poll = ctx.schedule.next_poll_after_success(learned, now, ctx.rng)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
@@ -378,7 +392,7 @@ async def _record_deferral(
     ctx: PollContext, state: FeedState, busy: HostBusy, now: float, start: float
 ) -> PollOutcome:
     """The feed's host had no free slot within the budget: poll it soon, not an error."""
-    next_poll = ctx.schedule.next_poll_soon(now, ctx.rng)
+    next_poll = ctx.schedule.next_poll_to_resume(now, ctx.rng)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, {}, next_poll)
     await ctx.redis.hincrby(ctx.keys.stats, STAT_DEFERRED, 1)
     duration = elapsed_ms(start)

@@ -10,7 +10,7 @@ Retry-After is honoured, capped. docs/fetching.md explains the choices.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.models import FeedState
@@ -22,6 +22,9 @@ HOUR = 3600.0
 RATE_SMOOTHING = 0.3
 # Entry dates older than this say nothing about the current pace.
 RATE_WINDOW = 7 * 24 * HOUR
+# A poll cut short by a busy host is dispatched again this soon: the host's feeds keep it busy
+# (waiting in a fetch process is free), where waiting out the floor would leave it idle.
+RESUME_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,11 @@ class SchedulePolicy:
             delay = max(delay, min(retry_after, self.retry_after_max))
         return now + self._jittered(delay, rng)
 
-    def next_poll_soon(self, now: float, rng: random.Random) -> float:
-        """A poll that could not finish for reasons that are not the feed's (its host was
-        busy, entries left for later): try again after the floor, errors not counted."""
-        return now + self._jittered(self.min_interval, rng)
+    def next_poll_to_resume(self, now: float, rng: random.Random) -> float:
+        """A poll cut short by its host's politeness (deferred before its first request, or
+        entries left for later): resumed as soon as the host may be free, within the floor.
+        The floor spares a server polls that look for news; these fetch what it published."""
+        return now + self._jittered(min(self.min_interval, RESUME_SECONDS), rng)
 
     def _jittered(self, delay: float, rng: random.Random) -> float:
         # Jitter spreads feeds of one host and of one import so they do not stay in lockstep.
@@ -120,3 +124,19 @@ def rate_from_dates(entry_times: Iterable[float], now: float) -> float | None:
         return 0.0  # dated, but nothing for a week: a quiet feed
     span = max(now - min(recent), HOUR)
     return len(recent) * HOUR / span
+
+
+def dispatch_batches(ids: Sequence[str], max_size: int, processes: int) -> list[list[str]]:
+    """Due feeds split into poll tasks: at least one per fetch process (a cold start's feeds
+    are spread over every process, not queued behind one), each at most ``max_size``, all of
+    nearly equal size, in the order they were claimed."""
+    if not ids:
+        return []
+    count = max(min(processes, len(ids)), -(-len(ids) // max_size))
+    size, extra = divmod(len(ids), count)
+    batches, start = [], 0
+    for k in range(count):
+        end = start + size + (k < extra)
+        batches.append(list(ids[start:end]))
+        start = end
+    return batches

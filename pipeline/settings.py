@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -22,6 +23,15 @@ from pipeline.errors import ConfigError
 POLL_WORK_LIMIT_SECONDS = 90
 
 DAY = 86_400
+# Settings that are no longer read, with what replaced them: a deployment that still sets one
+# is told once, in the log, instead of silently getting the new default.
+RETIRED_SETTINGS = {
+    "FEEDPIPE_FEED_CONCURRENCY": "FEEDPIPE_REQUESTS_IN_FLIGHT (requests in flight per fetch "
+    "process; waiting for a host's turn no longer counts)",
+    "FEEDPIPE_ARTICLE_CONCURRENCY": "FEEDPIPE_REQUESTS_IN_FLIGHT (requests in flight per fetch "
+    "process; waiting for a host's turn no longer counts)",
+}
+log = logging.getLogger(__name__)
 # Ceiling of every interval, backoff, delay and TTL setting in seconds (and of a feed's own
 # `interval`): a feed polled less than monthly is as good as dead, and a finite bound keeps
 # every `now + interval` a real timestamp (an unbounded one overflowed float arithmetic).
@@ -86,7 +96,9 @@ class Settings(BaseSettings):
     # Due feeds wait at most this long to be dispatched (freshness: docs/performance.md);
     # an hour is already far beyond any useful freshness.
     dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
-    dispatch_batch_size: int = Field(default=50, ge=1, le=500)
+    # Feeds per poll task, at most (due feeds are split over at least FEEDPIPE_FETCH_CONCURRENCY
+    # tasks). A task polls all its feeds at once: waiting on a host costs nothing.
+    dispatch_batch_size: int = Field(default=250, ge=1, le=5000)
     # Feeds claimed per dispatch: a million is more than the scale bench goes to.
     dispatch_max_feeds: int = Field(default=5000, ge=1, le=1_000_000)
     # A claimed feed whose poll never reported back is due again after this (polls end
@@ -121,8 +133,9 @@ class Settings(BaseSettings):
     max_feed_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=MAX_BODY_BYTES)
     max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=MAX_BODY_BYTES)
     max_entries_per_poll: int = Field(default=200, ge=1, le=MAX_COUNT)
-    feed_concurrency: int = Field(default=20, ge=1, le=MAX_COUNT)
-    article_concurrency: int = Field(default=8, ge=1, le=MAX_COUNT)
+    # Requests in flight at once in one fetch process (feeds and pages together). A request
+    # waiting for its host's turn (politeness) does not count: waiting is free.
+    requests_in_flight: int = Field(default=64, ge=1, le=MAX_COUNT)
     html_ttl_seconds: int = Field(default=86_400, ge=60, le=MAX_INTERVAL_SECONDS)
     # > poll hard time limit (120 s), < poll lease: a re-dispatched poll can retake the entries.
     claim_ttl_seconds: int = Field(default=240, ge=30, le=DAY)
@@ -147,8 +160,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=1, le=65535)
 
     # --- Workers (used by `feedpipe run` and the compose file) ---------------------------
-    # Processes per worker: 1024 is beyond the cores of any one machine.
-    fetch_concurrency: int = Field(default=2, ge=1, le=1024)
+    # Poll tasks at once in the fetch worker (threads sharing one event loop; due feeds are
+    # split over at least this many tasks). Extract: processes, 1024 is beyond any machine.
+    fetch_concurrency: int = Field(default=8, ge=1, le=1024)
     extract_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
     log_level: str = "INFO"
 
@@ -184,6 +198,12 @@ class Settings(BaseSettings):
                 f"FEEDPIPE_READ_TIMEOUT_SECONDS must not exceed {POLL_WORK_LIMIT_SECONDS} s "
                 f"(the poll task's time limit); got {worst:g} s"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _warn_retired(self) -> Settings:
+        for name in sorted(RETIRED_SETTINGS.keys() & os.environ.keys()):
+            log.warning("%s is no longer read; see %s", name, RETIRED_SETTINGS[name])
         return self
 
     @model_validator(mode="after")

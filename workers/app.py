@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    setup_logging,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 from pydantic import ValidationError
 
 from pipeline import logs
@@ -36,4 +41,11 @@ def _fresh_runtime_after_fork(**_: Any) -> None:
 
 @worker_process_shutdown.connect
 def _close_runtime(**_: Any) -> None:
+    app.runtime.close()
+
+
+@worker_shutdown.connect
+def _close_main_runtime(**_: Any) -> None:
+    # The worker's own process: the fetch worker's loop thread and clients (thread pool), the
+    # extract worker's main process (it records hard time limits).
     app.runtime.close()

@@ -1,12 +1,18 @@
 """Per-process resources of a worker: one event loop, one HTTP session, one Redis pool.
 
-Created lazily inside the process that uses them. A prefork child gets a fresh Runtime in
-``worker_process_init`` (after the fork), so no loop or socket is ever shared across processes.
+Created lazily inside the process that uses them. A prefork child (the extract worker) gets a
+fresh Runtime in ``worker_process_init`` (after the fork), so no loop or socket is ever shared
+across processes, and runs its coroutines on its own thread's loop. The fetch worker runs
+Celery's thread pool: its tasks are threads that hand their coroutines to one event loop
+running in a thread of its own, so every poll of the process shares one HTTP session, one
+Redis pool and one set of per-host waiting lines, and a poll waiting for a polite host holds
+no process (docs/fetching.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -32,24 +38,53 @@ class Runtime:
         self.settings = settings
         self.keys: Keys = keys_for(settings.output_stream, settings.duplicates_stream)
         self._runner: asyncio.Runner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop thread's (thread pool)
+        self._loop_thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # task threads create the shared clients once
         self._http: aiohttp.ClientSession | None = None
         self._redis: Redis | None = None
         self._ingest: IngestContext | None = None
+        self._poll: PollContext | None = None
         self._broker: Redis | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on this process's persistent loop (reused by every task)."""
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        return self._runner.run(coro)
+        """Run a coroutine on this process's persistent loop (reused by every task): in the
+        calling thread when it is the process's main thread (prefork), else on the loop thread
+        shared by every task thread (thread pool). One process uses one of the two: clients
+        are bound to the loop that made them."""
+        if threading.current_thread() is threading.main_thread():
+            if self._loop is not None:
+                coro.close()
+                raise RuntimeError("this process's runtime already runs on a loop thread")
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+            return self._runner.run(coro)
+        return asyncio.run_coroutine_threadsafe(coro, self._shared_loop()).result()
+
+    def _shared_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._runner is not None:
+                raise RuntimeError("this process's runtime already runs on its main thread")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="feedpipe-loop", daemon=True
+                )
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
 
     def redis(self) -> Redis:
+        with self._lock:
+            return self._redis_client()
+
+    def _redis_client(self) -> Redis:
         if self._redis is None:
-            # A poll runs up to FEED_CONCURRENCY x (ARTICLE_CONCURRENCY + 1) coroutines that
-            # each talk to Redis (politeness slots, claims, page blobs). redis-py's default
-            # pool fails the 101st concurrent command with MaxConnectionsError; a blocking
-            # pool makes it wait for a free connection instead (found by bench/ingest_bench.py
-            # with 200 feeds on 200 hosts).
+            # The polls of a fetch process run hundreds of coroutines that each talk to Redis
+            # (politeness slots, claims, page blobs). redis-py's default pool fails the 101st
+            # concurrent command with MaxConnectionsError; a blocking pool makes it wait for
+            # a free connection instead (found by bench/ingest_bench.py with 200 feeds on 200
+            # hosts).
             pool = BlockingConnectionPool.from_url(
                 self.settings.require_redis_url(),
                 max_connections=REDIS_POOL_SIZE,
@@ -61,11 +96,18 @@ class Runtime:
         return self._redis
 
     async def poll_context(self, queue: ExtractQueue) -> PollContext:
+        """One per process, shared by every poll task: its per-host waiting lines and its cap
+        on requests in flight hold for the whole process, not for one task."""
         if self._http is None or self._http.closed:
             self._http = new_session(
                 self.settings, NetworkPolicy.from_settings(self.settings)
             )  # inside the running loop, as aiohttp needs
-        return PollContext.create(self.settings, self.keys, self.redis(), self._http, queue)
+            self._poll = None
+        if self._poll is None:
+            self._poll = PollContext.create(
+                self.settings, self.keys, self.redis(), self._http, queue
+            )
+        return self._poll
 
     def ingest_context(self) -> IngestContext:
         if self._ingest is None:
@@ -90,12 +132,27 @@ class Runtime:
         return self._broker
 
     def close(self) -> None:
-        if self._runner is None:
+        if self._runner is None and self._loop is None:
             return
+        self._run_anywhere(self._aclose())
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+        if self._loop is not None and self._loop_thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(10)
+            self._loop.close()
+            self._loop = self._loop_thread = None
+
+    def _run_anywhere(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+        elif self._runner is not None:
+            self._runner.run(coro)
+
+    async def _aclose(self) -> None:
         if self._http is not None and not self._http.closed:
-            self._runner.run(self._http.close())
+            await self._http.close()
         for client in (self._redis, self._broker):
             if client is not None:
-                self._runner.run(client.aclose())
-        self._runner.close()
-        self._runner = None
+                await client.aclose()

@@ -46,10 +46,12 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
             "fetch,dispatch",
             "-n",
             f"fetch-{node}@%h",
+            # Threads sharing one event loop (workers/runtime.py): polling is waiting on I/O.
+            "-P",
+            "threads",
             "-c",
             str(settings.fetch_concurrency),
             "--prefetch-multiplier=1",
-            "--max-tasks-per-child=1000",
             *common,
         ],
         "extract": [

@@ -15,6 +15,7 @@ from celery.exceptions import Reject, TimeLimitExceeded
 
 from pipeline import ingest, poll, redeliver, registry
 from pipeline.models import ExtractJob, Published
+from pipeline.schedule import dispatch_batches
 from workers.app import app
 from workers.broker import KombuRedisView
 from workers.config import (
@@ -60,12 +61,9 @@ def dispatch_due_feeds() -> int:
             settings.dispatch_max_feeds,
         )
     )
-    size = settings.dispatch_batch_size
-    for start in range(0, len(ids), size):
+    for batch in dispatch_batches(ids, settings.dispatch_batch_size, settings.fetch_concurrency):
         # expires: a batch still queued when its lease ends would race the re-dispatched one.
-        poll_feeds.apply_async(
-            args=[ids[start : start + size]], expires=settings.poll_lease_seconds
-        )
+        poll_feeds.apply_async(args=[batch], expires=settings.poll_lease_seconds)
     return len(ids)
 
 

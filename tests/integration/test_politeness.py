@@ -5,6 +5,7 @@ and the gaps between request starts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,70 @@ async def test_two_workers_never_exceed_the_per_host_limits(
 
 async def _published_at_least(client: Redis, count: int) -> bool:
     return int(await client.xlen(KEYS.output_stream)) >= count
+
+
+SLOW_FEEDS, SLOW_ENTRIES = 6, 3
+WAITING_ENV = {
+    "FEEDPIPE_HOST_MAX_IN_FLIGHT": "1",
+    "FEEDPIPE_HOST_MIN_GAP_SECONDS": "1.0",
+    # One fetch process with a single request in flight: if a poll waiting for its host's
+    # turn held that permit, the other host's feed would wait behind the slow host's 24 s.
+    "FEEDPIPE_FETCH_CONCURRENCY": "1",
+    "FEEDPIPE_REQUESTS_IN_FLIGHT": "1",
+}
+
+
+def _feed_host(prefix: str, entries: int) -> web.Application:
+    async def handle(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if not name.startswith("feed"):
+            return web.Response(status=404)  # article pages: the feed's text stands in
+        items = [
+            rss_item(f"{prefix}{name} story {i}", text(f"{prefix}{name}-{i}"), link=f"/p{name}-{i}")
+            for i in range(entries)
+        ]
+        return web.Response(text=rss(name, items), content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    return app
+
+
+async def test_waiting_for_a_busy_host_holds_no_slot(aiohttp_server: Any, tmp_path: Path) -> None:
+    slow = await aiohttp_server(_feed_host("slow ", SLOW_ENTRIES), host="127.0.0.1")
+    fast = await aiohttp_server(_feed_host("fast ", 1), host="127.0.0.1")
+    redis_server = RedisServer(tmp_path / "redis")
+    workers = Workers(redis_server.url, tmp_path, WAITING_ENV, node="waiting")
+    client = Redis.from_url(redis_server.url)
+    try:
+        # One dispatch, one poll task: the slow host's feeds first (due earlier), the fast
+        # host's last; with feeds polled one after another it would wait for all of them.
+        slow_specs = [FeedSpec(url=str(slow.make_url(f"/feed{i}"))) for i in range(SLOW_FEEDS)]
+        start = time.monotonic()
+        await registry.add_feeds(
+            client, KEYS, [FeedSpec(url=str(fast.make_url("/feed0")))], time.time()
+        )
+        await registry.add_feeds(client, KEYS, slow_specs, time.time() - 10)
+        await wait_for(lambda: _titles_with(client, "fast "), 30, "the fast host's item")
+        fast_after = time.monotonic() - start
+        slow_then = len(await _titles_with(client, "slow "))
+        await wait_for(
+            lambda: _published_at_least(client, SLOW_FEEDS * SLOW_ENTRIES + 1),
+            120,
+            "every item published",
+        )
+        slow_after = time.monotonic() - start
+        assert workers.alive()
+    finally:
+        workers.stop()
+        await client.aclose()
+        redis_server.stop()
+    # The slow host needs 24 requests 1 s apart; the fast one 2 (its feed, its page).
+    assert slow_after >= SLOW_FEEDS * (1 + SLOW_ENTRIES) - 1
+    assert fast_after < 12, f"the fast host waited {fast_after:.1f} s behind the slow one"
+    assert slow_then < SLOW_FEEDS * SLOW_ENTRIES
+
+
+async def _titles_with(client: Redis, prefix: str) -> list[str]:
+    items = [json.loads(fields[b"item"]) for _id, fields in await client.xrange(KEYS.output_stream)]
+    return [item["title"] for item in items if item["title"].startswith(prefix)]

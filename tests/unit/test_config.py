@@ -172,7 +172,7 @@ def test_every_numeric_setting_has_a_finite_upper_bound() -> None:
         ("FEEDPIPE_POLL_INTERVAL_SECONDS", "poll_interval_seconds"),
         ("FEEDPIPE_MAX_POLL_INTERVAL_SECONDS", "max_poll_interval_seconds"),
         ("FEEDPIPE_STREAM_MAXLEN", "stream_maxlen"),
-        ("FEEDPIPE_FEED_CONCURRENCY", "feed_concurrency"),
+        ("FEEDPIPE_REQUESTS_IN_FLIGHT", "requests_in_flight"),
         ("FEEDPIPE_SEEN_TTL_DAYS", "seen_ttl_days"),
         ("FEEDPIPE_DISPATCH_INTERVAL_SECONDS", "dispatch_interval_seconds"),
     ],
@@ -399,3 +399,13 @@ def test_what_the_check_accepts_redis_py_connects_with(
         connection = pool.from_url(url).make_connection()  # unknown keywords: a TypeError
         expected_db = dict(options).get("db") or (path[1:] if scheme != "unix" else "") or "0"
         assert connection.db == int(expected_db)
+
+
+@pytest.mark.parametrize("env", ["FEEDPIPE_FEED_CONCURRENCY", "FEEDPIPE_ARTICLE_CONCURRENCY"])
+def test_a_retired_setting_is_named_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, env: str
+) -> None:
+    monkeypatch.setenv(env, "20")
+    with caplog.at_level("WARNING", logger="pipeline.settings"):
+        Settings()
+    assert f"{env} is no longer read; see FEEDPIPE_REQUESTS_IN_FLIGHT" in caplog.text

@@ -9,7 +9,9 @@ import pytest
 from pipeline.models import FeedState
 from pipeline.schedule import (
     HOUR,
+    RESUME_SECONDS,
     SchedulePolicy,
+    dispatch_batches,
     estimate_rate,
     hint_seconds,
     rate_from_dates,
@@ -83,10 +85,6 @@ def test_retry_after_cap_is_configurable() -> None:
     assert policy.next_poll_after_error(feed(), 1, NOW, random.Random(1), 86_400) == NOW + 3600
 
 
-def test_soon_is_the_floor_and_counts_no_error() -> None:
-    assert POLICY.next_poll_soon(NOW, random.Random(1)) == NOW + 120
-
-
 def test_jitter_spreads_but_stays_small() -> None:
     policy = SchedulePolicy(600, 120, 86_400, 86_400, 86_400, jitter_fraction=0.1)
     rng = random.Random(7)
@@ -139,3 +137,28 @@ def test_hints_combine_to_the_longest(
     feed_hint: float | None, fresh_for: float | None, expected: float | None
 ) -> None:
     assert hint_seconds(feed_hint, fresh_for) == expected
+
+
+def test_a_poll_cut_short_by_its_host_resumes_within_the_floor() -> None:
+    # Deferred, or entries left for later: waiting out the floor would leave the host idle.
+    assert POLICY.next_poll_to_resume(NOW, random.Random(1)) == NOW + RESUME_SECONDS
+    tight = SchedulePolicy(600, 2, 86_400, 86_400, 86_400, jitter_fraction=0.0)
+    assert tight.next_poll_to_resume(NOW, random.Random(1)) == NOW + 2
+
+
+@pytest.mark.parametrize(
+    ("count", "max_size", "processes", "sizes"),
+    [
+        (0, 250, 8, []),
+        (3, 250, 8, [1, 1, 1]),  # never an empty batch
+        (200, 250, 2, [100, 100]),  # a cold start is spread over every process
+        (200, 50, 2, [50, 50, 50, 50]),  # and no batch is larger than the cap
+        (1001, 250, 2, [201, 200, 200, 200, 200]),  # nearly equal sizes
+        (7, 1, 2, [1] * 7),
+    ],
+)
+def test_dispatch_batches(count: int, max_size: int, processes: int, sizes: list[int]) -> None:
+    ids = [f"f{i}" for i in range(count)]
+    batches = dispatch_batches(ids, max_size, processes)
+    assert [len(b) for b in batches] == sizes
+    assert [i for b in batches for i in b] == ids  # every feed once, in claim order
