@@ -8,19 +8,22 @@ import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from pipeline import redeliver
 from pipeline.dedupe import DedupePolicy
 from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
+from pipeline.fulltext import FulltextPolicy, feed_text_is_article, should_compare
 from pipeline.keys import (
     RECORD_FAILURE,
+    RECORD_FULLTEXT_CHECK,
     STAT_DEAD_LETTERED,
     STAT_EXTRACT_FAILURES,
     STAT_FALLBACKS,
     Keys,
 )
 from pipeline.logs import elapsed_ms
-from pipeline.models import Discarded, ExtractJob, PublishOutcome
+from pipeline.models import Article, Discarded, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
 from pipeline.settings import Settings
 
@@ -33,6 +36,7 @@ class IngestContext:
     keys: Keys
     extraction: ExtractionPolicy
     publish: PublishPolicy
+    fulltext: FulltextPolicy
 
     @classmethod
     def create(cls, settings: Settings, keys: Keys, redis: Redis) -> IngestContext:
@@ -46,6 +50,7 @@ class IngestContext:
                 min_text_chars=settings.min_text_chars,
                 near=DedupePolicy(window_days=settings.dedupe_window_days),
             ),
+            fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
         )
 
 
@@ -56,8 +61,9 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
     item = build_item(job, article)
     outcome = await publish_item(ctx.redis, ctx.keys, job.feed.id, item, ctx.publish)
     async with ctx.redis.pipeline(transaction=False) as pipe:
-        if article.extraction == "feed":
-            pipe.hincrby(ctx.keys.stats, STAT_FALLBACKS, 1)
+        if article.extraction == "feed" and (job.html_key or job.page_error):
+            pipe.hincrby(ctx.keys.stats, STAT_FALLBACKS, 1)  # a page was expected
+        _record_fulltext_check(ctx, pipe, job, article)
         if job.html_key:  # the claim check is spent once the item is decided
             pipe.delete(job.html_key)
         pipe.delete(ctx.keys.attempts(job.item_id))
@@ -76,6 +82,19 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
         },
     )
     return outcome
+
+
+def _record_fulltext_check(
+    ctx: IngestContext, pipe: Pipeline, job: ExtractJob, article: Article
+) -> None:
+    """With the page's text extracted and the feed's own at hand, tell the feed whether its
+    text was the article (pipeline/fulltext.py: how polls learn to skip pages)."""
+    if article.extraction != "trafilatura":
+        return
+    if not should_compare(job.feed.fulltext, job.entry, ctx.fulltext):
+        return
+    same = feed_text_is_article(job.entry.content, article.text, ctx.fulltext)
+    pipe.eval(RECORD_FULLTEXT_CHECK, 1, ctx.keys.feed(job.feed.id), int(same))
 
 
 ATTEMPTS_TTL = 86_400  # an article still failing a day later is a new story to us

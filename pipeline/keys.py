@@ -141,6 +141,7 @@ STAT_NEW_ENTRIES = "new_entries"
 STAT_PUBLISHED = "published"
 STAT_DUPLICATES = "duplicates"
 STAT_FALLBACKS = "extract_fallbacks"
+STAT_PAGES_SKIPPED = "pages_skipped"  # entries of full-content feeds taken from the feed alone
 
 
 # Take up to ARGV[3] feeds due at ARGV[1] and push each one's score ARGV[2] seconds ahead (a
@@ -177,6 +178,17 @@ RECORD_FAILURE = """
 local attempt = redis.call('HGET', KEYS[1], 'count') or '0'
 redis.call('HSET', KEYS[1], 'reason', ARGV[1], 'reason_attempt', attempt)
 return attempt
+"""
+
+# Record whether a feed's text was its article on one more page check (pipeline/fulltext.py):
+# one more in the streak, or the streak back to 0. Only on a feed that still exists (a feed
+# removed meanwhile must not come back as a hash with nothing but this field).
+# KEYS[1]=feed  ARGV: 1 (the feed's text was the article) or 0
+RECORD_FULLTEXT_CHECK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[1] == '1' then return redis.call('HINCRBY', KEYS[1], 'fulltext_streak', 1) end
+redis.call('HSET', KEYS[1], 'fulltext_streak', 0)
+return 0
 """
 
 # Take a politeness slot for one request to a host, or say how long to wait. Redis's clock is

@@ -13,6 +13,11 @@ import msgspec
 SCHEMA_VERSION = 1
 
 
+# Where an item's text comes from (pipeline/fulltext.py): the article page, the feed's own
+# content, or "auto": the page until the feed's content has been seen to be the article.
+Fulltext = Literal["auto", "page", "feed"]
+
+
 class FeedSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One feed as a user lists it (feeds file, OPML or `feedpipe feeds add`)."""
 
@@ -20,6 +25,7 @@ class FeedSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     title: str | None = None
     tags: tuple[str, ...] = ()
     interval: int | None = None  # seconds; overrides FEEDPIPE_POLL_INTERVAL_SECONDS
+    fulltext: Fulltext = "auto"
 
 
 class FeedRef(msgspec.Struct, frozen=True):
@@ -29,6 +35,7 @@ class FeedRef(msgspec.Struct, frozen=True):
     url: str
     title: str | None
     tags: tuple[str, ...] = ()
+    fulltext: Fulltext = "auto"
 
 
 class FeedState(msgspec.Struct, frozen=True):
@@ -56,10 +63,15 @@ class FeedState(msgspec.Struct, frozen=True):
     last_full_fetch: float | None = None  # last 200 response (a body, not a 304)
     rate: float | None = None  # estimated new entries per hour (pipeline.schedule)
     hint: float | None = None  # the feed's own minimum interval (ttl, sy:, max-age), seconds
+    fulltext: Fulltext = "auto"
+    # Page checks in a row in which the feed's content was the article (pipeline/fulltext.py)
+    fulltext_streak: int = 0
 
     @property
     def ref(self) -> FeedRef:
-        return FeedRef(id=self.id, url=self.url, title=self.title, tags=self.tags)
+        return FeedRef(
+            id=self.id, url=self.url, title=self.title, tags=self.tags, fulltext=self.fulltext
+        )
 
     @property
     def fetch_target(self) -> str:

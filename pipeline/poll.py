@@ -29,12 +29,14 @@ from pipeline.errors import (
 )
 from pipeline.extract import compress_html, is_html
 from pipeline.fetch import Fetcher, FetchLimits
+from pipeline.fulltext import FulltextPolicy, page_needed
 from pipeline.keys import (
     CLAIM_ENTRY,
     FETCH_LATENCY_BUCKETS_MS,
     STAT_DEFERRED,
     STAT_NEW_ENTRIES,
     STAT_NOT_MODIFIED,
+    STAT_PAGES_SKIPPED,
     STAT_POLL_ERRORS,
     STAT_POLLS,
     STAT_POLLS_BY_CLASS,
@@ -67,6 +69,7 @@ class PollContext:
     feed_limits: FetchLimits
     page_limits: FetchLimits
     host_polls: HostQueues  # polls of one host's feeds take turns (``_host_turn``)
+    fulltext: FulltextPolicy
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
@@ -88,6 +91,7 @@ class PollContext:
             feed_limits=FetchLimits.for_feeds(settings),
             page_limits=FetchLimits.for_pages(settings),
             host_polls=HostQueues(settings.host_max_in_flight),
+            fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
         )
 
 
@@ -261,6 +265,9 @@ async def _prepare_job(
     """The extract job of one new entry, with its page stored; None to leave it for later."""
     job = ExtractJob(item_id=iid, feed=state.ref, entry=entry, fetched_at=fetched_at)
     if not entry.url:
+        return job
+    if not page_needed(state, entry, ctx.fulltext):  # the feed's text is the article
+        await ctx.redis.hincrby(ctx.keys.stats, STAT_PAGES_SKIPPED, 1)
         return job
     try:
         page = await ctx.fetcher.fetch_page(

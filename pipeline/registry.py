@@ -22,7 +22,7 @@ from yaml.resolver import Resolver
 
 from pipeline.errors import ConfigError
 from pipeline.keys import CLAIM_DUE_FEEDS, Keys, reply_text
-from pipeline.models import FeedSpec, FeedState
+from pipeline.models import FeedSpec, FeedState, Fulltext
 from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
 from pipeline.redact import MASK, redact_text, redact_url
@@ -511,6 +511,7 @@ def _spec_fields(fid: str, spec: FeedSpec) -> dict[Any, str]:
         "url": spec.url,
         "tags": json.dumps(list(spec.tags), ensure_ascii=False),
         "interval": str(spec.interval or ""),
+        "fulltext": spec.fulltext,
     }
     if spec.title:  # else keep the title learned from the feed itself
         fields["title"] = spec.title
@@ -619,6 +620,8 @@ def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:
         last_full_fetch=_float(fields.get("last_full_fetch")),
         rate=_float(fields.get("rate")),
         hint=_float(fields.get("hint")),
+        fulltext=_fulltext(fields.get("fulltext")),
+        fulltext_streak=_int(fields.get("fulltext_streak")) or 0,
     )
 
 
@@ -630,6 +633,14 @@ def _float(value: str | None) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+_FULLTEXT_MODES: dict[str, Fulltext] = {"page": "page", "feed": "feed", "auto": "auto"}
+
+
+def _fulltext(value: str | None) -> Fulltext:
+    # A hash written before the setting existed, or edited by hand, reads as the default.
+    return _FULLTEXT_MODES.get(value or "", "auto")
 
 
 def _tags(value: str | None) -> tuple[str, ...]:

@@ -24,9 +24,11 @@ from redis.asyncio import Redis as AsyncRedis
 from pipeline import registry
 from pipeline.errors import ConfigError, FeedError
 from pipeline.fetch import Fetcher, FetchLimits, new_session
+from pipeline.fulltext import FulltextPolicy
+from pipeline.fulltext import describe as describe_fulltext
 from pipeline.keys import Keys, keys_for
 from pipeline.locate import locate_feed
-from pipeline.models import FeedSpec, FeedState
+from pipeline.models import FeedSpec, FeedState, Fulltext
 from pipeline.monitor import Snapshot, count_since, take_snapshot
 from pipeline.netguard import NetworkPolicy
 from pipeline.publish import ClusterCopy, biggest_clusters
@@ -513,6 +515,14 @@ def feeds_import(path: Path) -> None:
 @click.option("--title", default=None)
 @click.option("--interval", type=int, default=None, help="Poll interval in seconds.")
 @click.option(
+    "--fulltext",
+    type=click.Choice(["auto", "page", "feed"]),
+    default="auto",
+    show_default=True,
+    help="Where items take their text from: the article page, the feed's own content, or "
+    "auto (pages until the feed's content is seen to be the article).",
+)
+@click.option(
     "--discover/--no-discover",
     default=True,
     show_default=True,
@@ -520,15 +530,19 @@ def feeds_import(path: Path) -> None:
     "a common path such as /feed).",
 )
 def feeds_add(
-    url: str, tags: tuple[str, ...], title: str | None, interval: int | None, discover: bool
+    url: str,
+    tags: tuple[str, ...],
+    title: str | None,
+    interval: int | None,
+    fulltext: Fulltext,
+    discover: bool,
 ) -> None:
     """Add one feed (a feed URL, or a site's URL with --discover)."""
     settings = load_settings()
     policy = registry.FeedPolicy.from_settings(settings)
+    given = FeedSpec(url=url, title=title, tags=tags, interval=interval, fulltext=fulltext)
     try:
-        spec = registry.validate_feed_spec(
-            FeedSpec(url=url, title=title, tags=tags, interval=interval), "feeds add", policy
-        )
+        spec = registry.validate_feed_spec(given, "feeds add", policy)
         if discover:  # the page's link is input too: a hostile page may offer anything
             found = run_async(settings, lambda r, k: _locate(settings, r, k, spec.url))
             if found != spec.url:
@@ -591,6 +605,7 @@ def _feed_row(state: FeedState, failing_after: int) -> str:
         lines.append(
             f"  rate {state.rate:.2f}/h" + (f"  hint {state.hint:g}s" if state.hint else "")
         )
+    lines.append(f"  text from {describe_fulltext(state, FulltextPolicy())}")
     if state.fetch_url:
         lines.append(f"  moved to {redact_url(state.fetch_url)} (permanent redirect)")
     if state.last_error:

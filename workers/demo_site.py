@@ -55,6 +55,7 @@ class DemoFeed:
     site_name: str  # outlet name (og:site_name on the article pages)
     language: str  # "fa", "en", "ar"
     articles: list[DemoArticle]  # any order: feeds list them newest first
+    full_content: bool = False  # entries carry the whole article (content:encoded, Atom content)
 
 
 class NewsSite:
@@ -128,12 +129,23 @@ def _optional(template: str, value: str | None) -> str:
     return template.format(_x(value)) if value else ""
 
 
+ATOM_CONTENT = '<content type="html">{}</content>'
+
+
+def _full_content(template: str, feed: DemoFeed, article: DemoArticle) -> str:
+    """The whole article as escaped HTML in ``template``, for a full-content feed."""
+    if not feed.full_content:
+        return ""
+    return template.format(_x("".join(f"<p>{_x(p)}</p>" for p in article.paragraphs)))
+
+
 def _rss2(feed: DemoFeed, origin: str, items: list[Item]) -> str:
     entries = "".join(
         f"<item><title>{_x(a.title)}</title><link>{_x(link)}</link>"
         f'<guid isPermaLink="false">{_x(_guid(feed, a))}</guid>'
         f"<pubDate>{_rfc822(a.published)}</pubDate>"
         f"<description>{_x(a.summary)}</description>"
+        f"{_full_content('<content:encoded>{}</content:encoded>', feed, a)}"
         f"{_optional('<dc:creator>{}</dc:creator>', a.author)}</item>\n"
         for a, link in items
     )
@@ -142,6 +154,7 @@ def _rss2(feed: DemoFeed, origin: str, items: list[Item]) -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
         'xmlns:atom="http://www.w3.org/2005/Atom">\n<channel>'
         f"<title>{_x(feed.title)}</title><link>{_x(origin)}/</link>"
         f"<description>{_x(feed.site_name)}</description><language>{_x(feed.language)}</language>"
@@ -157,6 +170,7 @@ def _atom(feed: DemoFeed, origin: str, items: list[Item]) -> str:
         f'<link rel="alternate" type="text/html" href="{_x(link)}"/>'
         f"<published>{_iso(a.published)}</published><updated>{_iso(a.published)}</updated>"
         f'<summary type="text">{_x(a.summary)}</summary>'
+        f"{_full_content(ATOM_CONTENT, feed, a)}"
         f"{_optional('<author><name>{}</name></author>', a.author)}</entry>\n"
         for a, link in items
     )

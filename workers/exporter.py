@@ -34,6 +34,7 @@ from pipeline.keys import (
     STAT_EXTRACT_FAILURES,
     STAT_FALLBACKS,
     STAT_NEW_ENTRIES,
+    STAT_PAGES_SKIPPED,
     STAT_POLLS_BY_CLASS,
     STAT_PUBLISHED,
     STAT_REDELIVERED,
@@ -50,7 +51,14 @@ COUNTERS = {
     "new_entries": (STAT_NEW_ENTRIES, "New feed entries queued for extraction."),
     "items_published": (STAT_PUBLISHED, "Items published on the output stream."),
     "duplicates": (STAT_DUPLICATES, "Items withheld as duplicates (exact or near)."),
-    "extraction_fallbacks": (STAT_FALLBACKS, "Items made from the feed's text, not the page."),
+    "extraction_fallbacks": (
+        STAT_FALLBACKS,
+        "Items made from the feed's text because their page failed or gave too little.",
+    ),
+    "pages_skipped": (
+        STAT_PAGES_SKIPPED,
+        "Entries of full-content feeds taken from the feed, their page not fetched.",
+    ),
     "extract_failures": (STAT_EXTRACT_FAILURES, "Extract tasks that raised."),
     "extract_jobs_redelivered": (STAT_REDELIVERED, "Extract jobs the broker lost, sent again."),
     "polls_deferred": (STAT_DEFERRED, "Polls put off because their host was busy."),

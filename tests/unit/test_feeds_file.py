@@ -116,6 +116,14 @@ def test_yaml_other_keys_and_anchors_are_read_around_the_list() -> None:
     assert len(parse_feeds_yaml(b"feeds: !!seq [https://a.example/]\n", "f.yaml")) == 1
 
 
+def test_fulltext_is_read_and_checked() -> None:
+    body = b"feeds:\n  - url: https://a.example/rss\n    fulltext: feed\n  - https://b.example/\n"
+    specs = parse_feeds_yaml(body, "feeds.yaml")
+    assert [s.fulltext for s in specs] == ["feed", "auto"]
+    with pytest.raises(ConfigError, match=r"feeds\[0\]: Invalid enum value 'always'"):
+        parse_feeds_yaml(b"feeds:\n  - {url: https://a.example/, fulltext: always}\n", "f.yaml")
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
