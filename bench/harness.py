@@ -204,7 +204,15 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def cpu_by_role(supervisor: Supervisor, redis_pid: int | None) -> dict[str, float]:
-    found = {name: tree_cpu_seconds(proc.pid) for name, proc in supervisor.procs.items()}
+    """CPU seconds by role: the fetch workers ("fetch", "fetch-2", ...) summed as "fetch",
+    each also under its own name when there are several."""
+    found: dict[str, float] = {}
+    for name, proc in supervisor.procs.items():
+        seconds = tree_cpu_seconds(proc.pid)
+        role = name.split("-")[0]
+        found[role] = found.get(role, 0.0) + seconds
+        if name != role:
+            found[name] = seconds
     if redis_pid is not None:
         found["redis"] = cpu_seconds(redis_pid)
     return found

@@ -76,7 +76,10 @@ class HostQueues:
         line.users += 1
         try:
             try:
-                async with asyncio.timeout_at(_loop_time(deadline)):
+                if line.turns.locked():  # a timer only for a real wait: most turns are free
+                    async with asyncio.timeout_at(_loop_time(deadline)):
+                        await line.turns.acquire()
+                else:
                     await line.turns.acquire()
             except TimeoutError:
                 message = f"host {host} busy (its turns are taken) until past the poll budget"

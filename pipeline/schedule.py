@@ -126,13 +126,13 @@ def rate_from_dates(entry_times: Iterable[float], now: float) -> float | None:
     return len(recent) * HOUR / span
 
 
-def dispatch_batches(ids: Sequence[str], max_size: int, processes: int) -> list[list[str]]:
-    """Due feeds split into poll tasks: at least one per fetch process (a cold start's feeds
-    are spread over every process, not queued behind one), each at most ``max_size``, all of
-    nearly equal size, in the order they were claimed."""
+def dispatch_batches(ids: Sequence[str], max_size: int, at_once: int) -> list[list[str]]:
+    """Due feeds split into poll tasks: at least ``at_once`` (the poll tasks the fetch workers
+    run at once: a cold start's feeds are spread over all of them, not queued behind one),
+    each at most ``max_size``, all of nearly equal size, in the order they were claimed."""
     if not ids:
         return []
-    count = max(min(processes, len(ids)), -(-len(ids) // max_size))
+    count = max(min(at_once, len(ids)), -(-len(ids) // max_size))
     size, extra = divmod(len(ids), count)
     batches, start = [], 0
     for k in range(count):

@@ -160,9 +160,12 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=1, le=65535)
 
     # --- Workers (used by `feedpipe run` and the compose file) ---------------------------
-    # Poll tasks at once in the fetch worker (threads sharing one event loop; due feeds are
-    # split over at least this many tasks). Extract: processes, 1024 is beyond any machine.
+    # Poll tasks at once in a fetch worker (threads sharing one event loop; due feeds are
+    # split over at least this many tasks per fetch process). Extract: processes, 1024 is
+    # beyond any machine.
     fetch_concurrency: int = Field(default=8, ge=1, le=1024)
+    # Fetch workers `feedpipe run` starts (each one process, at most one core busy).
+    fetch_processes: int = Field(default=2, ge=1, le=64)
     extract_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
     log_level: str = "INFO"
 

@@ -29,7 +29,9 @@ from pipeline.settings import Settings
 
 T = TypeVar("T")
 
-REDIS_POOL_SIZE = 50  # connections per worker process
+# Connections per worker process: a fetch process runs thousands of coroutines at once, and
+# waiting for a free connection costs CPU (a condition, a timer) on every command.
+REDIS_POOL_SIZE = 200
 REDIS_POOL_WAIT_SECONDS = 30.0  # then a ConnectionError: transient, the task is retried
 
 

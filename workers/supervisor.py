@@ -36,24 +36,15 @@ STOP_TIMEOUT = 75.0  # above the extract hard time limit (60 s): warm shutdown m
 
 
 def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
-    """The three processes of a deployment; docker-compose.yml runs the same commands."""
+    """The processes of a deployment: FEEDPIPE_FETCH_PROCESSES fetch workers ("fetch",
+    "fetch-2", ...), one extract worker, beat. docker-compose.yml runs the same commands, one
+    fetch worker per container (scaled with --scale)."""
     common = ["-l", settings.log_level, "-E", "--without-gossip", "--without-mingle"]
-    return {
-        "fetch": [
-            *CELERY,
-            "worker",
-            "-Q",
-            "fetch,dispatch",
-            "-n",
-            f"fetch-{node}@%h",
-            # Threads sharing one event loop (workers/runtime.py): polling is waiting on I/O.
-            "-P",
-            "threads",
-            "-c",
-            str(settings.fetch_concurrency),
-            "--prefetch-multiplier=1",
-            *common,
-        ],
+    fetch = {
+        name: _fetch_command(settings, f"{name}-{node}", common)
+        for name in fetch_names(settings.fetch_processes)
+    }
+    return fetch | {
         "extract": [
             *CELERY,
             "worker",
@@ -77,6 +68,29 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
             str(settings.data_dir / "celerybeat-schedule"),
         ],
     }
+
+
+def fetch_names(processes: int) -> list[str]:
+    return ["fetch", *(f"fetch-{k}" for k in range(2, processes + 1))]
+
+
+def _fetch_command(settings: Settings, worker: str, common: list[str]) -> list[str]:
+    return [
+        *CELERY,
+        "worker",
+        "-Q",
+        "fetch,dispatch",
+        "-n",
+        f"{worker}@%h",
+        # Threads sharing one event loop (workers/runtime.py): polling is waiting on I/O. A
+        # process is one core at most: FEEDPIPE_FETCH_PROCESSES of them use more.
+        "-P",
+        "threads",
+        "-c",
+        str(settings.fetch_concurrency),
+        "--prefetch-multiplier=1",
+        *common,
+    ]
 
 
 class Stop(Exception):
@@ -114,7 +128,10 @@ class Supervisor:
         """Start every process, or only ``roles`` (names of celery_commands; benchmarks)."""
         node = f"{os.getpid()}"
         commands = celery_commands(self.settings, node)
-        self.commands = {k: v for k, v in commands.items() if roles is None or k in roles}
+        # A role names every process of its kind ("fetch": fetch, fetch-2, ...).
+        self.commands = {
+            k: v for k, v in commands.items() if roles is None or k.split("-")[0] in roles
+        }
         for name in self.commands:
             self.procs[name] = self._spawn(name)
 
@@ -162,9 +179,10 @@ class Supervisor:
             self._kill_all()
 
     def _stop_gracefully(self) -> None:
-        for name in ("beat", "fetch", "extract"):
-            proc = self.procs.get(name)
-            if proc is not None and proc.poll() is None:
+        order = {"beat": 0, "fetch": 1, "extract": 2}
+        for name in sorted(self.procs, key=lambda n: order.get(n.split("-")[0], 3)):
+            proc = self.procs[name]
+            if proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT
         for proc in self.procs.values():

@@ -61,7 +61,8 @@ def dispatch_due_feeds() -> int:
             settings.dispatch_max_feeds,
         )
     )
-    for batch in dispatch_batches(ids, settings.dispatch_batch_size, settings.fetch_concurrency):
+    tasks_at_once = settings.fetch_concurrency * settings.fetch_processes
+    for batch in dispatch_batches(ids, settings.dispatch_batch_size, tasks_at_once):
         # expires: a batch still queued when its lease ends would race the re-dispatched one.
         poll_feeds.apply_async(args=[batch], expires=settings.poll_lease_seconds)
     return len(ids)

@@ -147,7 +147,7 @@ def test_a_poll_cut_short_by_its_host_resumes_within_the_floor() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "max_size", "processes", "sizes"),
+    ("count", "max_size", "at_once", "sizes"),
     [
         (0, 250, 8, []),
         (3, 250, 8, [1, 1, 1]),  # never an empty batch
@@ -157,8 +157,8 @@ def test_a_poll_cut_short_by_its_host_resumes_within_the_floor() -> None:
         (7, 1, 2, [1] * 7),
     ],
 )
-def test_dispatch_batches(count: int, max_size: int, processes: int, sizes: list[int]) -> None:
+def test_dispatch_batches(count: int, max_size: int, at_once: int, sizes: list[int]) -> None:
     ids = [f"f{i}" for i in range(count)]
-    batches = dispatch_batches(ids, max_size, processes)
+    batches = dispatch_batches(ids, max_size, at_once)
     assert [len(b) for b in batches] == sizes
     assert [i for b in batches for i in b] == ids  # every feed once, in claim order
