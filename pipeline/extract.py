@@ -25,6 +25,11 @@ _PROTECTED = {"\u200c": "\U00010000", "\u200d": "\U00010001"}
 _PROTECT = str.maketrans(_PROTECTED)
 _RESTORE = str.maketrans({v: k for k, v in _PROTECTED.items()})
 
+# As trafilatura's own loader parses: without comments, which on some pages made it take the
+# navigation for the article, and from bytes, since lxml refuses a str that starts with an XML
+# declaration naming an encoding (<?xml version="1.0" encoding="ISO-8859-1"?>).
+_PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, encoding="utf-8")
+
 
 @dataclass(frozen=True)
 class ExtractionPolicy:
@@ -32,6 +37,7 @@ class ExtractionPolicy:
 
     min_text_chars: int
     options: Extractor
+    fallback: Extractor  # a second attempt when ``options`` give too little
 
     @classmethod
     def create(cls, min_text_chars: int) -> ExtractionPolicy:
@@ -47,7 +53,10 @@ class ExtractionPolicy:
             with_metadata=False,
             tables=False,
         )
-        return cls(min_text_chars=min_text_chars, options=options)
+        # Only for pages the precise setting fails (_extract_page): trafilatura's balanced setting,
+        # which itself retries in recall mode when its result covers little of the page.
+        fallback = Extractor(output_format="python", comments=False, with_metadata=False)
+        return cls(min_text_chars=min_text_chars, options=options, fallback=fallback)
 
 
 def compress_html(body: bytes) -> bytes:
@@ -73,8 +82,9 @@ def extract_article(
 ) -> Article:
     """Main text and metadata of a page, or the feed entry's content if the page falls short."""
     if html:
+        required = _required_chars(entry, policy)
         try:
-            article = _extract_page(_decode(html, charset), entry, policy)
+            article = _extract_page(_decode(html, charset), entry, policy, required)
         # trafilatura and lxml run on whatever a server sent; any failure of theirs on one page
         # must cost that page only: the feed's own text stands in, and the failure is logged.
         except Exception as exc:  # noqa: BLE001
@@ -87,7 +97,7 @@ def extract_article(
                 },
             )
             article = None
-        if article is not None and len(article.text) >= _required_chars(entry, policy):
+        if article is not None and len(article.text) >= required:
             return article
     return article_from_feed(entry)
 
@@ -110,22 +120,28 @@ def _required_chars(entry: Entry, policy: ExtractionPolicy) -> int:
     return max(policy.min_text_chars, min(len(entry.content), 2 * policy.min_text_chars))
 
 
-def _extract_page(html: str, entry: Entry, policy: ExtractionPolicy) -> Article | None:
+def _extract_page(
+    html: str, entry: Entry, policy: ExtractionPolicy, required: int
+) -> Article | None:
     try:
-        tree = lxml.html.document_fromstring(html)
+        tree = lxml.html.document_fromstring(html.encode("utf-8", "replace"), parser=_PARSER)
     except (etree.ParserError, ValueError):
         return None
     language = _page_language(tree)
-    meta = page_metadata(tree)  # before trafilatura, which prunes the tree it is given
+    meta = page_metadata(tree)  # before _protect_joiners: titles are compared unprotected
     if "\u200c" in html or "\u200d" in html:  # a walk over every node: only when needed
         _protect_joiners(tree)
-    document = trafilatura.bare_extraction(tree, options=policy.options)
-    if not isinstance(document, Document) or not document.text:
+    titles = {meta.title, meta.heading, entry.title}
+    text = _main_text(tree, policy.options, titles)
+    if len(text) < required:
+        # Mostly pages laid out in tables, which the precise setting drops whole. Read as blocks,
+        # they beat tables kept as tables ("| cell |" rows, a cell's paragraphs run together)
+        # and favor_recall (docs/extraction.md). bare_extraction worked on a copy of the tree.
+        _tables_to_blocks(tree)
+        text = _main_text(tree, policy.fallback, titles)
+    if not text:
         return None
     # The feed's title is what the publisher chose for syndication; the page's is a fallback.
-    text = clean_text(document.text.translate(_RESTORE))
-    for title in {meta.title, meta.heading, entry.title}:
-        text = _drop_leading_title(text, title)
     return Article(
         title=entry.title or meta.title or meta.heading,
         text=text,
@@ -136,6 +152,21 @@ def _extract_page(html: str, entry: Entry, policy: ExtractionPolicy) -> Article 
         site_name=meta.site_name or None,
         image=meta.image or entry.image,
     )
+
+
+def _main_text(tree: lxml.html.HtmlElement, options: Extractor, titles: set[str]) -> str:
+    document = trafilatura.bare_extraction(tree, options=options)
+    if not isinstance(document, Document) or not document.text:
+        return ""
+    text = clean_text(document.text.translate(_RESTORE))
+    for title in titles:
+        text = _drop_leading_title(text, title)
+    return text
+
+
+def _tables_to_blocks(tree: lxml.html.HtmlElement) -> None:
+    for element in list(tree.iter("table", "thead", "tbody", "tfoot", "tr", "td", "th")):
+        element.tag = "div"
 
 
 @dataclass(frozen=True)
