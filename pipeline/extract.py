@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import zlib
 from dataclasses import dataclass
@@ -134,11 +135,7 @@ def _extract_page(
     titles = {meta.title, meta.heading, entry.title}
     text = _main_text(tree, policy.options, titles)
     if len(text) < required:
-        # Mostly pages laid out in tables, which the precise setting drops whole. Read as blocks,
-        # they beat tables kept as tables ("| cell |" rows, a cell's paragraphs run together)
-        # and favor_recall (docs/extraction.md). bare_extraction worked on a copy of the tree.
-        _tables_to_blocks(tree)
-        text = _main_text(tree, policy.fallback, titles)
+        text = _fallback_text(tree, policy, titles, required)
     if not text:
         return None
     # The feed's title is what the publisher chose for syndication; the page's is a fallback.
@@ -152,6 +149,22 @@ def _extract_page(
         site_name=meta.site_name or None,
         image=meta.image or entry.image,
     )
+
+
+def _fallback_text(
+    tree: lxml.html.HtmlElement, policy: ExtractionPolicy, titles: set[str], required: int
+) -> str:
+    """Pages the precise setting leaves, mostly laid out in tables (which it drops whole): the
+    balanced setting with tables read as blocks, which beats tables kept as tables ("| cell |"
+    rows, a cell's paragraphs run together) and favor_recall (docs/extraction.md); still too
+    short, with tables kept. bare_extraction works on a copy of the tree it is given."""
+    blocks = copy.deepcopy(tree)
+    _tables_to_blocks(blocks)
+    text = _main_text(blocks, policy.fallback, titles)
+    if len(text) >= required:
+        return text
+    kept = _main_text(tree, policy.fallback, titles)
+    return kept if len(kept) > len(text) else text
 
 
 def _main_text(tree: lxml.html.HtmlElement, options: Extractor, titles: set[str]) -> str:

@@ -197,21 +197,33 @@ async def take_new_entries(
     if not new:
         return 0, elsewhere
     fetched_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    jobs = await asyncio.gather(
-        *(_prepare_job(ctx, state, entry, iid, fetched_at, deadline) for entry, iid in new)
-    )
-    done = [(entry, job) for (entry, _), job in zip(new, jobs, strict=True) if job]
-    # Into the ledger before they are sent: a job that finishes at once must find itself there
-    # to leave it (pipeline/redeliver.py); one never sent because this poll dies is sent by
-    # the ledger's sweep.
-    await _track_jobs(ctx, [job for _, job in done])
-    for _, job in done:
-        ctx.queue.send(job)
-    await _confirm_entries(ctx, state, [entry for entry, _ in done])
-    left = [entry for (entry, _), job in zip(new, jobs, strict=True) if job is None]
+
+    async def take(entry: Entry, iid: str) -> bool:
+        job = await _prepare_job(ctx, state, entry, iid, fetched_at, deadline)
+        if job is not None:
+            await _queue_job(ctx, state, entry, job)
+        return job is not None
+
+    # Each job is queued as soon as its page is in: a polite host serves a poll's pages a
+    # second apart, and extraction must not wait for the last one (docs/performance.md, 1b).
+    taken = await asyncio.gather(*(take(entry, iid) for entry, iid in new))
+    left = [entry for (entry, _), ok in zip(new, taken, strict=True) if not ok]
     if left:
         await ctx.redis.delete(*(_seen_key(ctx, state, entry) for entry in left))
-    return len(done), len(left) + elsewhere
+    return len(new) - len(left), len(left) + elsewhere
+
+
+async def _queue_job(ctx: PollContext, state: FeedState, entry: Entry, job: ExtractJob) -> None:
+    """Into the ledger, the entry's claim turned into a lasting "seen" mark, then sent: one
+    round trip. The ledger comes first because a job that finishes at once must find itself
+    there to leave it (pipeline/redeliver.py), and it makes the mark safe before the send: a
+    job never sent because this poll dies is sent by the ledger's sweep."""
+    async with ctx.redis.pipeline(transaction=True) as pipe:
+        redeliver.track(pipe, ctx.keys, [job], time.time())
+        pipe.set(_seen_key(ctx, state, entry), "done", ex=_seen_ttl(ctx))
+        pipe.hincrby(ctx.keys.stats, STAT_NEW_ENTRIES, 1)
+        await pipe.execute()
+    ctx.queue.send(job)
 
 
 async def _claim_entries(
@@ -237,21 +249,6 @@ async def _claim_entries(
         claims = await pipe.execute()
     claimed = [pair for pair, claim in zip(pending, claims, strict=True) if claim == CLAIM_NEW]
     return claimed, sum(claim == CLAIM_IN_PROGRESS for claim in claims)
-
-
-async def _track_jobs(ctx: PollContext, jobs: list[ExtractJob]) -> None:
-    async with ctx.redis.pipeline(transaction=True) as pipe:
-        redeliver.track(pipe, ctx.keys, jobs, time.time())
-        await pipe.execute()
-
-
-async def _confirm_entries(ctx: PollContext, state: FeedState, entries: list[Entry]) -> None:
-    """Turn the short claims into long-lived "seen" marks, now that the jobs are queued."""
-    async with ctx.redis.pipeline(transaction=False) as pipe:
-        for entry in entries:
-            pipe.set(_seen_key(ctx, state, entry), "done", ex=_seen_ttl(ctx))
-        pipe.hincrby(ctx.keys.stats, STAT_NEW_ENTRIES, len(entries))
-        await pipe.execute()
 
 
 async def _prepare_job(
