@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 import zlib
 from dataclasses import dataclass
 
+import html5lib
 import lxml.html
 import trafilatura
+from html5lib.constants import DataLossWarning
 from lxml import etree
 from trafilatura.settings import Document, Extractor
 
@@ -85,7 +88,7 @@ def extract_article(
     if html:
         required = _required_chars(entry, policy)
         try:
-            article = _extract_page(_decode(html, charset), entry, policy, required)
+            article = _page_article(_decode(html, charset), entry, policy, required)
         # trafilatura and lxml run on whatever a server sent; any failure of theirs on one page
         # must cost that page only: the feed's own text stands in, and the failure is logged.
         except Exception as exc:  # noqa: BLE001
@@ -119,6 +122,29 @@ def article_from_feed(entry: Entry) -> Article:
 def _required_chars(entry: Entry, policy: ExtractionPolicy) -> int:
     # A page shorter than the feed's own full text lost something: prefer the feed then.
     return max(policy.min_text_chars, min(len(entry.content), 2 * policy.min_text_chars))
+
+
+def _page_article(
+    html: str, entry: Entry, policy: ExtractionPolicy, required: int
+) -> Article | None:
+    """The page's article as libxml2 reads the page, or, when that gives too little, as an
+    HTML5 parser (the browsers' algorithm) does: libxml2 loses the article of some damaged
+    pages that browsers show whole (docs/extraction.md)."""
+    article = _extract_page(html, entry, policy, required)
+    if article is not None and len(article.text) >= required:
+        return article
+    again = _extract_page(_as_browsers_read(html), entry, policy, required)
+    if again is not None and (article is None or len(again.text) > len(article.text)):
+        return again
+    return article
+
+
+def _as_browsers_read(html: str) -> str:
+    """The page parsed by html5lib and written back out: markup libxml2 can follow."""
+    with warnings.catch_warnings():  # what it coerces to fit XML names is no news in a log
+        warnings.simplefilter("ignore", DataLossWarning)
+        document = html5lib.parse(html, treebuilder="lxml", namespaceHTMLElements=False)
+    return str(etree.tostring(document, encoding="unicode", method="html"))
 
 
 def _extract_page(

@@ -5,6 +5,8 @@ the story, paragraph for paragraph, with every ZWNJ kept."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.extract import ExtractionPolicy, extract_article
@@ -18,6 +20,7 @@ from workers.demo_site import (
     DemoFeed,
     article_page_html,
     demo_feeds,
+    read_fixture,
 )
 
 ZWNJ = "\u200c"
@@ -74,3 +77,16 @@ def test_the_story_comes_out_whole(
 def test_the_persian_stories_do_carry_zwnj() -> None:
     # Otherwise the test above would prove nothing about ZWNJ.
     assert all(ZWNJ in "".join(s.paragraphs) for lang, s in STORIES if lang == "fa")
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "windows-1256"])
+def test_the_persian_fixture_in_an_agency_page_comes_out_whole(
+    fixture_path: Path, charset: str
+) -> None:
+    # The shared fixture (a real agency story, read at run time) in the Persian outlet's page.
+    story = read_fixture(fixture_path)
+    if charset == "windows-1256":
+        story = as_in_windows_1256(story)
+    article = extract_article(page(FEEDS["fa"], story, charset), None, entry(story, "fa"), POLICY)
+    assert article.extraction == "trafilatura"
+    assert article.text == "\n\n".join(story.paragraphs)  # its ZWNJs, where it has them
