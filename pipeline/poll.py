@@ -197,33 +197,47 @@ async def take_new_entries(
     if not new:
         return 0, elsewhere
     fetched_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-    async def take(entry: Entry, iid: str) -> bool:
-        job = await _prepare_job(ctx, state, entry, iid, fetched_at, deadline)
-        if job is not None:
-            await _queue_job(ctx, state, entry, job)
-        return job is not None
-
-    # Each job is queued as soon as its page is in: a polite host serves a poll's pages a
-    # second apart, and extraction must not wait for the last one (docs/performance.md, 1b).
-    taken = await asyncio.gather(*(take(entry, iid) for entry, iid in new))
-    left = [entry for (entry, _), ok in zip(new, taken, strict=True) if not ok]
+    fetching = {
+        asyncio.ensure_future(_prepare_job(ctx, state, entry, iid, fetched_at, deadline)): entry
+        for entry, iid in new
+    }
+    order = {id(entry): k for k, (entry, _) in enumerate(new)}
+    left: list[Entry] = []
+    try:
+        # Jobs are queued as their pages come in, all those in at that moment together: a
+        # polite host serves a poll's pages a second apart, and extraction must not wait for
+        # the last one (docs/performance.md, 1b); an unthrottled one serves them at once.
+        while fetching:
+            done, _ = await asyncio.wait(fetching, return_when=asyncio.FIRST_COMPLETED)
+            ready = [(fetching.pop(task), task.result()) for task in done]
+            ready.sort(key=lambda pair: order[id(pair[0])])  # claim order: oldest first
+            left += [entry for entry, job in ready if job is None]
+            await _queue_jobs(ctx, state, [(entry, job) for entry, job in ready if job])
+    finally:
+        for task in fetching:  # a failure above: the pages still coming are not awaited
+            task.cancel()
     if left:
         await ctx.redis.delete(*(_seen_key(ctx, state, entry) for entry in left))
     return len(new) - len(left), len(left) + elsewhere
 
 
-async def _queue_job(ctx: PollContext, state: FeedState, entry: Entry, job: ExtractJob) -> None:
-    """Into the ledger, the entry's claim turned into a lasting "seen" mark, then sent: one
+async def _queue_jobs(
+    ctx: PollContext, state: FeedState, ready: list[tuple[Entry, ExtractJob]]
+) -> None:
+    """Into the ledger, the entries' claims turned into lasting "seen" marks, then sent: one
     round trip. The ledger comes first because a job that finishes at once must find itself
-    there to leave it (pipeline/redeliver.py), and it makes the mark safe before the send: a
+    there to leave it (pipeline/redeliver.py), and it makes the marks safe before the send: a
     job never sent because this poll dies is sent by the ledger's sweep."""
+    if not ready:
+        return
     async with ctx.redis.pipeline(transaction=True) as pipe:
-        redeliver.track(pipe, ctx.keys, [job], time.time())
-        pipe.set(_seen_key(ctx, state, entry), "done", ex=_seen_ttl(ctx))
-        pipe.hincrby(ctx.keys.stats, STAT_NEW_ENTRIES, 1)
+        redeliver.track(pipe, ctx.keys, [job for _, job in ready], time.time())
+        for entry, _ in ready:
+            pipe.set(_seen_key(ctx, state, entry), "done", ex=_seen_ttl(ctx))
+        pipe.hincrby(ctx.keys.stats, STAT_NEW_ENTRIES, len(ready))
         await pipe.execute()
-    ctx.queue.send(job)
+    for _, job in ready:
+        ctx.queue.send(job)
 
 
 async def _claim_entries(

@@ -49,19 +49,12 @@ async def test_hosts_do_not_wait_for_each_other() -> None:
 
 async def test_a_waiter_gives_up_at_the_deadline_and_leaves_the_line() -> None:
     queues = HostQueues(width=1)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with queues.turn("a.example", time.monotonic() + 5):
-            await release.wait()
-
-    task = asyncio.create_task(hold())
-    await asyncio.sleep(0)
+    release, holder = await _held(queues)
     with pytest.raises(NoSlot, match=r"a\.example"):
         async with queues.turn("a.example", time.monotonic() + 0.05):
             pass
     release.set()
-    await task
+    await holder
     assert len(queues) == 0
     async with queues.turn("a.example", time.monotonic() + 1):  # the line works again
         pass
@@ -69,14 +62,7 @@ async def test_a_waiter_gives_up_at_the_deadline_and_leaves_the_line() -> None:
 
 async def test_a_cancelled_waiter_does_not_take_a_turn() -> None:
     queues = HostQueues(width=1)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with queues.turn("a.example", time.monotonic() + 5):
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await asyncio.sleep(0)
+    release, holder = await _held(queues)
     waiter = asyncio.create_task(_enter(queues))
     await asyncio.sleep(0.01)
     waiter.cancel()
@@ -87,6 +73,19 @@ async def test_a_cancelled_waiter_does_not_take_a_turn() -> None:
     async with queues.turn("a.example", time.monotonic() + 0.1):
         pass
     assert len(queues) == 0
+
+
+async def _held(queues: HostQueues) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """a.example's only turn, taken by a task until the returned event is set."""
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with queues.turn("a.example", time.monotonic() + 5):
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    return release, holder
 
 
 async def _enter(queues: HostQueues) -> None:
