@@ -116,6 +116,12 @@ class Fetched:
     fetch_ms: int  # the feed request alone (the latency histogram)
     queued: int = 0
     left_over: int = 0  # new entries whose pages could not be fetched within the budget
+    held_elsewhere: int = 0  # new entries another poll holds (it may have died: claims expire)
+
+    @property
+    def incomplete(self) -> bool:
+        """Entries were left for a later poll: it must see the whole feed again."""
+        return bool(self.left_over or self.held_elsewhere)
 
 
 async def poll_feed(ctx: PollContext, fid: str, deadline: float) -> PollOutcome:
@@ -172,8 +178,8 @@ async def _fetch_and_take(
     if body_hash == state.body_hash:  # validators missing or lying, but the body is the same
         return Fetched(result, None, body_hash, fetch_ms)
     parsed = parse_feed(result, state.url, ctx.settings.max_entries_per_poll)
-    queued, left_over = await take_new_entries(ctx, state, parsed, deadline)
-    return Fetched(result, parsed, body_hash, fetch_ms, queued, left_over)
+    queued, left_over, held = await take_new_entries(ctx, state, parsed, deadline)
+    return Fetched(result, parsed, body_hash, fetch_ms, queued, left_over, held)
 
 
 def _use_validators(ctx: PollContext, state: FeedState, now: float) -> bool:
@@ -186,16 +192,16 @@ def _use_validators(ctx: PollContext, state: FeedState, now: float) -> bool:
 
 async def take_new_entries(
     ctx: PollContext, state: FeedState, parsed: ParsedFeed, deadline: float
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Claim the entries not seen before, fetch their pages and queue them for extraction.
 
-    Returns (queued, left over): entries whose page could not be fetched before the
-    deadline (their host was busy) are released, for the next poll to take; entries another
-    poll holds are left over too."""
+    Returns (queued, left over, held elsewhere): entries whose page could not be fetched
+    before the deadline (their host was busy) are released, for the next poll to take;
+    entries another poll holds are counted apart (that poll may be running still)."""
     # Oldest first, so the output stream follows publication order within a feed.
     new, elsewhere = await _claim_entries(ctx, state, reversed(parsed.entries))
     if not new:
-        return 0, elsewhere
+        return 0, 0, elsewhere
     fetched_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     fetching = {
         asyncio.ensure_future(_prepare_job(ctx, state, entry, iid, fetched_at, deadline)): entry
@@ -218,7 +224,7 @@ async def take_new_entries(
             task.cancel()
     if left:
         await ctx.redis.delete(*(_seen_key(ctx, state, entry) for entry in left))
-    return len(new) - len(left), len(left) + elsewhere
+    return len(new) - len(left), len(left), elsewhere
 
 
 async def _queue_jobs(
@@ -306,6 +312,8 @@ async def _record_success(
     fields = _success_fields(ctx, state, fetched, now) | _state_fields(learned)
     if fetched.left_over:
         next_poll = ctx.schedule.next_poll_to_resume(now, ctx.rng)
+    elif fetched.held_elsewhere:  # not this host's doing: no reason to come back within the floor
+        next_poll = ctx.schedule.next_poll_soon(now, ctx.rng)
     else:
         next_poll = ctx.schedule.next_poll_after_success(learned, now, ctx.rng)
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
@@ -320,7 +328,7 @@ async def _record_success(
             "feed_url": state.url,
             "status": result.status,
             "items": fetched.queued,
-            "reason": f"{fetched.left_over} entries left for later" if fetched.left_over else None,
+            "reason": _left_reason(fetched),
             "duration_ms": duration,
         },
     )
@@ -330,6 +338,15 @@ async def _record_success(
         status=status,
         new_entries=fetched.queued,
         duration_ms=duration,
+    )
+
+
+def _left_reason(fetched: Fetched) -> str | None:
+    if not fetched.incomplete:
+        return None
+    return (
+        f"{fetched.left_over} entries left for later, {fetched.held_elsewhere} held by "
+        "another poll"
     )
 
 
@@ -366,7 +383,7 @@ def _success_fields(
     if not result.not_modified:
         fields["last_full_fetch"] = repr(now)
         # With entries left over, the next poll must see the whole feed again, not a 304.
-        complete = not fetched.left_over
+        complete = not fetched.incomplete
         fields["etag"] = (result.etag or "") if complete else ""
         fields["last_modified"] = (result.last_modified or "") if complete else ""
         fields["body_hash"] = (fetched.body_hash or "") if complete else ""

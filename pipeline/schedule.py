@@ -84,6 +84,11 @@ class SchedulePolicy:
             delay = max(delay, min(retry_after, self.retry_after_max))
         return now + self._jittered(delay, rng)
 
+    def next_poll_soon(self, now: float, rng: random.Random) -> float:
+        """A poll that left entries another poll holds (which may have died: its claims
+        expire): after the floor, errors not counted."""
+        return now + self._jittered(self.min_interval, rng)
+
     def next_poll_to_resume(self, now: float, rng: random.Random) -> float:
         """A poll cut short by its host's politeness (deferred before its first request, or
         entries left for later): resumed as soon as the host may be free, within the floor.

@@ -139,6 +139,10 @@ def test_hints_combine_to_the_longest(
     assert hint_seconds(feed_hint, fresh_for) == expected
 
 
+def test_soon_is_the_floor_and_counts_no_error() -> None:
+    assert POLICY.next_poll_soon(NOW, random.Random(1)) == NOW + 120
+
+
 def test_a_poll_cut_short_by_its_host_resumes_within_the_floor() -> None:
     # Deferred, or entries left for later: waiting out the floor would leave the host idle.
     assert POLICY.next_poll_to_resume(NOW, random.Random(1)) == NOW + RESUME_SECONDS
