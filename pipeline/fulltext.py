@@ -23,7 +23,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-from pipeline.models import Entry, FeedState
+from pipeline.models import Entry, FeedState, Fulltext
 from pipeline.normalize import normalize_for_matching
 
 
@@ -46,9 +46,9 @@ def page_needed(state: FeedState, entry: Entry, policy: FulltextPolicy) -> bool:
     return state.fulltext_streak < policy.learn_after or _rechecks(entry, policy)
 
 
-def should_compare(state_mode: str, entry: Entry, policy: FulltextPolicy) -> bool:
+def should_compare(mode: Fulltext, entry: Entry, policy: FulltextPolicy) -> bool:
     """Whether the extract stage compares this entry's feed text with its page's."""
-    return state_mode == "auto" and len(entry.content) >= policy.min_chars
+    return mode == "auto" and len(entry.content) >= policy.min_chars
 
 
 def feed_text_is_article(feed_text: str, page_text: str, policy: FulltextPolicy) -> bool:

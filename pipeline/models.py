@@ -6,7 +6,7 @@ the model in one call, which is all the Celery glue needs to do.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -16,6 +16,7 @@ SCHEMA_VERSION = 1
 # Where an item's text comes from (pipeline/fulltext.py): the article page, the feed's own
 # content, or "auto": the page until the feed's content has been seen to be the article.
 Fulltext = Literal["auto", "page", "feed"]
+FULLTEXT_MODES: tuple[Fulltext, ...] = get_args(Fulltext)
 
 
 class FeedSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

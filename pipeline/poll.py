@@ -203,11 +203,10 @@ async def take_new_entries(
     if not new:
         return 0, 0, elsewhere
     fetched_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    fetching = {
-        asyncio.ensure_future(_prepare_job(ctx, state, entry, iid, fetched_at, deadline)): entry
-        for entry, iid in new
+    fetching = {  # each page's task -> its entry's place in claim order (oldest first)
+        asyncio.ensure_future(_prepare_job(ctx, state, entry, iid, fetched_at, deadline)): k
+        for k, (entry, iid) in enumerate(new)
     }
-    order = {id(entry): k for k, (entry, _) in enumerate(new)}
     left: list[Entry] = []
     try:
         # Jobs are queued as their pages come in, all those in at that moment together: a
@@ -215,8 +214,8 @@ async def take_new_entries(
         # the last one (docs/performance.md, 1b); an unthrottled one serves them at once.
         while fetching:
             done, _ = await asyncio.wait(fetching, return_when=asyncio.FIRST_COMPLETED)
-            ready = [(fetching.pop(task), task.result()) for task in done]
-            ready.sort(key=lambda pair: order[id(pair[0])])  # claim order: oldest first
+            places = sorted((fetching.pop(task), task) for task in done)
+            ready = [(new[k][0], task.result()) for k, task in places]
             left += [entry for entry, job in ready if job is None]
             await _queue_jobs(ctx, state, [(entry, job) for entry, job in ready if job])
     finally:

@@ -22,7 +22,7 @@ from yaml.resolver import Resolver
 
 from pipeline.errors import ConfigError
 from pipeline.keys import CLAIM_DUE_FEEDS, Keys, reply_text
-from pipeline.models import FeedSpec, FeedState, Fulltext
+from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext
 from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
 from pipeline.redact import MASK, redact_text, redact_url
@@ -635,12 +635,9 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-_FULLTEXT_MODES: dict[str, Fulltext] = {"page": "page", "feed": "feed", "auto": "auto"}
-
-
 def _fulltext(value: str | None) -> Fulltext:
     # A hash written before the setting existed, or edited by hand, reads as the default.
-    return _FULLTEXT_MODES.get(value or "", "auto")
+    return next((mode for mode in FULLTEXT_MODES if mode == value), "auto")
 
 
 def _tags(value: str | None) -> tuple[str, ...]:

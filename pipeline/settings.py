@@ -25,11 +25,13 @@ POLL_WORK_LIMIT_SECONDS = 90
 DAY = 86_400
 # Settings that are no longer read, with what replaced them: a deployment that still sets one
 # is told once, in the log, instead of silently getting the new default.
+_IN_FLIGHT = (
+    "FEEDPIPE_REQUESTS_IN_FLIGHT (requests in flight per fetch process; waiting for a host's "
+    "turn no longer counts)"
+)
 RETIRED_SETTINGS = {
-    "FEEDPIPE_FEED_CONCURRENCY": "FEEDPIPE_REQUESTS_IN_FLIGHT (requests in flight per fetch "
-    "process; waiting for a host's turn no longer counts)",
-    "FEEDPIPE_ARTICLE_CONCURRENCY": "FEEDPIPE_REQUESTS_IN_FLIGHT (requests in flight per fetch "
-    "process; waiting for a host's turn no longer counts)",
+    "FEEDPIPE_FEED_CONCURRENCY": _IN_FLIGHT,
+    "FEEDPIPE_ARTICLE_CONCURRENCY": _IN_FLIGHT,
 }
 log = logging.getLogger(__name__)
 # Ceiling of every interval, backoff, delay and TTL setting in seconds (and of a feed's own
@@ -96,8 +98,9 @@ class Settings(BaseSettings):
     # Due feeds wait at most this long to be dispatched (freshness: docs/performance.md);
     # an hour is already far beyond any useful freshness.
     dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
-    # Feeds per poll task, at most (due feeds are split over at least FEEDPIPE_FETCH_CONCURRENCY
-    # tasks). A task polls all its feeds at once: waiting on a host costs nothing.
+    # Feeds per poll task, at most (due feeds are split over at least as many tasks as the
+    # fetch workers run at once: FETCH_CONCURRENCY x FETCH_PROCESSES). A task polls all its
+    # feeds at once: waiting on a host costs nothing.
     dispatch_batch_size: int = Field(default=250, ge=1, le=5000)
     # Feeds claimed per dispatch: a million is more than the scale bench goes to.
     dispatch_max_feeds: int = Field(default=5000, ge=1, le=1_000_000)

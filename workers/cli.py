@@ -28,7 +28,7 @@ from pipeline.fulltext import FulltextPolicy
 from pipeline.fulltext import describe as describe_fulltext
 from pipeline.keys import Keys, keys_for
 from pipeline.locate import locate_feed
-from pipeline.models import FeedSpec, FeedState, Fulltext
+from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext
 from pipeline.monitor import Snapshot, count_since, take_snapshot
 from pipeline.netguard import NetworkPolicy
 from pipeline.publish import ClusterCopy, biggest_clusters
@@ -516,7 +516,7 @@ def feeds_import(path: Path) -> None:
 @click.option("--interval", type=int, default=None, help="Poll interval in seconds.")
 @click.option(
     "--fulltext",
-    type=click.Choice(["auto", "page", "feed"]),
+    type=click.Choice(FULLTEXT_MODES),
     default="auto",
     show_default=True,
     help="Where items take their text from: the article page, the feed's own content, or "

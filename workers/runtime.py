@@ -42,7 +42,7 @@ class Runtime:
         self._runner: asyncio.Runner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop thread's (thread pool)
         self._loop_thread: threading.Thread | None = None
-        self._lock = threading.Lock()  # task threads create the shared clients once
+        self._lock = threading.RLock()  # task threads create the shared clients once
         self._http: aiohttp.ClientSession | None = None
         self._redis: Redis | None = None
         self._ingest: IngestContext | None = None
@@ -129,9 +129,12 @@ class Runtime:
         """The broker's Redis: feedpipe's own unless FEEDPIPE_BROKER_URL names another."""
         if self.settings.celery_broker_url == self.settings.require_redis_url():
             return self.redis()
-        if self._broker is None:
-            self._broker = Redis.from_url(self.settings.celery_broker_url, socket_keepalive=True)
-        return self._broker
+        with self._lock:
+            if self._broker is None:
+                self._broker = Redis.from_url(
+                    self.settings.celery_broker_url, socket_keepalive=True
+                )
+            return self._broker
 
     def close(self) -> None:
         if self._runner is None and self._loop is None:
