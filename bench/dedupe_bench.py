@@ -85,6 +85,7 @@ from pipeline.publish import (
     band_slots_arg,
     publish_item,
     publish_keys,
+    routing_arg,
 )
 from workers.embedded_redis import EmbeddedRedis
 
@@ -114,6 +115,7 @@ ARG_SHINGLES, ARG_LEAD_SHINGLES, ARG_DOC, ARG_SLOTS = 12, 13, 15, 19  # then the
 ARG_VERDICTS = 22  # ARGV[23], the slot-check verdicts so far: publish_item adds it per call
 NO_VERDICTS = b"{}"  # ARGV[23] of a first call (and of every loader call)
 encode_json = msgspec.json.Encoder().encode  # as publish_item encodes ARGV[23]
+NO_ROUTES = routing_arg(Keys(), "0", ())  # ARGV[24]: no route stored on the bench's server
 SOURCES = ("sabq", "alriyadh", "okaz", "alyaum", "spa")
 BYLINES = ("(واس) - ", "الرياض - ", "متابعات: ", "خاص - ")
 SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
@@ -574,7 +576,17 @@ class Loader:
                 self.keys.content_mark(text_hash)[1],
             )
             commands.append(
-                ("EVALSHA", self.sha, NUM_KEYS, *names, *argv, slots, *mark_fields, NO_VERDICTS)
+                (
+                    "EVALSHA",
+                    self.sha,
+                    NUM_KEYS,
+                    *names,
+                    *argv,
+                    slots,
+                    *mark_fields,
+                    NO_VERDICTS,
+                    NO_ROUTES,
+                )
             )
         return conn.pack_commands(commands), count
 
@@ -646,7 +658,9 @@ async def evalsha_each(
         script_calls = 0
         start = time.perf_counter_ns()
         for _ in range(VERIFY_ROUNDS_MAX):
-            reply = await client.evalsha(sha, NUM_KEYS, *p.names, *p.argv, encode_json(verdicts))
+            reply = await client.evalsha(
+                sha, NUM_KEYS, *p.names, *p.argv, encode_json(verdicts), NO_ROUTES
+            )
             script_calls += 1
             kind = reply_text(reply[0])
             if kind != "verify":

@@ -25,6 +25,7 @@ from pipeline.keys import (
 from pipeline.logs import elapsed_ms
 from pipeline.models import Article, Discarded, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
+from pipeline.routes import Router
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class IngestContext:
     extraction: ExtractionPolicy
     publish: PublishPolicy
     fulltext: FulltextPolicy
+    router: Router  # this process's routes, reloaded when they change (pipeline/routes.py)
 
     @classmethod
     def create(cls, settings: Settings, keys: Keys, redis: Redis) -> IngestContext:
@@ -51,6 +53,7 @@ class IngestContext:
                 near=DedupePolicy(window_days=settings.dedupe_window_days),
             ),
             fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
+            router=Router(),
         )
 
 
@@ -59,7 +62,9 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
     html = await _load_html(ctx, job)
     article = extract_article(html, job.charset, job.entry, ctx.extraction)
     item = build_item(job, article)
-    outcome = await publish_item(ctx.redis, ctx.keys, job.feed.id, item, ctx.publish)
+    outcome = await publish_item(
+        ctx.redis, ctx.keys, job.feed.id, item, ctx.publish, router=ctx.router
+    )
     async with ctx.redis.pipeline(transaction=False) as pipe:
         if article.extraction == "feed" and (job.html_key or job.page_error):
             pipe.hincrby(ctx.keys.stats, STAT_FALLBACKS, 1)  # a page was expected

@@ -76,6 +76,23 @@ class Keys:
         bucket, field = digest[:MARK_BUCKET_CHARS], digest[MARK_BUCKET_CHARS:]
         return f"{PREFIX}:v2:{kind}:{bucket}", field
 
+    # Routes (pipeline/routes.py): STRING the RouteTable as JSON, and STRING its version (a
+    # hash of it; the publish script refuses a publish matched with another version).
+    routes: str = f"{PREFIX}:v1:routes"
+    routes_version: str = f"{PREFIX}:v1:routes:version"
+
+    def route_stream(self, name: str) -> str:
+        """STREAM of one route: the output stream's name and the route's."""
+        return f"{self.output_stream}:route:{name}"
+
+    def routed_mark(self, item_id: str) -> tuple[str, str]:
+        """(HASH, field): "<day>:<route>,<route>" the routes a published story reached (by
+        its kept item's id), so a copy from a routed source still reaches a route the kept
+        item did not (PUBLISH_ITEM builds the same names from ``routed_marks_prefix``)."""
+        return self._mark_bucket("routed", item_id)
+
+    routed_marks_prefix: str = f"{PREFIX}:v2:routed:"
+
     clusters: str = f"{PREFIX}:clusters"  # ZSET kept item id -> cluster size
 
     def cluster(self, item_id: str) -> str:
@@ -226,7 +243,8 @@ return 0
 #      item joins through it only if the slot check passes against both: docs/dedupe.md);
 #   4. otherwise XADD to the output stream and write its bands into the window's slot table.
 # KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
-#       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content
+#       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content,
+#       10 routes_version, 11.. the streams of the routes the item matches (ARGV[24]'s order)
 # ARGV: 1 item id, 2 "unix day,days remembered,prune every days" (the exact-dedupe marks), 3 maxlen,
 #       4 item JSON, 5 duplicate record JSON,
 #       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
@@ -239,7 +257,13 @@ return 0
 #       21 item_mark's field, 22 content_mark's field,
 #       23 slot-check verdicts so far, JSON {record: {"distinct": bool, "why": text}}, a record
 #       named "YYYYMMDD:number" as in the "verify" reply
-#       ({} on the first call; pipeline/publish.py fills it from the "verify" replies)
+#       ({} on the first call; pipeline/publish.py fills it from the "verify" replies),
+#       24 routing, JSON {"version": routes version matched with, "names": [matched routes],
+#          "marks": Keys.routed_marks_prefix, "bucket": MARK_BUCKET_CHARS}
+# Routes: a published item goes to each matched route's stream too; a copy goes to each of its
+# routes that its story (the kept item's id in Keys.routed_mark) has not reached yet, as an
+# item of the kept item's cluster. Routes matched with another version than KEYS[10]'s make
+# the script return {"routes_changed"} before anything is written: the caller reloads them.
 # Slot check (pipeline/align.py): a candidate the sketches call a copy and ARGV[23] has no
 # verdict for makes the script return {"verify", record, slot record, ...} before it writes
 # anything; the caller checks those records and calls again with their verdicts. The decision
@@ -250,7 +274,7 @@ return 0
 # size class's step and copy tens of MB now and then), found through the day's ``where``.
 # Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
 #       | {"duplicate_near", kept, jaccard, containment, lead}
-#       | {"verify", "YYYYMMDD:number", slot record, ...}
+#       | {"verify", "YYYYMMDD:number", slot record, ...} | {"routes_changed"}
 PUBLISH_ITEM = """
 -- Numbers reach redis.call as strings: converting a Lua number costs more than the command.
 local today, keep_days, prune_days = string.match(ARGV[2], '^(%d+),(%d+),(%d+)$')
@@ -284,6 +308,54 @@ local function mark_get(bucket, field)  -- nil, '' (published) or the kept item'
   return entry and string.match(entry, '^%d+:?(.*)$')
 end
 
+local routing = cjson.decode(ARGV[24])
+if (redis.call('GET', KEYS[10]) or '0') ~= routing.version then
+  return {'routes_changed'}
+end
+local function routed_mark(id)  -- Keys.routed_mark
+  return routing.marks .. string.sub(id, 1, routing.bucket), string.sub(id, routing.bucket + 1)
+end
+local function route_item()
+  for i = 1, #routing.names do
+    redis.call('XADD', KEYS[10 + i], 'MAXLEN', '~', ARGV[3], '*', 'item', ARGV[4])
+  end
+  if #routing.names > 0 then
+    local bucket, field = routed_mark(ARGV[1])
+    mark_put(bucket, field, table.concat(routing.names, ','))
+  end
+end
+-- The copy's item as a member of the kept item's cluster (msgspec writes the field exactly so).
+local function as_copy(kept)
+  local mine = '"cluster":{"id":"' .. ARGV[1] .. '","size":1}'
+  local at = string.find(ARGV[4], mine, 1, true)
+  if not at then return ARGV[4] end
+  local size = (tonumber(redis.call('ZSCORE', KEYS[7], kept)) or 1) + 1
+  return string.sub(ARGV[4], 1, at - 1) .. '"cluster":{"id":"' .. kept .. '","size":'
+         .. string.format('%d', size) .. '}' .. string.sub(ARGV[4], at + #mine)
+end
+-- A copy reaches the routes its story has not: the first source a route takes brings it there.
+local function route_copy(kept)
+  if #routing.names == 0 then return nil end
+  local bucket, field = routed_mark(kept)
+  local reached, delivered = {}, {}
+  for name in string.gmatch(mark_get(bucket, field) or '', '[^,]+') do reached[name] = true end
+  local item = nil
+  for i, name in ipairs(routing.names) do
+    if not reached[name] then
+      item = item or as_copy(kept)
+      redis.call('XADD', KEYS[10 + i], 'MAXLEN', '~', ARGV[3], '*', 'item', item)
+      delivered[#delivered + 1] = name
+      reached[name] = true
+    end
+  end
+  if #delivered == 0 then return nil end
+  local all = {}
+  for name in pairs(reached) do all[#all + 1] = name end
+  table.sort(all)
+  mark_put(bucket, field, table.concat(all, ','))
+  return delivered
+end
+
 local existing = mark_get(KEYS[1], item_field)
 if not existing then  -- written before the buckets (Keys.legacy_item): read until it expires
   local legacy = redis.call('GET', KEYS[8])
@@ -301,6 +373,7 @@ local function record_duplicate(kept, reason, sim, why)
   record['reason'] = reason
   if sim then record['similarity'] = sim end
   if why then record['alignment'] = why end
+  record['routed'] = route_copy(kept)  -- the routes this copy was delivered on, if any
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',
              'duplicate', cjson.encode(record), 'item', ARGV[4])
   mark_put(KEYS[1], item_field, kept)
@@ -697,6 +770,7 @@ if near then
 end
 
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'item', ARGV[4])
+route_item()
 mark_put(KEYS[1], item_field, nil)
 if ARGV[6] == '1' then mark_put(KEYS[2], content_field, ARGV[1]) end
 redis.call('HINCRBY', KEYS[5], 'published', 1)

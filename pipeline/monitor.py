@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from pipeline import registry
 from pipeline.keys import FETCH_LATENCY_BUCKETS_MS, Keys, reply_text
+from pipeline.routes import load_routes
 
 
 class GroupLag(msgspec.Struct, frozen=True):
@@ -42,7 +43,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     feeds_overdue: int  # due now and not yet claimed by a dispatch
     oldest_overdue_seconds: float  # 0 when nothing is overdue: the scheduling lag
     queues: dict[str, int]  # broker queue -> tasks waiting
-    streams: dict[str, int]  # output / duplicates stream -> length
+    streams: dict[str, int]  # output / duplicates / each route's stream -> length
     groups: tuple[GroupLag, ...]
     counters: dict[str, int]  # Keys.stats
     fetch_latency_ms: dict[str, int]  # Keys.fetch_latency, as stored (see keys.py)
@@ -68,7 +69,9 @@ async def take_snapshot(
 ) -> Snapshot:
     now = time.time() if now is None else now
     queue_names = list(queues)
+    routed = (await load_routes(redis, keys)).routes
     streams = [keys.output_stream, keys.duplicates_stream]
+    streams += [keys.route_stream(route.name) for route in routed]
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcard(keys.feeds_due)
         pipe.zcard(keys.feeds_erroring)
@@ -97,7 +100,7 @@ async def take_snapshot(
         oldest_overdue_seconds=max(0.0, now - first[0][1]) if first and overdue else 0.0,
         queues=dict(zip(queue_names, queue_lengths, strict=True)),
         streams=dict(zip(streams, stream_lengths, strict=True)),
-        groups=tuple(await _groups(redis, streams)),
+        groups=tuple(await stream_groups(redis, streams)),
         counters=_ints(counters),
         fetch_latency_ms=_ints(latency),
         worst=tuple(await _problems(redis, keys, worst_ids)),
@@ -165,7 +168,8 @@ async def count_since(redis: Redis, stream: str, since: float, cap: int = 1_000_
     return min(total, cap)
 
 
-async def _groups(redis: Redis, streams: list[str]) -> list[GroupLag]:
+async def stream_groups(redis: Redis, streams: list[str]) -> list[GroupLag]:
+    """Every consumer group of the streams, with its lag and pending entries."""
     found = []
     for stream in streams:
         if not await redis.exists(stream):

@@ -29,7 +29,7 @@ from pipeline.dedupe import (
     window_arg,
 )
 from pipeline.errors import PublishContention
-from pipeline.keys import PUBLISH_ITEM, Keys, reply_text
+from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys, reply_text
 from pipeline.models import (
     Article,
     Cluster,
@@ -43,6 +43,7 @@ from pipeline.models import (
 )
 from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.redact import without_credentials
+from pipeline.routes import Route, Router
 
 _encode = msgspec.json.Encoder().encode
 # Calls of the publish script for one item at most: each "verify" reply lists only candidates
@@ -94,12 +95,15 @@ async def publish_item(
     item: Item,
     policy: PublishPolicy,
     now: datetime | None = None,
+    router: Router | None = None,
 ) -> PublishOutcome:
     """Publish the item unless it was already published: same URL, same text, or (for texts
     long enough to fingerprint) a syndicated copy of a story published in the dedupe window.
 
     Idempotent: a retried or redelivered task gets ``Discarded(duplicate_url)`` the second time.
-    ``now`` (the index's day buckets, the marks' day) is the clock unless given.
+    ``now`` (the index's day buckets, the marks' day) is the clock unless given. ``router``:
+    the process's routes (read from Redis for this call alone when not given); the item goes
+    to each matching route's stream in the same script run.
     """
     if not item.title and not item.text:
         return Discarded(item_id=item.id, reason="too_short")
@@ -113,10 +117,19 @@ async def publish_item(
     script = redis.register_script(PUBLISH_ITEM)
     keys_arg = publish_keys(keys, feed_id, item.id, item.content_hash)
     args = _publish_args(keys, item, fp, mine, policy, now or datetime.now(UTC))
+    router = router or Router()
+    routing = await router.current(redis, keys)
     verdicts: dict[str, dict[str, object]] = {}
     for _ in range(VERIFY_ROUNDS_MAX):
-        reply = await script(keys=keys_arg, args=[*args, _encode(verdicts)])
+        routes = routing.matching(item, feed_id)
+        reply = await script(
+            keys=[*keys_arg, *(keys.route_stream(r.name) for r in routes)],
+            args=[*args, _encode(verdicts), routing_arg(keys, routing.version, routes)],
+        )
         kind, *rest = reply
+        if reply_text(kind) == "routes_changed":
+            routing = await router.reload(redis, keys)
+            continue
         if reply_text(kind) != "verify":
             return _outcome(item, reply_text(kind), [reply_text(v) for v in rest])
         for where, record in zip(rest[::2], rest[1::2], strict=True):  # "YYYYMMDD:number"
@@ -160,7 +173,7 @@ def _outcome(item: Item, kind: str, figures: list[str]) -> PublishOutcome:
 
 
 def publish_keys(keys: Keys, feed_id: str, item_id: str, text_hash: str) -> list[str]:
-    """KEYS of PUBLISH_ITEM."""
+    """KEYS 1-10 of PUBLISH_ITEM (the matched routes' streams follow)."""
     return [
         keys.item_mark(item_id)[0],
         keys.content_mark(text_hash)[0],
@@ -171,7 +184,20 @@ def publish_keys(keys: Keys, feed_id: str, item_id: str, text_hash: str) -> list
         keys.clusters,
         keys.legacy_item(item_id),
         keys.legacy_content(text_hash),
+        keys.routes_version,
     ]
+
+
+def routing_arg(keys: Keys, version: str, routes: Sequence[Route]) -> bytes:
+    """PUBLISH_ITEM ARGV[24]: the routes matched (their streams follow KEYS[10])."""
+    return _encode(
+        {
+            "version": version,
+            "names": [r.name for r in routes],
+            "marks": keys.routed_marks_prefix,
+            "bucket": MARK_BUCKET_CHARS,
+        }
+    )
 
 
 def _publish_args(
@@ -182,7 +208,7 @@ def _publish_args(
     policy: PublishPolicy,
     now: datetime,
 ) -> list[bytes | str | int]:
-    """ARGV 1-22 of PUBLISH_ITEM (23, the verdicts so far, is added per call)."""
+    """ARGV 1-22 of PUBLISH_ITEM (23, the verdicts so far, and 24, the routes, per call)."""
     near = policy.near
     args: list[bytes | str | int] = [
         item.id,

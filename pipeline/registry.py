@@ -26,6 +26,7 @@ from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext
 from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
 from pipeline.redact import MASK, redact_text, redact_url
+from pipeline.routes import Route, parse_routes
 from pipeline.settings import MAX_INTERVAL_SECONDS, Settings
 
 # Feeds written per Redis round trip (one ADD_FEEDS script) by add_feeds.
@@ -36,6 +37,22 @@ PROGRESS_EVERY = 1000
 _HEAD_BYTES = 65536
 
 Progress = Callable[[int], None]
+
+
+class FeedsDocument(msgspec.Struct, frozen=True):
+    """What a feeds file holds: its feeds, and its routes when it has a ``routes:`` section
+    (None: the file says nothing about routes, the stored ones stay)."""
+
+    specs: list[FeedSpec]
+    routes: tuple[Route, ...] | None = None
+
+
+def load_feeds_document(
+    path: Path, *, policy: FeedPolicy | None = None, progress: Progress | None = None
+) -> FeedsDocument:
+    """``load_feeds_file`` with the file's ``routes:`` section (pipeline/routes.py)."""
+    collected = _read_feeds_file(path, policy, progress)
+    return FeedsDocument(collected.specs, collected.routes)
 
 
 def load_feeds_file(
@@ -49,6 +66,12 @@ def load_feeds_file(
     of the file or nothing. ``progress(n)``: called with the feeds read so far, every
     PROGRESS_EVERY feeds. ``policy``: see FeedPolicy (commands pass
     ``FeedPolicy.from_settings(settings)``)."""
+    return _read_feeds_file(path, policy, progress).specs
+
+
+def _read_feeds_file(
+    path: Path, policy: FeedPolicy | None, progress: Progress | None
+) -> _Collected:
     try:
         with io.BufferedReader(io.FileIO(path, "rb"), buffer_size=_HEAD_BYTES) as stream:
             head = stream.peek(_HEAD_BYTES)[:_HEAD_BYTES].removeprefix(b"\xef\xbb\xbf")
@@ -59,7 +82,7 @@ def load_feeds_file(
                 _read_feeds_yaml(stream, str(path), policy, collected)
     except OSError as exc:
         raise ConfigError(f"cannot read feeds file {path}: {exc.strerror or exc}") from exc
-    return collected.specs
+    return collected
 
 
 def parse_feeds_yaml(
@@ -82,6 +105,7 @@ class _Collected:
 
     def __init__(self, progress: Progress | None) -> None:
         self.specs: list[FeedSpec] = []
+        self.routes: tuple[Route, ...] | None = None  # the file's routes: section, if any
         self._tags: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._progress = progress
 
@@ -133,7 +157,7 @@ else:  # PyYAML without libyaml: the same events from the pure-Python parser, sl
 def _read_feeds_yaml(
     stream: IO[bytes] | bytes | str, source: str, policy: FeedPolicy | None, into: _Collected
 ) -> None:
-    entries = _yaml_feed_entries(stream, source)
+    entries = _yaml_feed_entries(stream, source, into)
     for index in itertools.count():
         try:
             entry = next(entries, _END)
@@ -147,11 +171,14 @@ def _read_feeds_yaml(
 _END = object()
 
 
-def _yaml_feed_entries(stream: IO[bytes] | bytes | str, source: str) -> Iterator[Any]:
+def _yaml_feed_entries(
+    stream: IO[bytes] | bytes | str, source: str, into: _Collected
+) -> Iterator[Any]:
     """Each entry of the top-level ``feeds:`` list, as plain Python values, one at a time.
 
-    Other top-level keys are composed (their anchors stay usable) and dropped. The whole
-    stream is read, so a syntax error after the list, or a second document, is still found."""
+    A ``routes:`` section is validated into ``into.routes``. Other top-level keys are composed
+    (their anchors stay usable) and dropped. The whole stream is read, so a syntax error after
+    the list, or a second document, is still found."""
     loader: Any = _FeedsLoader(stream)
     no_feeds = ConfigError(f"{source}: expected a top-level 'feeds:' list")
     loader.get_event()  # StreamStartEvent
@@ -165,6 +192,9 @@ def _yaml_feed_entries(stream: IO[bytes] | bytes | str, source: str) -> Iterator
     found = False
     while not loader.check_event(yaml.MappingEndEvent):
         key = loader.construct_document(loader.compose_node(None, None))
+        if key == "routes":
+            _read_routes(loader, source, into)
+            continue
         if key != "feeds":
             loader.compose_node(None, None)
             continue
@@ -189,6 +219,14 @@ def _yaml_feed_entries(stream: IO[bytes] | bytes | str, source: str) -> Iterator
         raise yaml.YAMLError("more than one document (a second '---')")
     if not found:
         raise no_feeds
+
+
+def _read_routes(loader: Any, source: str, into: _Collected) -> None:
+    """The ``routes:`` section (an empty one clears the stored routes)."""
+    if into.routes is not None:
+        raise ConfigError(f"{source}: 'routes:' is given twice")
+    raw = loader.construct_document(loader.compose_node(None, None))
+    into.routes = parse_routes([] if raw is None else raw, source)
 
 
 def _yaml_problem(exc: BaseException) -> str:

@@ -29,10 +29,11 @@ from pipeline.fulltext import describe as describe_fulltext
 from pipeline.keys import Keys, keys_for
 from pipeline.locate import locate_feed
 from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext
-from pipeline.monitor import Snapshot, count_since, take_snapshot
+from pipeline.monitor import GroupLag, Snapshot, count_since, stream_groups, take_snapshot
 from pipeline.netguard import NetworkPolicy
 from pipeline.publish import ClusterCopy, biggest_clusters
 from pipeline.redact import redact_text, redact_url
+from pipeline.routes import Route, RoutingTable, load_routes, save_routes
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
@@ -115,22 +116,25 @@ def main() -> None:
 def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None:
     """Run the whole pipeline on this machine (starts Redis too when none is configured)."""
     settings = load_settings()
-    specs = _load_specs(feeds_file, registry.FeedPolicy.from_settings(settings))
+    document = _load_document(feeds_file, registry.FeedPolicy.from_settings(settings))
     with supervisor.stop_signals():
         try:
-            code = _run(settings, specs, summary_interval, verbose)
+            code = _run(settings, document, summary_interval, verbose)
         except supervisor.Stop:
             code = 0
     sys.exit(code)
 
 
-def _run(settings: Settings, specs: list[FeedSpec], interval: float, verbose: bool) -> int:
+def _run(
+    settings: Settings, document: registry.FeedsDocument, interval: float, verbose: bool
+) -> int:
     with _redis_for(settings) as redis_server:
         client = redis.Redis.from_url(redis_server.url)
-        added = _import(settings, redis_server.url, specs)
+        added = _import(settings, redis_server.url, document.specs)
+        routed = _save_routes(settings, redis_server.url, document.routes)
         click.echo(
             f"feedpipe: Redis {redact_url(redis_server.url)}; {added} new feed(s) imported; "
-            f"output stream {settings.output_stream}; Ctrl-C to stop"
+            f"output stream {settings.output_stream}{routed}; Ctrl-C to stop"
         )
         keys = keys_for(settings.output_stream, settings.duplicates_stream)
         summary = supervisor.Summary(client, keys)
@@ -312,6 +316,13 @@ class _ItemPrinter:
 @click.option("--from-start", is_flag=True, help="A new group starts at the stream's beginning.")
 @click.option("--count", type=int, default=None, help="Exit after this many items.")
 @click.option(
+    "--stream",
+    "stream_name",
+    default=None,
+    help="A route's name (feedpipe routes ls), or a stream's full key [default: the output "
+    "stream].",
+)
+@click.option(
     "--claim-idle",
     type=float,
     default=60.0,
@@ -325,18 +336,21 @@ def tail(
     fmt: str,
     from_start: bool,
     count: int | None,
+    stream_name: str | None,
     claim_idle: float,
 ) -> None:
-    """Print items from the output stream as a consumer group (XREADGROUP, XACK after printing).
+    """Print items from the output stream (or a route's) as a consumer group (XREADGROUP, XACK
+    after printing).
 
     An entry that is not an item is reported on stderr, copied to <stream>:bad and acked."""
     settings = load_settings()
     client = redis.Redis.from_url(redis_url(settings))
+    stream = _stream_named(settings, stream_name)
     printed = 0
     try:
         sub = StreamSubscriber(
             client,
-            settings.output_stream,
+            stream,
             group,
             consumer or socket.gethostname(),
             from_start=from_start,
@@ -354,6 +368,20 @@ def tail(
         raise click.ClickException(f"lost Redis: {exc}") from exc
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _stream_named(settings: Settings, name: str | None) -> str:
+    """The output stream, a route's stream by the route's name, or a key given whole."""
+    if name is None:
+        return settings.output_stream
+    keys = keys_for(settings.output_stream, settings.duplicates_stream)
+    table = run_async(settings, load_routes)
+    if any(route.name == name for route in table.routes):
+        return keys.route_stream(name)
+    if ":" in name:
+        return name
+    known = ", ".join(r.name for r in table.routes) or "none"
+    raise click.ClickException(f"--stream {name!r}: no such route (routes: {known})")
 
 
 def format_item(item: dict[str, Any], fmt: str) -> str:
@@ -501,11 +529,13 @@ def feeds_import(path: Path) -> None:
     """Add or update the feeds of a YAML or OPML file (all of them, or none if one is bad)."""
     started = time.monotonic()
     settings = load_settings()
-    specs = _load_specs(path, registry.FeedPolicy.from_settings(settings))
+    document = _load_document(path, registry.FeedPolicy.from_settings(settings))
+    specs = document.specs
     added = _import(settings, None, specs)
+    routed = _save_routes(settings, None, document.routes)
     click.echo(
-        f"{len(specs)} feed(s) in {path}: {added} new, {len(specs) - added} updated "
-        f"({time.monotonic() - started:.1f} s)"
+        f"{len(specs)} feed(s) in {path}: {added} new, {len(specs) - added} updated"
+        f"{routed} ({time.monotonic() - started:.1f} s)"
     )
 
 
@@ -619,18 +649,19 @@ def _when(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _load_specs(path: Path | None, policy: registry.FeedPolicy) -> list[FeedSpec]:
-    """Every feed of the file, validated: a bad entry stops here, before anything is written.
-    ``policy``: from the settings (which feeds the SSRF guard refuses, the interval bounds)."""
+def _load_document(path: Path | None, policy: registry.FeedPolicy) -> registry.FeedsDocument:
+    """Every feed and route of the file, validated: a bad entry stops here, before anything is
+    written. ``policy``: from the settings (which feeds the SSRF guard refuses, the interval
+    bounds)."""
     if path is None:
-        return []
+        return registry.FeedsDocument([])
     on_terminal = sys.stderr.isatty()  # a counter there; logs and pipes get the summary only
 
     def counter(read: int) -> None:
         click.echo(f"\rreading {path}: {read} feeds", err=True, nl=False)
 
     try:
-        return registry.load_feeds_file(
+        return registry.load_feeds_document(
             path, policy=policy, progress=counter if on_terminal else None
         )
     except ConfigError as exc:
@@ -638,6 +669,17 @@ def _load_specs(path: Path | None, policy: registry.FeedPolicy) -> list[FeedSpec
     finally:
         if on_terminal:
             click.echo("\r\033[K", err=True, nl=False)  # the counter line, erased
+
+
+def _save_routes(settings: Settings, url: str | None, found: tuple[Route, ...] | None) -> str:
+    """Stores the file's routes (replacing the stored ones) when it has a ``routes:`` section;
+    returns what to say about it."""
+    if found is None:
+        return ""
+    if url is not None:
+        settings = settings.model_copy(update={"redis_url": url})
+    version = run_async(settings, lambda r, k: save_routes(r, k, found))
+    return f"; {len(found)} route(s) (version {version})"
 
 
 def _import(settings: Settings, url: str | None, specs: list[FeedSpec]) -> int:
@@ -656,6 +698,51 @@ def _import(settings: Settings, url: str | None, specs: list[FeedSpec]) -> int:
             settings,
             lambda r, k: registry.add_feeds(r, k, specs, time.time(), progress=advance),
         )
+
+
+# -------------------------------------------------------------------------------------- routes
+
+
+@main.group()
+def routes() -> None:
+    """Named output streams taking the items that match a condition (feeds file `routes:`)."""
+
+
+@routes.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per route.")
+def routes_ls(as_json: bool) -> None:
+    """Each route: its stream, condition, length and consumer groups' lag."""
+    settings = load_settings()
+    table, lengths, groups = run_async(settings, _routes_view)
+    if not table.routes and not as_json:
+        click.echo(f"no routes (version {table.version}): add a routes: section to the feeds file")
+    for route in table.routes:
+        stream = keys_for(settings.output_stream, settings.duplicates_stream).route_stream(
+            route.name
+        )
+        lags = [g for g in groups if g.stream == stream]
+        if as_json:
+            row = msgspec.to_builtins(route) | {
+                "stream": stream,
+                "length": lengths[stream],
+                "groups": msgspec.to_builtins(lags),
+                "version": table.version,
+            }
+            click.echo(redact_text(json.dumps(row, ensure_ascii=False)))
+            continue
+        click.echo(f"{route.name:16} {stream}  {lengths[stream]} items  {route.describe()}")
+        for group in lags:
+            lag = "?" if group.lag is None else str(group.lag)
+            click.echo(f"{'':16} group {group.group}: lag {lag}, pending {group.pending}")
+
+
+async def _routes_view(
+    client: AsyncRedis, keys: Keys
+) -> tuple[RoutingTable, dict[str, int], list[GroupLag]]:
+    table = await load_routes(client, keys)
+    streams = [keys.route_stream(r.name) for r in table.routes]
+    lengths = {stream: await client.xlen(stream) for stream in streams}
+    return table, lengths, await stream_groups(client, streams)
 
 
 if __name__ == "__main__":

@@ -202,6 +202,47 @@ def test_tail_consumer_group_acks_and_resumes(
     assert clean_redis.xpending(KEYS.output_stream, "app")["pending"] == 0
 
 
+def test_routes_come_from_the_feeds_file_and_can_be_listed_and_tailed(
+    redis_server: Any, clean_redis: sync_redis.Redis, tmp_path: Path
+) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/9"  # no worker consumes this database
+    client = sync_redis.Redis.from_url(url)
+    client.flushdb()
+    env = cli_env(url)
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text(
+        "feeds:\n  - url: https://a.example/rss\n"
+        "routes:\n  - name: persian\n    languages: [fa]\n"
+        "  - name: oil\n    match: '(?i)oil|نفت'\n    tags: [energy]\n"
+    )
+    done = feedpipe("feeds", "import", str(feeds_file), env=env)
+    assert "2 route(s) (version " in done.stdout
+    listed = feedpipe("routes", "ls", env=env).stdout.splitlines()
+    assert listed[0].split()[:3] == ["persian", "feedpipe:items:route:persian", "0"]
+    assert "tags energy; match /(?i)oil|نفت/" in listed[1]
+    client.xadd(KEYS.route_stream("persian"), {"item": json.dumps({"title": "خبر"})})
+    tailed = feedpipe("tail", "--stream", "persian", "--from-start", "--count", "1", env=env)
+    assert json.loads(tailed.stdout)["title"] == "خبر"
+    [row, _] = [
+        json.loads(line) for line in feedpipe("routes", "ls", "--json", env=env).stdout.splitlines()
+    ]
+    assert row["length"] == 1 and row["groups"][0]["group"] == "feedpipe-tail"
+    assert row["groups"][0]["lag"] == 0
+    done = feedpipe("tail", "--stream", "nope", env=env, check=False)
+    assert (
+        done.returncode != 0
+        and "--stream 'nope': no such route (routes: persian, oil)" in done.stderr
+    )
+
+    feeds_file.write_text("feeds: []\nroutes:\n  - name: x\n    match: '(a)\\1'\n")
+    done = feedpipe("feeds", "import", str(feeds_file), env=env, check=False)
+    assert done.returncode != 0 and "routes[0].match: not a valid RE2 pattern" in done.stderr
+    assert "oil " in feedpipe("routes", "ls", env=env).stdout  # nothing written
+    feeds_file.write_text("feeds: []\nroutes: []\n")
+    feedpipe("feeds", "import", str(feeds_file), env=env)
+    assert feedpipe("routes", "ls", env=env).stdout.startswith("no routes")
+
+
 def test_subscriber_gets_unacked_items_again_after_a_crash(
     redis_server: Any, clean_redis: sync_redis.Redis
 ) -> None:
@@ -263,7 +304,10 @@ async def test_run_starts_its_own_redis_and_stops_everything(
     feed = english_feed(story("embedded", "Embedded Redis works", 6))
     _site, server = await serve(aiohttp_server, [feed])
     feeds_file = tmp_path / "feeds.yaml"
-    feeds_file.write_text(f"feeds:\n  - url: {url(server, feed.path)}\n")
+    feeds_file.write_text(
+        f"feeds:\n  - url: {url(server, feed.path)}\n"
+        "routes:\n  - name: english\n    languages: [en]\n  - name: other\n    languages: [fa]\n"
+    )
     env = cli_env(
         None,
         FEEDPIPE_DATA_DIR=str(tmp_path / "data"),
@@ -294,6 +338,10 @@ async def test_run_starts_its_own_redis_and_stops_everything(
         summary = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     item = json.loads(client.xrange(KEYS.output_stream)[0][1][b"item"])
     assert item["title"] == "Embedded Redis works"
+    assert "2 route(s)" in banner
+    [(_, routed)] = client.xrange(KEYS.route_stream("english"))
+    assert json.loads(routed[b"item"])["id"] == item["id"]  # in the same script run
+    assert client.xlen(KEYS.route_stream("other")) == 0
     while "published" not in summary:
         summary = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     assert "feeds 1" in summary
