@@ -219,8 +219,11 @@ async def take_new_entries(
             left += [entry for entry, job in ready if job is None]
             await _queue_jobs(ctx, state, [(entry, job) for entry, job in ready if job])
     finally:
-        for task in fetching:  # a failure above: the pages still coming are not awaited
+        for task in fetching:  # a failure above: the pages still coming are not waited for
             task.cancel()
+        # ...but their endings are collected: a task that failed as it was cancelled (Redis
+        # gone) would otherwise log "Task exception was never retrieved" once per page.
+        await asyncio.gather(*fetching, return_exceptions=True)
     if left:
         await ctx.redis.delete(*(_seen_key(ctx, state, entry) for entry in left))
     return len(new) - len(left), len(left), elsewhere
