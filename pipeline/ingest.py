@@ -22,6 +22,7 @@ from pipeline.keys import (
     STAT_FALLBACKS,
     Keys,
 )
+from pipeline.language import LanguagePolicy, detect_language
 from pipeline.logs import elapsed_ms
 from pipeline.models import Article, Discarded, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
@@ -39,6 +40,7 @@ class IngestContext:
     publish: PublishPolicy
     fulltext: FulltextPolicy
     router: Router  # this process's routes, reloaded when they change (pipeline/routes.py)
+    language: LanguagePolicy
 
     @classmethod
     def create(cls, settings: Settings, keys: Keys, redis: Redis) -> IngestContext:
@@ -54,6 +56,7 @@ class IngestContext:
             ),
             fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
             router=Router(),
+            language=LanguagePolicy(),
         )
 
 
@@ -61,7 +64,8 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
     start = time.monotonic()
     html = await _load_html(ctx, job)
     article = extract_article(html, job.charset, job.entry, ctx.extraction)
-    item = build_item(job, article)
+    language = detect_language(article.title, article.text, article.language, ctx.language)
+    item = build_item(job, article, language)
     outcome = await publish_item(
         ctx.redis, ctx.keys, job.feed.id, item, ctx.publish, router=ctx.router
     )

@@ -10,7 +10,7 @@ from typing import Literal, get_args
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: declared_language (language is detected from the text)
 
 
 # Where an item's text comes from (pipeline/fulltext.py): the article page, the feed's own
@@ -185,6 +185,9 @@ class Item(msgspec.Struct, frozen=True):
     extraction: Literal["trafilatura", "feed"]
     content_hash: str
     cluster: Cluster
+    # What the page (<html lang>) or the feed declared; ``language`` is detected from the text
+    # (pipeline/language.py) and differs when the declaration was wrong or missing.
+    declared_language: str | None = None
     schema: int = SCHEMA_VERSION
 
 

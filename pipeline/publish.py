@@ -30,6 +30,7 @@ from pipeline.dedupe import (
 )
 from pipeline.errors import PublishContention
 from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys, reply_text
+from pipeline.language import Language
 from pipeline.models import (
     Article,
     Cluster,
@@ -59,7 +60,7 @@ class PublishPolicy:
     near: DedupePolicy  # near-duplicate detection
 
 
-def build_item(job: ExtractJob, article: Article) -> Item:
+def build_item(job: ExtractJob, article: Article, language: Language) -> Item:
     entry = job.entry
     return Item(
         id=job.item_id,
@@ -73,7 +74,8 @@ def build_item(job: ExtractJob, article: Article) -> Item:
         author=article.author,
         published_at=article.published_at,
         fetched_at=job.fetched_at,
-        language=article.language,
+        language=language.language,
+        declared_language=language.declared,
         text=article.text,
         summary=entry.summary or _first_paragraph(article.text),
         categories=entry.categories,

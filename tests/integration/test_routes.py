@@ -5,6 +5,7 @@ route changes reach running workers without a restart."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -141,3 +142,18 @@ async def test_status_and_exporter_show_each_route_and_its_consumers(redis: Redi
     }
     assert samples[("feedpipe_stream_length", (("stream", stream),))] == 1
     assert samples[("feedpipe_consumer_group_lag", (("group", "desk"), ("stream", stream)))] == 1
+
+
+async def test_a_mis_tagged_edition_is_routed_by_the_language_of_its_text(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    """An agency's English edition whose feed and pages say ``fa``: the item's language is
+    detected from the text, the declared one kept beside it, and routes follow the text."""
+    english = story("mis-tagged", "Quokka census begins", 5)
+    feed = dataclasses.replace(english_feed(english, path="/en-as-fa.xml"), language="fa")
+    _site, server = await serve(aiohttp_server, [feed])
+    await save_routes(redis, KEYS, [Route(name="english", languages=("en",)), ARABIC])
+    await add_feeds(redis, url(server, feed.path))
+    [routed] = await wait_for(lambda: route_items(redis, "english"), what="the English item")
+    assert (routed["language"], routed["declared_language"], routed["schema"]) == ("en", "fa", 2)
+    assert await route_items(redis, "arabic") == []

@@ -9,6 +9,7 @@ import jsonschema
 import msgspec
 
 from pipeline.extract import ExtractionPolicy, article_from_feed, extract_article
+from pipeline.language import Language
 from pipeline.models import Entry, ExtractJob, FeedRef
 from pipeline.publish import build_item, item_json
 
@@ -100,10 +101,12 @@ def test_no_page_uses_summary() -> None:
 
 def test_item_matches_schema(item_schema: dict[str, Any]) -> None:
     e = entry()
-    item = build_item(job(e), extract_article(PAGE.encode(), "utf-8", e, POLICY))
+    article = extract_article(PAGE.encode(), "utf-8", e, POLICY)
+    item = build_item(job(e), article, Language(language="fa", declared=article.language))
     document = json.loads(item_json(item))
     jsonschema.validate(document, item_schema, format_checker=jsonschema.FormatChecker())
-    assert document["schema"] == 1
+    assert document["schema"] == 2
+    assert (document["language"], document["declared_language"]) == ("fa", "fa")
     assert document["source"] == "خبرگزاری نمونه"
     assert document["feed"] == {
         "url": "https://agency.example/rss",
@@ -117,7 +120,7 @@ def test_item_matches_schema(item_schema: dict[str, Any]) -> None:
 
 def test_item_without_link_still_valid(item_schema: dict[str, Any]) -> None:
     e = entry(url=None, canonical_url=None)
-    item = build_item(job(e), article_from_feed(e))
+    item = build_item(job(e), article_from_feed(e), Language(language=None, declared=None))
     jsonschema.validate(json.loads(item_json(item)), item_schema)
     assert item.extraction == "feed" and item.url is None
 
