@@ -24,7 +24,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from pipeline import registry
 from pipeline.keys import STAT_DEAD_LETTERED, STAT_DUPLICATES, STAT_PUBLISHED, Keys
-from pipeline.models import FeedSpec
+from pipeline.models import FeedSpec, Fulltext
 from pipeline.settings import Settings
 from workers.embedded_redis import EmbeddedRedis
 from workers.supervisor import Supervisor
@@ -68,7 +68,11 @@ def start_pipeline(
     subset), under its supervisor, with the settings in ``extra`` (FEEDPIPE_ variables)."""
     env = pipeline_env(redis_url, data_dir, extra)
     settings = Settings.model_validate(
-        {k.removeprefix("FEEDPIPE_").lower(): v for k, v in env.items() if k.startswith("FEEDPIPE_")}
+        {
+            k.removeprefix("FEEDPIPE_").lower(): v
+            for k, v in env.items()
+            if k.startswith("FEEDPIPE_")
+        }
     )
     supervisor = Supervisor(settings, env, data_dir / "logs")
     supervisor.start(roles)
@@ -133,13 +137,15 @@ def wait_for_workers(redis_url: str, data_dir: Path, count: int, timeout: float 
     raise TimeoutError(f"{count} workers did not answer within {timeout} s")
 
 
-def register_feeds(redis_url: str, urls: list[str], interval: int | None = None) -> None:
+def register_feeds(
+    redis_url: str, urls: list[str], interval: int | None = None, fulltext: Fulltext = "auto"
+) -> None:
     """Through registry.add_feeds, as `feedpipe feeds import` does: every feed due now."""
 
     async def add() -> None:
         client = AsyncRedis.from_url(redis_url)
         try:
-            specs = [FeedSpec(url=url, interval=interval) for url in urls]
+            specs = [FeedSpec(url=url, interval=interval, fulltext=fulltext) for url in urls]
             await registry.add_feeds(client, KEYS, specs, time.time())
         finally:
             await client.aclose()

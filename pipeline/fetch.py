@@ -101,6 +101,7 @@ class Request:
     limits: FetchLimits
     headers: Mapping[str, str]
     deadline: float  # monotonic; waiting for a politeness slot never goes past it
+    form: Mapping[str, str] | None = None  # POSTed form-encoded when given (WebSub hubs)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,17 @@ class Fetcher:
     ) -> FetchResult:
         return await self.get(Request(url, feed_url, limits, {"Accept": PAGE_ACCEPT}, deadline))
 
+    async def post_form(
+        self, url: str, form: Mapping[str, str], *, feed_url: str, limits: FetchLimits
+    ) -> int:
+        """POST a form (a WebSub hub request): guarded and polite like a GET, no redirect
+        followed; the response's status."""
+        deadline = time.monotonic() + (limits.timeout.total or 60.0)
+        request = Request(url, feed_url, limits, {}, deadline, form=dict(form))
+        async with self._response(request, url) as response:
+            await response.content.read(limits.max_bytes)  # the hub's few words, drained
+            return response.status
+
     async def get(self, request: Request) -> FetchResult:
         """Follow redirects hop by hop, each hop guarded and polite."""
         url, hops = request.url, list[tuple[int, str]]()
@@ -161,9 +173,11 @@ class Fetcher:
             async with (
                 self._slot(url, request.deadline),
                 self.in_flight,
-                self.session.get(
+                self.session.request(
+                    "GET" if request.form is None else "POST",
                     url,
                     headers=request.headers,
+                    data=request.form,
                     timeout=request.limits.timeout,
                     allow_redirects=False,
                 ) as response,
@@ -229,7 +243,19 @@ async def _result(
         charset=response.charset,
         permanent_url=_permanent_target(hops),
         fresh_for=freshness_seconds(response.headers),
+        hub_link=_link_header(response, "hub"),
+        self_link=_link_header(response, "self"),
     )
+
+
+def _link_header(response: aiohttp.ClientResponse, rel: str) -> str | None:
+    """A ``Link: <url>; rel="..."`` target, made absolute (WebSub discovery)."""
+    try:
+        link = response.links.get(rel)
+    except ValueError:  # a malformed header is no link
+        return None
+    url = link.get("url") if link else None
+    return str(url) if url else None
 
 
 def _permanent_target(hops: list[tuple[int, str]]) -> str | None:

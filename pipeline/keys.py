@@ -93,6 +93,18 @@ class Keys:
 
     routed_marks_prefix: str = f"{PREFIX}:v2:routed:"
 
+    # WebSub (pipeline/websub.py): ZSET feed id -> when its subscription needs a request
+    # (subscribe, renew, retry, unsubscribe).
+    websub_due: str = f"{PREFIX}:v1:websub:due"
+
+    def websub(self, feed_id: str) -> str:
+        """STRING: a feed's WebSub subscription (websub.Subscription as JSON)."""
+        return f"{PREFIX}:v1:websub:sub:{feed_id}"
+
+    def push_body(self, token: str) -> str:
+        """STRING: zlib body of a hub's notification, waiting for the fetch worker (1 h TTL)."""
+        return f"{PREFIX}:v1:push:{token}"
+
     clusters: str = f"{PREFIX}:clusters"  # ZSET kept item id -> cluster size
 
     def cluster(self, item_id: str) -> str:
@@ -154,6 +166,8 @@ STAT_REDELIVERED = "redelivered"  # extract jobs the broker lost, sent again
 STAT_POLLS_BY_CLASS = "polls:"
 FETCH_LATENCY_BUCKETS_MS = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)
 STAT_POLL_ERRORS = "poll_errors"
+STAT_PUSHES = "pushes"  # WebSub notifications accepted (signed by the subscription's secret)
+STAT_PUSHES_REFUSED = "pushes_refused"  # notifications ignored: bad or missing signature
 STAT_NEW_ENTRIES = "new_entries"
 STAT_PUBLISHED = "published"
 STAT_DUPLICATES = "duplicates"

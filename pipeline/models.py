@@ -67,6 +67,9 @@ class FeedState(msgspec.Struct, frozen=True):
     fulltext: Fulltext = "auto"
     # Page checks in a row in which the feed's content was the article (pipeline/fulltext.py)
     fulltext_streak: int = 0
+    # End of the WebSub lease its hub granted (pipeline/websub.py): polled at the safety
+    # interval until then.
+    push_until: float | None = None
 
     @property
     def ref(self) -> FeedRef:
@@ -94,6 +97,9 @@ class FetchResult(msgspec.Struct, frozen=True):
     permanent_url: str | None = None
     # Seconds the server says the response stays fresh (Cache-Control max-age / Expires).
     fresh_for: float | None = None
+    # WebSub discovery from the Link header: rel="hub" and rel="self" (pipeline/websub.py).
+    hub_link: str | None = None
+    self_link: str | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -126,6 +132,9 @@ class ParsedFeed(msgspec.Struct, frozen=True):
     # The feed's own polling hint in seconds: RSS <ttl>, sy:updatePeriod/updateFrequency.
     min_interval: float | None = None
     total_entries: int = 0  # entries in the document, before the per-poll cap
+    # WebSub discovery from the document: <link rel="hub"> and rel="self" (pipeline/websub.py).
+    hub_link: str | None = None
+    self_link: str | None = None
 
 
 class ExtractJob(msgspec.Struct, frozen=True):

@@ -66,7 +66,17 @@ def parse_feed(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFe
         problem=problem,
         min_interval=_feed_interval_hint(feed),
         total_entries=len(parsed.entries),
+        hub_link=_feed_link(feed, "hub", base),
+        self_link=_feed_link(feed, "self", base),
     )
+
+
+def _feed_link(feed: Any, rel: str, base: str) -> str | None:
+    """The feed's own <link rel=...> (Atom, or atom:link in RSS): WebSub's hub and topic."""
+    for link in feed.get("links") or []:
+        if isinstance(link, dict) and link.get("rel") == rel:
+            return absolute_url(_text(link.get("href")), base)
+    return None
 
 
 def _to_entry(raw: dict[str, Any], base: str, language: str | None, repeated: set[str]) -> Entry:

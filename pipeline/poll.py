@@ -51,6 +51,7 @@ from pipeline.politeness import HostQueues, NoSlot, host_key
 from pipeline.redeliver import ExtractQueue
 from pipeline.schedule import SchedulePolicy, estimate_rate, hint_seconds
 from pipeline.settings import Settings
+from pipeline.websub import WebSubPolicy, hub_link, load_push_body, note_hub, pushed_result
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class PollContext:
     page_limits: FetchLimits
     host_polls: HostQueues  # polls of one host's feeds take turns (``_host_turn``)
     fulltext: FulltextPolicy
+    websub: WebSubPolicy | None  # None: FEEDPIPE_WEBSUB_BASE_URL unset, polling only
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
@@ -92,6 +94,7 @@ class PollContext:
             page_limits=FetchLimits.for_pages(settings),
             host_polls=HostQueues(settings.host_max_in_flight),
             fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
+            websub=WebSubPolicy.from_settings(settings),
         )
 
 
@@ -317,8 +320,13 @@ async def _record_success(
     elif fetched.held_elsewhere:  # not this host's doing: no reason to come back within the floor
         next_poll = ctx.schedule.next_poll_soon(now, ctx.rng)
     else:
-        next_poll = ctx.schedule.next_poll_after_success(learned, now, ctx.rng)
+        next_poll = _pushed_or(
+            ctx, state, ctx.schedule.next_poll_after_success(learned, now, ctx.rng), now
+        )
     await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
+    link = hub_link(fetched.parsed, result) if ctx.websub and fetched.parsed else None
+    if link is not None:
+        await note_hub(ctx.redis, ctx.keys, state.id, link, now)
     status = _success_status(fetched)
     stat = {"not_modified": STAT_NOT_MODIFIED, "unchanged": STAT_UNCHANGED}.get(status)
     duration = elapsed_ms(start)
@@ -343,12 +351,47 @@ async def _record_success(
     )
 
 
+def _pushed_or(ctx: PollContext, state: FeedState, next_poll: float, now: float) -> float:
+    """A feed its hub pushes is polled at the WebSub safety interval at most often."""
+    if ctx.websub is None or state.push_until is None or state.push_until <= now:
+        return next_poll
+    return max(next_poll, now + ctx.websub.poll_seconds)
+
+
+async def ingest_push(ctx: PollContext, feed_id: str, body_key: str) -> int:
+    """A hub's notification (stored by ``feedpipe websub``): its new entries taken as a poll
+    takes them (the same claims and item ids: a pushed entry and a polled one are one item).
+    Returns the entries queued; entries left over (a busy host) bring the next poll forward."""
+    state = await registry.load_feed(ctx.redis, ctx.keys, feed_id)
+    body = await load_push_body(ctx.redis, ctx.keys, body_key)
+    if state is None or body is None:
+        return 0
+    deadline = time.monotonic() + ctx.settings.poll_budget_seconds
+    try:
+        parsed = parse_feed(
+            pushed_result(state, body), state.url, ctx.settings.max_entries_per_poll
+        )
+    except FeedError as err:
+        log.warning("pushed document refused", extra=_push_fields(state, str(err)))
+        return 0
+    queued, left_over, held = await take_new_entries(ctx, state, parsed, deadline)
+    if left_over or held:
+        await registry.mark_due(
+            ctx.redis, ctx.keys, state.id, ctx.schedule.next_poll_to_resume(time.time(), ctx.rng)
+        )
+    log.info("pushed", extra=_push_fields(state, None) | {"items": queued})
+    return queued
+
+
+def _push_fields(state: FeedState, reason: str | None) -> dict[str, object]:
+    return {"stage": "push", "feed_url": state.url, "reason": reason}
+
+
 def _left_reason(fetched: Fetched) -> str | None:
     if not fetched.incomplete:
         return None
     return (
-        f"{fetched.left_over} entries left for later, {fetched.held_elsewhere} held by "
-        "another poll"
+        f"{fetched.left_over} entries left for later, {fetched.held_elsewhere} held by another poll"
     )
 
 

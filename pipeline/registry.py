@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -564,6 +565,8 @@ async def remove_feed(redis: Redis, keys: Keys, url_or_id: str) -> FeedState | N
             pipe.zrem(keys.feeds_due, state.id)
             pipe.zrem(keys.feeds_erroring, state.id)
             pipe.delete(keys.feed(state.id))
+            # A WebSub subscription is due now: with its feed gone, it is unsubscribed.
+            pipe.zadd(keys.websub_due, {state.id: time.time()}, xx=True)
             await pipe.execute()
     return state
 
@@ -658,6 +661,7 @@ def feed_state_from_hash(raw: Mapping[Any, Any]) -> FeedState:
         last_full_fetch=_float(fields.get("last_full_fetch")),
         rate=_float(fields.get("rate")),
         hint=_float(fields.get("hint")),
+        push_until=_float(fields.get("push_until")),
         fulltext=_fulltext(fields.get("fulltext")),
         fulltext_streak=_int(fields.get("fulltext_streak")) or 0,
     )

@@ -11,7 +11,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
@@ -162,6 +162,19 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"  # `feedpipe exporter` listens here (compose: 0.0.0.0)
     metrics_port: int = Field(default=9464, ge=1, le=65535)
 
+    # --- WebSub (pipeline/websub.py) -----------------------------------------------------
+    # The public base URL hubs reach `feedpipe websub` at (https://feeds.example.org; a reverse
+    # proxy in front of it). Unset: feedpipe never subscribes and only polls.
+    websub_base_url: str | None = None
+    websub_host: str = "127.0.0.1"  # `feedpipe websub` listens here (compose: 0.0.0.0)
+    websub_port: int = Field(default=8480, ge=1, le=65535)
+    # The lease asked of hubs (they decide); renewed at 80 % of what they grant.
+    websub_lease_seconds: int = Field(default=10 * 86_400, ge=300, le=365 * 86_400)
+    # A subscribed feed is still polled, this rarely at most often: a net for lost pushes.
+    websub_poll_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
+    # How often due subscriptions are (re)requested (the beat's websub-maintain task).
+    websub_maintain_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     # --- Workers (used by `feedpipe run` and the compose file) ---------------------------
     # Poll tasks at once in a fetch worker (threads sharing one event loop; due feeds are
     # split over at least this many tasks per fetch process). Extract: processes, 1024 is
@@ -176,6 +189,18 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
         return check_redis_url(value) if value else None
+
+    @field_validator("websub_base_url")
+    @classmethod
+    def _check_websub_base_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("expected the http(s) base URL hubs reach `feedpipe websub` at")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials (hubs would see them)")
+        return value.rstrip("/")
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

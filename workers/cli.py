@@ -37,12 +37,13 @@ from pipeline.routes import Route, RoutingTable, load_routes, save_routes
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
-from workers.config import create_app
+from workers.config import TASK_INGEST_PUSH, create_app
 from workers.demo_server import DemoServer
 from workers.demo_site import DemoFeed, demo_feeds, find_fixture
 from workers.embedded_redis import EmbeddedRedis, running_embedded_url
 from workers.exporter import QUEUES
 from workers.exporter import serve as serve_metrics
+from workers.websub_service import serve as serve_websub
 
 T = TypeVar("T")
 
@@ -513,6 +514,30 @@ def exporter() -> None:
         f"(Redis {redact_url(url)})"
     )
     serve_metrics(settings, url, keys_for(settings.output_stream, settings.duplicates_stream))
+
+
+@main.command()
+def websub() -> None:
+    """Serve the WebSub callback (FEEDPIPE_WEBSUB_HOST:FEEDPIPE_WEBSUB_PORT) that hubs reach
+    at FEEDPIPE_WEBSUB_BASE_URL: verification of intent and signed notifications."""
+    settings = load_settings()
+    url = redis_url(settings)
+    app = create_app(settings.model_copy(update={"redis_url": url}))
+
+    def send(feed_id: str, body_key: str) -> None:
+        app.send_task(TASK_INGEST_PUSH, args=[feed_id, body_key])
+
+    click.echo(
+        f"feedpipe websub: http://{settings.websub_host}:{settings.websub_port}/websub/ "
+        f"(hubs call {redact_url(settings.websub_base_url or '(FEEDPIPE_WEBSUB_BASE_URL unset)')}"
+        f"/websub/; Redis {redact_url(url)})"
+    )
+    try:
+        serve_websub(
+            settings, url, keys_for(settings.output_stream, settings.duplicates_stream), send
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 # --------------------------------------------------------------------------------------- feeds

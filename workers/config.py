@@ -30,6 +30,8 @@ TASK_DISPATCH = "feedpipe.dispatch_due_feeds"
 TASK_POLL = "feedpipe.poll_feeds"
 TASK_EXTRACT = "feedpipe.extract_article"
 TASK_REDELIVER = "feedpipe.redeliver_lost_extract_jobs"
+TASK_WEBSUB_MAINTAIN = "feedpipe.websub_maintain"
+TASK_INGEST_PUSH = "feedpipe.ingest_push"
 # Deterministic: a job sent again (retry, redelivery of a lost one) keeps its task id.
 EXTRACT_TASK_ID_PREFIX = "extract-"
 
@@ -78,6 +80,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             TASK_POLL: {"queue": QUEUE_FETCH},
             TASK_REDELIVER: {"queue": QUEUE_DISPATCH},
             TASK_EXTRACT: {"queue": QUEUE_EXTRACT},
+            TASK_WEBSUB_MAINTAIN: {"queue": QUEUE_DISPATCH},
+            TASK_INGEST_PUSH: {"queue": QUEUE_FETCH},
         },
         "beat_schedule": {
             "dispatch-due-feeds": {
@@ -91,7 +95,22 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "schedule": _redeliver_interval(settings),
                 "options": {"expires": _redeliver_interval(settings)},
             },
-        },
+        }
+        | _websub_schedule(settings),
+    }
+
+
+def _websub_schedule(settings: Settings) -> dict[str, Any]:
+    """Subscriptions are requested and renewed only where FEEDPIPE_WEBSUB_BASE_URL is set."""
+    if not settings.websub_base_url:
+        return {}
+    every = settings.websub_maintain_seconds
+    return {
+        "websub-maintain": {
+            "task": TASK_WEBSUB_MAINTAIN,
+            "schedule": every,
+            "options": {"expires": every},
+        }
     }
 
 

@@ -37,6 +37,8 @@ from pipeline.keys import (
     STAT_PAGES_SKIPPED,
     STAT_POLLS_BY_CLASS,
     STAT_PUBLISHED,
+    STAT_PUSHES,
+    STAT_PUSHES_REFUSED,
     STAT_REDELIVERED,
     STAT_UNCHANGED,
     Keys,
@@ -63,6 +65,11 @@ COUNTERS = {
     "extract_jobs_redelivered": (STAT_REDELIVERED, "Extract jobs the broker lost, sent again."),
     "polls_deferred": (STAT_DEFERRED, "Polls put off because their host was busy."),
     "polls_unchanged": (STAT_UNCHANGED, "200 responses with the same body as last time."),
+    "websub_pushes": (STAT_PUSHES, "WebSub notifications accepted (signed by the subscription)."),
+    "websub_pushes_refused": (
+        STAT_PUSHES_REFUSED,
+        "WebSub notifications ignored: a missing or wrong signature.",
+    ),
 }
 
 

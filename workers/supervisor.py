@@ -37,14 +37,15 @@ STOP_TIMEOUT = 75.0  # above the extract hard time limit (60 s): warm shutdown m
 
 def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
     """The processes of a deployment: FEEDPIPE_FETCH_PROCESSES fetch workers ("fetch",
-    "fetch-2", ...), one extract worker, beat. docker-compose.yml runs the same commands, one
-    fetch worker per container (scaled with --scale)."""
+    "fetch-2", ...), one extract worker, beat, and the WebSub callback service when
+    FEEDPIPE_WEBSUB_BASE_URL is set. docker-compose.yml runs the same commands, one fetch
+    worker per container (scaled with --scale)."""
     common = ["-l", settings.log_level, "-E", "--without-gossip", "--without-mingle"]
     fetch = {
         name: _fetch_command(settings, f"{name}-{node}", common)
         for name in fetch_names(settings.fetch_processes)
     }
-    return fetch | {
+    commands = fetch | {
         "extract": [
             *CELERY,
             "worker",
@@ -68,6 +69,9 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
             str(settings.data_dir / "celerybeat-schedule"),
         ],
     }
+    if settings.websub_base_url:
+        commands["websub"] = [sys.executable, "-m", "workers.cli", "websub"]
+    return commands
 
 
 def fetch_names(processes: int) -> list[str]:
@@ -179,7 +183,7 @@ class Supervisor:
             self._kill_all()
 
     def _stop_gracefully(self) -> None:
-        order = {"beat": 0, "fetch": 1, "extract": 2}
+        order = {"websub": 0, "beat": 0, "fetch": 1, "extract": 2}
         for name in sorted(self.procs, key=lambda n: order.get(n.split("-")[0], 3)):
             proc = self.procs[name]
             if proc.poll() is None:

@@ -16,6 +16,7 @@ from celery.exceptions import Reject, TimeLimitExceeded
 from pipeline import ingest, poll, redeliver, registry
 from pipeline.models import ExtractJob, Published
 from pipeline.schedule import dispatch_batches
+from pipeline.websub import WebSubContext, maintain_subscriptions
 from workers.app import app
 from workers.broker import KombuRedisView
 from workers.config import (
@@ -24,8 +25,10 @@ from workers.config import (
     POLL_SOFT_LIMIT,
     TASK_DISPATCH,
     TASK_EXTRACT,
+    TASK_INGEST_PUSH,
     TASK_POLL,
     TASK_REDELIVER,
+    TASK_WEBSUB_MAINTAIN,
     extract_time_limits,
 )
 
@@ -83,6 +86,40 @@ def poll_feeds(feed_ids: list[str]) -> dict[str, int]:
     for outcome in outcomes:
         summary[outcome.status] = summary.get(outcome.status, 0) + 1
     return summary
+
+
+@app.task(name=TASK_INGEST_PUSH, soft_time_limit=POLL_SOFT_LIMIT, time_limit=POLL_HARD_LIMIT)
+def ingest_push(feed_id: str, body_key: str) -> int:
+    """A hub's notification, stored by `feedpipe websub`: its new entries, as a poll takes them."""
+    rt = app.runtime
+
+    async def run() -> int:
+        ctx = await rt.poll_context(CeleryExtractQueue())
+        async with asyncio.timeout(POLL_SOFT_LIMIT - 10):
+            return await poll.ingest_push(ctx, feed_id, body_key)
+
+    return rt.run(run())
+
+
+@app.task(name=TASK_WEBSUB_MAINTAIN, ignore_result=True)
+def websub_maintain() -> int:
+    """Subscribe, renew, retry and unsubscribe the WebSub subscriptions that are due."""
+    rt = app.runtime
+
+    async def run() -> int:
+        poll_ctx = await rt.poll_context(CeleryExtractQueue())
+        if poll_ctx.websub is None:
+            return 0
+        ctx = WebSubContext(
+            redis=poll_ctx.redis,
+            keys=poll_ctx.keys,
+            fetcher=poll_ctx.fetcher,
+            limits=poll_ctx.feed_limits,
+            policy=poll_ctx.websub,
+        )
+        return await maintain_subscriptions(ctx)
+
+    return rt.run(run())
 
 
 @app.task(name=TASK_REDELIVER, ignore_result=True)

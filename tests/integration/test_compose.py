@@ -43,8 +43,9 @@ ENV_FILE = {
     "FLOWER_PASSWORD": "flower-secret",
     "FEEDPIPE_FETCH_CONCURRENCY": "1",
     "FEEDPIPE_EXTRACT_CONCURRENCY": "1",
+    "FEEDPIPE_WEBSUB_BASE_URL": "https://feeds.example",  # the websub profile's service
 }
-LONG_RUNNING = ("worker-fetch", "worker-extract", "beat", "flower", "exporter")
+LONG_RUNNING = ("worker-fetch", "worker-extract", "beat", "flower", "exporter", "websub")
 
 
 def compose_config(tmp: Path, variables: Mapping[str, str] = ENV_FILE) -> dict[str, Any]:
@@ -68,7 +69,7 @@ class Deployment:
         self.services = config["services"]
         self.tmp = tmp
         self.feeds_file = feeds_file
-        self.ports = {6379: free_port(), 5555: free_port(), 9464: free_port()}
+        self.ports = {6379: free_port(), 5555: free_port(), 9464: free_port(), 8480: free_port()}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     # --- mapping container -> local -------------------------------------------------------
@@ -107,6 +108,8 @@ class Deployment:
             "FEEDPIPE_DISPATCH_INTERVAL_SECONDS": "0.5",
             "FEEDPIPE_METRICS_HOST": "127.0.0.1",
             "FEEDPIPE_METRICS_PORT": str(self.ports[9464]),
+            "FEEDPIPE_WEBSUB_HOST": "127.0.0.1",
+            "FEEDPIPE_WEBSUB_PORT": str(self.ports[8480]),
             "FLOWER_PORT": str(self.ports[5555]),
             "FLOWER_ADDRESS": "127.0.0.1",
         }
@@ -294,6 +297,17 @@ def test_metrics_endpoint(deployment: tuple[Deployment, str]) -> None:
         "feedpipe_scheduling_lag_seconds",
     ):
         assert line in text, line
+
+
+def test_websub_service_answers_and_refuses_what_it_did_not_ask_for(
+    deployment: tuple[Deployment, str],
+) -> None:
+    deployed, _ = deployment
+    assert _retry(lambda: deployed.healthcheck("websub")).returncode == 0, deployed.log("websub")
+    url = f"http://127.0.0.1:{deployed.ports[8480]}/websub/0123456789abcdef?hub.mode=subscribe"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url)
+    assert refused.value.code == 404
 
 
 def _retry(check: Any, attempts: int = 20) -> subprocess.CompletedProcess[str]:
