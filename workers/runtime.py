@@ -26,6 +26,7 @@ from pipeline.netguard import NetworkPolicy
 from pipeline.poll import PollContext
 from pipeline.redeliver import BrokerView, ExtractQueue, RedeliverContext, RedeliverPolicy
 from pipeline.settings import Settings
+from pipeline.websub import WebSubContext
 
 T = TypeVar("T")
 
@@ -110,6 +111,13 @@ class Runtime:
                 self.settings, self.keys, self.redis(), self._http, queue
             )
         return self._poll
+
+    async def websub_context(self, queue: ExtractQueue) -> WebSubContext | None:
+        """The poll context's fetcher, limits and WebSub policy; None where WebSub is off."""
+        poll = await self.poll_context(queue)
+        if poll.websub is None:
+            return None
+        return WebSubContext(poll.redis, poll.keys, poll.fetcher, poll.feed_limits, poll.websub)
 
     def ingest_context(self) -> IngestContext:
         if self._ingest is None:

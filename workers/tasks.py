@@ -16,7 +16,7 @@ from celery.exceptions import Reject, TimeLimitExceeded
 from pipeline import ingest, poll, redeliver, registry
 from pipeline.models import ExtractJob, Published
 from pipeline.schedule import dispatch_batches
-from pipeline.websub import WebSubContext, maintain_subscriptions
+from pipeline.websub import maintain_subscriptions
 from workers.app import app
 from workers.broker import KombuRedisView
 from workers.config import (
@@ -107,17 +107,8 @@ def websub_maintain() -> int:
     rt = app.runtime
 
     async def run() -> int:
-        poll_ctx = await rt.poll_context(CeleryExtractQueue())
-        if poll_ctx.websub is None:
-            return 0
-        ctx = WebSubContext(
-            redis=poll_ctx.redis,
-            keys=poll_ctx.keys,
-            fetcher=poll_ctx.fetcher,
-            limits=poll_ctx.feed_limits,
-            policy=poll_ctx.websub,
-        )
-        return await maintain_subscriptions(ctx)
+        ctx = await rt.websub_context(CeleryExtractQueue())
+        return 0 if ctx is None else await maintain_subscriptions(ctx)
 
     return rt.run(run())
 

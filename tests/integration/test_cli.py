@@ -28,6 +28,19 @@ def cli_env(redis_url: str | None, **extra: str) -> dict[str, str]:
     return env | extra
 
 
+def run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """`feedpipe run` with its own Redis in ``tmp_path``, quick to dispatch, on loopback feeds."""
+    return cli_env(
+        None,
+        FEEDPIPE_DATA_DIR=str(tmp_path / "data"),
+        FEEDPIPE_DISPATCH_INTERVAL_SECONDS="0.5",
+        FEEDPIPE_EXTRACT_CONCURRENCY="1",
+        FEEDPIPE_FETCH_CONCURRENCY="1",
+        FEEDPIPE_ALLOW_PRIVATE_NETWORKS="true",  # the feeds are on 127.0.0.1
+        **extra,
+    )
+
+
 def feedpipe(
     *args: str, env: dict[str, str], check: bool = True
 ) -> subprocess.CompletedProcess[str]:
@@ -308,14 +321,7 @@ async def test_run_starts_its_own_redis_and_stops_everything(
         f"feeds:\n  - url: {url(server, feed.path)}\n"
         "routes:\n  - name: english\n    languages: [en]\n  - name: other\n    languages: [fa]\n"
     )
-    env = cli_env(
-        None,
-        FEEDPIPE_DATA_DIR=str(tmp_path / "data"),
-        FEEDPIPE_DISPATCH_INTERVAL_SECONDS="0.5",
-        FEEDPIPE_EXTRACT_CONCURRENCY="1",
-        FEEDPIPE_FETCH_CONCURRENCY="1",
-        FEEDPIPE_ALLOW_PRIVATE_NETWORKS="true",  # the feed is on 127.0.0.1
-    )
+    env = run_env(tmp_path)
     proc = await asyncio.create_subprocess_exec(
         *FEEDPIPE,
         "run",

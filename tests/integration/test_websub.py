@@ -32,7 +32,7 @@ from pipeline.websub import (
     note_hub,
 )
 from tests.integration.conftest import KEYS, add_feeds, stream_items, wait_for
-from tests.integration.test_cli import FEEDPIPE, cli_env
+from tests.integration.test_cli import FEEDPIPE, run_env
 from tests.integration.websub_hub import LoopbackHub
 from workers.config import TASK_INGEST_PUSH, create_app
 from workers.embedded_redis import free_port
@@ -203,13 +203,9 @@ async def test_feedpipe_run_subscribes_serves_the_callback_and_publishes_pushes(
     feeds_file = tmp_path / "feeds.yaml"
     feeds_file.write_text(f"feeds:\n  - url: {hub.topic}\n    fulltext: feed\n")
     port = free_port()
-    env = cli_env(
-        None,
-        FEEDPIPE_DATA_DIR=str(tmp_path / "data"),
-        FEEDPIPE_DISPATCH_INTERVAL_SECONDS="0.5",
-        FEEDPIPE_EXTRACT_CONCURRENCY="1",
+    env = run_env(
+        tmp_path,
         FEEDPIPE_FETCH_PROCESSES="1",
-        FEEDPIPE_ALLOW_PRIVATE_NETWORKS="true",
         FEEDPIPE_WEBSUB_BASE_URL=f"http://127.0.0.1:{port}",
         FEEDPIPE_WEBSUB_PORT=str(port),
         FEEDPIPE_WEBSUB_MAINTAIN_SECONDS="1",
