@@ -54,6 +54,7 @@ SIGNATURE_METHODS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512
 MAX_LINK_CHARS = 2000
 CLAIM_LEASE_SECONDS = 300  # a maintenance run that dies leaves its feeds for the next one
 MAINTAIN_BATCH = 50
+UNVERIFIED_FORGET_SECONDS = 86_400  # a request no hub verified within a day is not pending
 
 SubscriptionState = Literal["wanted", "requested", "active", "denied", "unsubscribing"]
 
@@ -192,13 +193,23 @@ async def _maintain_one(ctx: WebSubContext, feed_id: str, now: float) -> None:
     feed = await registry.load_feed(ctx.redis, ctx.keys, feed_id)
     if feed is not None:
         await _request(ctx, sub, "subscribe", now)
-    elif sub.state in ("requested", "active"):  # the feed was removed: stop the pushes
+    elif _may_still_push(sub, now):  # the feed was removed: stop the pushes
         await _request(ctx, sub, "unsubscribe", now)
-    else:  # never confirmed, or the hub never confirmed our unsubscribe: forget it
+    else:  # never confirmed, lapsed, or the hub never confirmed our unsubscribe: forget it
         async with ctx.redis.pipeline(transaction=True) as pipe:
             pipe.delete(ctx.keys.websub(feed_id))
             pipe.zrem(ctx.keys.websub_due, feed_id)
             await pipe.execute()
+
+
+def _may_still_push(sub: Subscription, now: float) -> bool:
+    """Whether the hub may still push to us: a lease not over yet, or a request made within a
+    day that it may still verify. Otherwise an unsubscription has nothing to stop."""
+    if sub.state not in ("requested", "active"):
+        return False
+    if sub.lease_until is not None and sub.lease_until > now:
+        return True
+    return sub.state == "requested" and now - sub.changed_at < UNVERIFIED_FORGET_SECONDS
 
 
 async def _request(
@@ -239,6 +250,8 @@ async def verify_intent(
     now = time.time()
     challenge = query.get("hub.challenge", "")
     if mode == "subscribe" and sub.state in ("requested", "active") and challenge:
+        if not await redis.exists(keys.feed(feed_id)):  # removed since: no pushes wanted
+            return None
         lease = _lease(query.get("hub.lease_seconds"), policy.lease_seconds)
         until = now + lease
         active = msgspec.structs.replace(sub, state="active", changed_at=now, lease_until=until)

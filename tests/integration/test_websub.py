@@ -226,3 +226,19 @@ async def test_feedpipe_run_subscribes_serves_the_callback_and_publishes_pushes(
     finally:
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 90) == 0
+
+
+async def test_a_removed_feed_is_not_subscribed_again_by_a_late_verification(
+    deployed: Deployment, redis: Redis
+) -> None:
+    hub = deployed.hub
+    [fid] = await add_feeds(redis, hub.topic, fulltext="feed")
+    await note_hub(redis, KEYS, fid, HubLink(hub=f"{hub.base}/hub", topic=hub.topic), time.time())
+    assert await maintain_subscriptions(deployed.ctx) == 1
+    await wait_for(lambda: _async(bool(hub.verified)), 10, "verification")
+    await registry.remove_feed(redis, KEYS, fid)
+    query = {"hub.mode": "subscribe", "hub.topic": hub.topic, "hub.challenge": "late"}
+    url = f"{deployed.callback_base}/websub/{fid}"
+    async with aiohttp.ClientSession() as session, session.get(url, params=query) as response:
+        assert response.status == 404
+    assert await redis.exists(KEYS.feed(fid)) == 0  # no half feed left behind

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,3 +120,17 @@ def test_a_pushed_feed_is_polled_at_the_safety_interval_until_its_lease_ends() -
     lapsed = FeedState(id="f", url="https://a.example/rss", push_until=now - 1)
     assert _pushed_or(ctx, lapsed, now + 120, now) == now + 120  # the hub stopped renewing
     assert _pushed_or(SimpleNamespace(websub=None), leased, now + 120, now) == now + 120
+
+
+def test_a_removed_feed_is_unsubscribed_only_while_its_hub_may_still_push() -> None:
+    from pipeline.websub import Subscription, _may_still_push
+
+    now = 1_000_000.0
+    base = Subscription("f", "https://hub.example/", "https://a.example/rss", "ab", "active", now)
+    leased = msgspec.structs.replace(base, lease_until=now + 10)
+    assert _may_still_push(leased, now)
+    assert not _may_still_push(msgspec.structs.replace(base, lease_until=now - 10), now)
+    asked = msgspec.structs.replace(base, state="requested", changed_at=now - 3600)
+    assert _may_still_push(asked, now)
+    assert not _may_still_push(msgspec.structs.replace(asked, changed_at=now - 2 * 86_400), now)
+    assert not _may_still_push(msgspec.structs.replace(base, state="denied"), now)
