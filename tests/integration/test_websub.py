@@ -74,6 +74,16 @@ async def deployed(
     celery.close()
 
 
+async def subscribed_feed(deployed: Deployment, redis: Redis) -> str:
+    """The hub's topic added as a feed, subscribed at the hub and verified; its id."""
+    hub = deployed.hub
+    [fid] = await add_feeds(redis, hub.topic, fulltext="feed")
+    await note_hub(redis, KEYS, fid, HubLink(hub=f"{hub.base}/hub", topic=hub.topic), time.time())
+    assert await maintain_subscriptions(deployed.ctx) == 1
+    await wait_for(lambda: _async(bool(hub.verified)), 10, "verification")
+    return fid
+
+
 async def items_from(redis: Redis, base: str) -> list[dict[str, Any]]:
     return [i for i in await stream_items(redis) if (i["url"] or "").startswith(base)]
 
@@ -172,11 +182,7 @@ async def test_a_verification_we_did_not_ask_for_is_refused(
 async def test_a_verification_for_another_topic_is_refused(
     deployed: Deployment, redis: Redis
 ) -> None:
-    hub = deployed.hub
-    [fid] = await add_feeds(redis, hub.topic, fulltext="feed")
-    await note_hub(redis, KEYS, fid, HubLink(hub=f"{hub.base}/hub", topic=hub.topic), time.time())
-    assert await maintain_subscriptions(deployed.ctx) == 1
-    await wait_for(lambda: _async(bool(hub.verified)), 10, "verification")
+    fid = await subscribed_feed(deployed, redis)
     query = {"hub.mode": "subscribe", "hub.topic": "http://evil.example/", "hub.challenge": "x"}
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{deployed.callback_base}/websub/{fid}", params=query) as response:
@@ -232,10 +238,7 @@ async def test_a_removed_feed_is_not_subscribed_again_by_a_late_verification(
     deployed: Deployment, redis: Redis
 ) -> None:
     hub = deployed.hub
-    [fid] = await add_feeds(redis, hub.topic, fulltext="feed")
-    await note_hub(redis, KEYS, fid, HubLink(hub=f"{hub.base}/hub", topic=hub.topic), time.time())
-    assert await maintain_subscriptions(deployed.ctx) == 1
-    await wait_for(lambda: _async(bool(hub.verified)), 10, "verification")
+    fid = await subscribed_feed(deployed, redis)
     await registry.remove_feed(redis, KEYS, fid)
     query = {"hub.mode": "subscribe", "hub.topic": hub.topic, "hub.challenge": "late"}
     url = f"{deployed.callback_base}/websub/{fid}"
