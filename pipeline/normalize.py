@@ -132,6 +132,12 @@ def absolute_url(url: str | None, base: str | None = None) -> str | None:
     return resolved if parts.scheme in ("http", "https") and parts.netloc else None
 
 
+def primary_subtag(tag: str | None) -> str | None:
+    """A language tag's primary subtag: ``fa-IR`` -> ``fa``; an empty or malformed tag -> None."""
+    first = (tag or "").strip().split("-")[0].split("_")[0].lower()
+    return first if first.isascii() and first.isalpha() and 2 <= len(first) <= 3 else None
+
+
 def short_hash(value: str, length: int = 24) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:length]
 

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from pipeline.errors import ConfigError
 from pipeline.keys import Keys
 from pipeline.models import Item
+from pipeline.normalize import primary_subtag
 from pipeline.redact import without_credentials
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def parse_routes(raw: Any, source: str) -> tuple[Route, ...]:
 def _route(entry: Any, where: str) -> Route:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: expected a mapping with 'name' and conditions")
-    unknown = sorted(str(k) for k in entry if k not in _FIELDS)
+    # A name that is not printable (a newline would split the one-line error) shown escaped.
+    unknown = sorted(k if k.isprintable() else repr(k) for k in map(str, entry) if k not in _FIELDS)
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {_FIELDS}")
     name = entry.get("name")
@@ -137,8 +139,10 @@ def compile_pattern(pattern: Any, where: str) -> Any:
     try:
         return re2.compile(pattern, options)
     except re2.error as exc:
-        problem = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        raise ConfigError(f"{where}: not a valid RE2 pattern: {problem}") from exc
+        problem = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        # RE2 quotes the pattern, newlines and all: escaped, the error stays one line.
+        shown = problem if problem.isprintable() else repr(problem)
+        raise ConfigError(f"{where}: not a valid RE2 pattern: {shown}") from exc
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,7 @@ class RoutingTable:
 
 def _matches(compiled: _Compiled, item: Item, feed_id: str) -> bool:
     route = compiled.route
-    language = (item.language or "").split("-")[0].lower()
-    if route.languages and language not in route.languages:
+    if route.languages and primary_subtag(item.language) not in route.languages:
         return False
     if route.tags and not set(route.tags) & set(item.feed.tags):
         return False
@@ -193,22 +196,36 @@ async def save_routes(redis: Redis, keys: Keys, routes: Sequence[Route]) -> str:
     return version
 
 
-async def load_routes(redis: Redis, keys: Keys) -> RoutingTable:
-    """The stored routes (none when never saved). A stored value this version cannot read
-    routes nothing, logged once per load: the main stream goes on."""
+async def stored_routes(redis: Redis, keys: Keys) -> RouteTable:
+    """The stored routes as written (none when never saved), for listing them: nothing is
+    compiled. A stored value this version cannot read lists nothing, logged."""
     raw, version = await redis.mget(keys.routes, keys.routes_version)
     version_text = version.decode() if isinstance(version, bytes) else str(version or "0")
     if raw is None:
-        return RoutingTable(RouteTable(version=version_text))
+        return RouteTable(version=version_text)
     try:
         table = msgspec.json.decode(raw, type=RouteTable)
-        return RoutingTable(msgspec.structs.replace(table, version=version_text))
-    except (msgspec.DecodeError, msgspec.ValidationError, ConfigError) as exc:
-        log.error(
-            "stored routes unreadable, routing nothing until they are saved again",
-            extra={"stage": "routes", "reason": str(exc)[:200]},
-        )
-        return RoutingTable(RouteTable(version=version_text))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return _unreadable(exc, version_text)
+    return msgspec.structs.replace(table, version=version_text)
+
+
+async def load_routes(redis: Redis, keys: Keys) -> RoutingTable:
+    """The stored routes, ready to match. Routes this version cannot read or compile route
+    nothing, logged once per load: the main stream goes on."""
+    table = await stored_routes(redis, keys)
+    try:
+        return RoutingTable(table)
+    except ConfigError as exc:
+        return RoutingTable(_unreadable(exc, table.version))
+
+
+def _unreadable(exc: Exception, version: str) -> RouteTable:
+    log.error(
+        "stored routes unreadable, routing nothing until they are saved again",
+        extra={"stage": "routes", "reason": str(exc)[:200]},
+    )
+    return RouteTable(version=version)
 
 
 class Router:

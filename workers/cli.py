@@ -33,7 +33,7 @@ from pipeline.monitor import GroupLag, Snapshot, count_since, stream_groups, tak
 from pipeline.netguard import NetworkPolicy
 from pipeline.publish import ClusterCopy, biggest_clusters
 from pipeline.redact import redact_text, redact_url
-from pipeline.routes import Route, RoutingTable, load_routes, save_routes
+from pipeline.routes import Route, RouteTable, save_routes, stored_routes
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import supervisor
@@ -376,7 +376,7 @@ def _stream_named(settings: Settings, name: str | None) -> str:
     if name is None:
         return settings.output_stream
     keys = keys_for(settings.output_stream, settings.duplicates_stream)
-    table = run_async(settings, load_routes)
+    table = run_async(settings, stored_routes)
     if any(route.name == name for route in table.routes):
         return keys.route_stream(name)
     if ":" in name:
@@ -741,10 +741,9 @@ def routes_ls(as_json: bool) -> None:
     table, lengths, groups = run_async(settings, _routes_view)
     if not table.routes and not as_json:
         click.echo(f"no routes (version {table.version}): add a routes: section to the feeds file")
+    keys = keys_for(settings.output_stream, settings.duplicates_stream)
     for route in table.routes:
-        stream = keys_for(settings.output_stream, settings.duplicates_stream).route_stream(
-            route.name
-        )
+        stream = keys.route_stream(route.name)
         lags = [g for g in groups if g.stream == stream]
         if as_json:
             row = msgspec.to_builtins(route) | {
@@ -763,8 +762,8 @@ def routes_ls(as_json: bool) -> None:
 
 async def _routes_view(
     client: AsyncRedis, keys: Keys
-) -> tuple[RoutingTable, dict[str, int], list[GroupLag]]:
-    table = await load_routes(client, keys)
+) -> tuple[RouteTable, dict[str, int], list[GroupLag]]:
+    table = await stored_routes(client, keys)
     streams = [keys.route_stream(r.name) for r in table.routes]
     lengths = {stream: await client.xlen(stream) for stream in streams}
     return table, lengths, await stream_groups(client, streams)

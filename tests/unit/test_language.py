@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.language import Language, LanguagePolicy, detect_language, primary_subtag
+from pipeline.language import Language, LanguagePolicy, detect_language
+from pipeline.normalize import primary_subtag
 
 POLICY = LanguagePolicy()
 PERSIAN = "رئیس‌جمهور امروز در نشست هیئت دولت درباره بودجه سال آینده و وضعیت بازار ارز سخن گفت."

@@ -94,6 +94,7 @@ def test_feed_urls_are_compared_without_credentials() -> None:
         ([{"name": "x", "tags": [1]}], "routes[0].tags: expected a list of non-empty strings"),
         ([{"name": "x", "match": "(?=a)b"}], "routes[0].match: not a valid RE2 pattern"),
         ([{"name": "x", "match": "(a)\\1"}], "routes[0].match: not a valid RE2 pattern"),
+        ([{"name": "x", "match": "(\nx"}], "routes[0].match: not a valid RE2 pattern: 'missing"),
         ([{"name": "x", "match": "a" * 1001}], "routes[0].match: expected a pattern of 1 to"),
         ([{"name": "x"}, {"name": "x"}], "route name 'x' is given twice"),
         ([{"name": f"r{i}"} for i in range(65)], "65 routes, at most 64"),
