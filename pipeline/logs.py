@@ -26,6 +26,8 @@ class KeyValueFormatter(logging.Formatter):
 
 def _quote(value: object) -> str:
     text = str(value)
+    if not text.isprintable():  # a hub's reason, a feed's error text: one line, whatever it holds
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return f'"{text}"' if " " in text or not text else text
 
 

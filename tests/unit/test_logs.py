@@ -21,3 +21,14 @@ def test_repeated_errors_are_logged_once_per_interval() -> None:
     time.sleep(0.25)
     again = record("Message Error: %s")
     assert limit.filter(again) and "50 more like this" in str(again.msg)
+
+
+def test_a_value_with_a_newline_stays_on_its_line() -> None:
+    import logging
+
+    from pipeline.logs import KeyValueFormatter
+
+    record = logging.LogRecord("websub", logging.WARNING, __file__, 1, "websub denied", (), None)
+    record.reason = "denied\nFAKE 2026 ERROR forged line"
+    line = KeyValueFormatter().format(record)
+    assert "\n" not in line and 'reason="denied\\nFAKE 2026 ERROR forged line"' in line
