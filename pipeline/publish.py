@@ -44,7 +44,7 @@ from pipeline.models import (
 )
 from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.redact import without_credentials
-from pipeline.routes import Route, Router
+from pipeline.routes import Route, Router, RoutingTable
 
 _encode = msgspec.json.Encoder().encode
 # Calls of the publish script for one item at most: each "verify" reply lists only candidates
@@ -120,17 +120,13 @@ async def publish_item(
     keys_arg = publish_keys(keys, feed_id, item.id, item.content_hash)
     args = _publish_args(keys, item, fp, mine, policy, now or datetime.now(UTC))
     router = router or Router()
-    routing = await router.current(redis, keys)
+    streams, routed = _routed(keys, await router.current(redis, keys), item, feed_id)
     verdicts: dict[str, dict[str, object]] = {}
     for _ in range(VERIFY_ROUNDS_MAX):
-        routes = routing.matching(item, feed_id)
-        reply = await script(
-            keys=[*keys_arg, *(keys.route_stream(r.name) for r in routes)],
-            args=[*args, _encode(verdicts), routing_arg(keys, routing.version, routes)],
-        )
+        reply = await script(keys=[*keys_arg, *streams], args=[*args, _encode(verdicts), routed])
         kind, *rest = reply
         if reply_text(kind) == "routes_changed":
-            routing = await router.reload(redis, keys)
+            streams, routed = _routed(keys, await router.reload(redis, keys), item, feed_id)
             continue
         if reply_text(kind) != "verify":
             return _outcome(item, reply_text(kind), [reply_text(v) for v in rest])
@@ -188,6 +184,13 @@ def publish_keys(keys: Keys, feed_id: str, item_id: str, text_hash: str) -> list
         keys.legacy_content(text_hash),
         keys.routes_version,
     ]
+
+
+def _routed(keys: Keys, routing: RoutingTable, item: Item, feed_id: str) -> tuple[list[str], bytes]:
+    """The streams of the routes the item matches (KEYS 11..) and ARGV[24]: matched once per
+    routing table, not once per script call."""
+    routes = routing.matching(item, feed_id)
+    return [keys.route_stream(r.name) for r in routes], routing_arg(keys, routing.version, routes)
 
 
 def routing_arg(keys: Keys, version: str, routes: Sequence[Route]) -> bytes:
