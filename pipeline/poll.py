@@ -180,9 +180,16 @@ async def _fetch_and_take(
     body_hash = hashlib.sha256(result.body).hexdigest()[:32]
     if body_hash == state.body_hash:  # validators missing or lying, but the body is the same
         return Fetched(result, None, body_hash, fetch_ms)
-    parsed = parse_feed(result, state.url, ctx.settings.max_entries_per_poll)
+    parsed = await _parse_off_loop(result, state.url, ctx.settings.max_entries_per_poll)
     queued, left_over, held = await take_new_entries(ctx, state, parsed, deadline)
     return Fetched(result, parsed, body_hash, fetch_ms, queued, left_over, held)
+
+
+async def _parse_off_loop(result: FetchResult, feed_url: str, max_entries: int) -> ParsedFeed:
+    """Parse in a thread: a large feed takes feedparser a second or more of CPU, and on the
+    event loop that second would stall every other fetch of the batch, whose timeouts would
+    then fire on time that was never theirs."""
+    return await asyncio.to_thread(parse_feed, result, feed_url, max_entries)
 
 
 def _use_validators(ctx: PollContext, state: FeedState, now: float) -> bool:
@@ -368,7 +375,7 @@ async def ingest_push(ctx: PollContext, feed_id: str, body_key: str) -> int:
         return 0
     deadline = time.monotonic() + ctx.settings.poll_budget_seconds
     try:
-        parsed = parse_feed(
+        parsed = await _parse_off_loop(
             pushed_result(state, body), state.url, ctx.settings.max_entries_per_poll
         )
     except FeedError as err:
