@@ -1,6 +1,6 @@
 """Rules every feed format's adapter (``parse`` for feedparser, ``jsonfeed``) applies the same
 way when it turns one entry into an ``Entry``: how the entry is recognized on later polls, and
-when its content is only a copy of its summary."""
+what one text given as both summary and content is."""
 
 from __future__ import annotations
 
@@ -29,11 +29,20 @@ def make_entry(
     content: str,
     **details: Any,
 ) -> Entry:
-    """An ``Entry`` with its identity; ``details`` are the remaining ``Entry`` fields."""
+    """An ``Entry`` with its identity; ``details`` are the remaining ``Entry`` fields.
+
+    One text given as both summary and content is the entry's content, and it has no summary:
+    feedparser copies an Atom entry's only ``<content>`` into its summary, and feeds repeat
+    ``content:encoded`` in ``description``. Kept as the summary, a full article in the feed
+    would read as a teaser and its page would be fetched even under ``fulltext: feed``."""
     if content == summary:
-        content = ""
+        # The identity is computed as it always was (the text as the summary), so an entry
+        # known only by its text keeps its identity and is not taken as new.
+        identity_text, summary = f"{title}\n{summary}\n", ""
+    else:
+        identity_text = f"{title}\n{summary}\n{content}"
     identity = entry_identity(
-        None if guid in repeated_guids else guid, canonical_url, f"{title}\n{summary}\n{content}"
+        None if guid in repeated_guids else guid, canonical_url, identity_text
     )
     return Entry(
         identity=identity,

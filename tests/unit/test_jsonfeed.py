@@ -127,7 +127,8 @@ def test_json_feed_10_author_and_numeric_ids() -> None:
     assert first.guid == "101" and first.identity == "guid:101"
     assert first.author == "Jane Roe" and second.author == "Feed Desk"
     assert first.published_at == "2025-06-01T14:00:00Z"
-    assert first.summary == "The budget passed." and first.content == ""  # same as summary
+    # One text as both summary and content: the entry's content, no summary.
+    assert first.content == "The budget passed." and first.summary == ""
     assert second.title == "" and second.content == "Hi"
 
 

@@ -90,6 +90,28 @@ def test_atom_and_rss1() -> None:
     assert rdf.entries[0].published_at == "2025-07-21T08:00:00Z"
 
 
+ATOM_FULL_TEXT = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Loopback Daily</title><id>urn:daily</id>
+<updated>2025-06-01T10:00:00Z</updated>
+<entry><title>Harbour reopens</title><id>urn:daily:1</id>
+ <link href="https://daily.example/en/news/harbour.html"/><updated>2025-06-01T10:00:00Z</updated>
+ <content type="html"><![CDATA[<p>The harbour reopened.</p><p>Ships came in.</p>]]></content>
+</entry>
+<entry><title>No link</title><updated>2025-06-01T10:00:00Z</updated>
+ <content type="html"><![CDATA[<p>A story known only by its text.</p>]]></content>
+</entry></feed>"""
+
+
+def test_an_atom_entrys_only_content_is_its_content_not_a_summary() -> None:
+    """feedparser copies an Atom entry's only <content> into its summary: the text is still
+    the entry's content (a full-text feed is read as one), and it has no summary."""
+    first, second = parse_feed(result(ATOM_FULL_TEXT, "application/atom+xml"), FEED_URL, 9).entries
+    assert first.content == "The harbour reopened.\n\nShips came in." and first.summary == ""
+    # An entry known by its text keeps the identity it had when the text stood as summary.
+    text = "A story known only by its text."
+    assert second.identity == entry_identity(None, None, f"No link\n{text}\n")
+
+
 def test_repeated_guids_fall_back_to_urls() -> None:
     body = RSS2.replace("<guid>n-3</guid>", '<guid isPermaLink="false">n-1</guid>')
     entries = parse_feed(result(body), FEED_URL, 100).entries
