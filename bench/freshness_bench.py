@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from aiohttp import web
 
 from bench.feedfarm import Farm, FarmConfig, FarmServer, load_stories, shared_dir
 from bench.harness import (
@@ -47,6 +48,7 @@ from bench.harness import (
     register_feeds,
     write_report,
 )
+from tests.integration.hostile import rss, rss_item, text
 from tests.integration.servers import ServerThread
 from tests.integration.websub_hub import LoopbackHub
 from workers.embedded_redis import free_port
@@ -116,8 +118,11 @@ def measure(
 PUSH_TARGET_P95_S = 2.0
 
 
-def push_run(feeds: int, pushes: int, every: float) -> dict[str, Any]:
-    """Hub notification -> item on the stream, through `feedpipe websub` and the workers."""
+def push_run(feeds: int, pushes: int, every: float, polite: bool) -> dict[str, Any]:
+    """Hub notification -> item on the stream, through `feedpipe websub` and the workers.
+    ``polite``: default politeness, and BUSY_FEEDS more feeds (no hub) on one other origin,
+    polled every minute: more than its one request a second, so every fetch worker thread
+    holds a poll waiting for that origin's turn while the pushes arrive."""
     hub = LoopbackHub(lease_seconds=3600)
     hub.topics = {f"f{n}": [(f"f{n}-0", f"Feed {n} opening story")] for n in range(feeds)}
     server = ServerThread(hub.app())
@@ -134,13 +139,19 @@ def push_run(feeds: int, pushes: int, every: float) -> dict[str, Any]:
         "FEEDPIPE_HOST_MIN_GAP_SECONDS": "0",
         "FEEDPIPE_HOST_MAX_IN_FLIGHT": "32",
     }
+    if polite:
+        del settings["FEEDPIPE_HOST_MIN_GAP_SECONDS"], settings["FEEDPIPE_HOST_MAX_IN_FLIGHT"]
+    busy = ServerThread(_busy_origin())
     sent: dict[str, float] = {}
     try:
-        with deployment(settings, ("fetch", "extract", "beat", "websub")) as running:
+        with deployment(settings, ("fetch", "extract", "beat", "websub", "push")) as running:
             register_feeds(
                 running.redis_url, [hub.topic_of(n) for n in hub.topics], fulltext="feed"
             )
             _wait(lambda: len(hub.subscribers) == feeds, 120, "every subscription verified")
+            if polite:
+                busy_urls = [busy.url(f"/busy/{n}") for n in range(BUSY_FEEDS)]
+                register_feeds(running.redis_url, busy_urls, interval=60, fulltext="feed")
             _wait(lambda: running.client.xlen(KEYS.output_stream) >= feeds, 120, "first items")
             for k in range(pushes):
                 name = f"f{k % feeds}"
@@ -154,16 +165,40 @@ def push_run(feeds: int, pushes: int, every: float) -> dict[str, Any]:
             seen = _pushed(running.client)
     finally:
         server.stop()
+        busy.stop()
     delivered = [(at, *seen[slug]) for slug, at in sent.items() if slug in seen]
     return {
         "feeds": feeds,
         "pushes": pushes,
+        "polite": polite,
         "delivered": len(delivered),
         "latency_s": summary([published - at for at, _, published in delivered]),
         "to_fetch_worker_s": summary([taken - at for at, taken, _ in delivered]),
         "extract_and_publish_s": summary([published - taken for _, taken, published in delivered]),
+        # Per push, in the order sent: (to the fetch worker, to the stream), seconds.
+        "timeline": [
+            (round(taken - at, 3), round(published - at, 3)) for at, taken, published in delivered
+        ],
         "target": {"p95_max_s": PUSH_TARGET_P95_S},
     }
+
+
+BUSY_FEEDS = 200
+
+
+def _busy_origin() -> web.Application:
+    """BUSY_FEEDS one-entry feeds at /busy/<n> on one origin."""
+
+    async def feed(request: web.Request) -> web.Response:
+        n = request.match_info["n"]
+        body = rss(
+            f"busy {n}", [rss_item(f"Busy feed {n} story", text(f"busy{n}"), link=f"/b/{n}")]
+        )
+        return web.Response(body=body.encode(), content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/busy/{n}", feed)
+    return app
 
 
 PUSHED_PATH = re.compile(r"/news/(f\d+-\d+)\.html$")
@@ -196,6 +231,9 @@ def main() -> None:
     parser.add_argument("--push-feeds", type=int, default=20)
     parser.add_argument("--pushes", type=int, default=100)
     parser.add_argument("--push-every", type=float, default=0.5, help="seconds between pushes")
+    parser.add_argument(
+        "--polite", action="store_true", help="push run: default politeness toward the host"
+    )
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--feeds", type=int, default=100)
     parser.add_argument("--interval", type=int, default=60, help="poll interval, seconds")
@@ -207,7 +245,7 @@ def main() -> None:
     if args.mode in ("both", "poll"):
         report |= poll_run(args)
     if args.mode in ("both", "push"):
-        push = push_run(args.push_feeds, args.pushes, args.push_every)
+        push = push_run(args.push_feeds, args.pushes, args.push_every, args.polite)
         p95 = push["latency_s"]["p95"]
         push["target"]["verdict"] = "met" if p95 <= PUSH_TARGET_P95_S else "missed"
         print(

@@ -56,7 +56,7 @@ def pipeline_env(redis_url: str, data_dir: Path, extra: Mapping[str, str]) -> di
         "FEEDPIPE_REDIS_URL": redis_url,
         "FEEDPIPE_DATA_DIR": str(data_dir),
         "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": "true",  # the farm is on 127.0.0.1
-        "FEEDPIPE_LOG_LEVEL": "WARNING",  # a log line per article would be part of the cost
+        "FEEDPIPE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),  # a log line per article would be part of the cost
         **extra,
     }
 

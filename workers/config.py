@@ -26,6 +26,9 @@ def extract_time_limits(settings: Settings) -> tuple[int, int]:
 
 
 QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_EXTRACT = "dispatch", "fetch", "extract"
+# WebSub notifications: a queue and worker of their own, so a push never waits for a thread
+# of a fetch worker whose polls all wait for their hosts' turns (docs/performance.md, "Push").
+QUEUE_PUSH = "push"
 TASK_DISPATCH = "feedpipe.dispatch_due_feeds"
 TASK_POLL = "feedpipe.poll_feeds"
 TASK_EXTRACT = "feedpipe.extract_article"
@@ -81,7 +84,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             TASK_REDELIVER: {"queue": QUEUE_DISPATCH},
             TASK_EXTRACT: {"queue": QUEUE_EXTRACT},
             TASK_WEBSUB_MAINTAIN: {"queue": QUEUE_DISPATCH},
-            TASK_INGEST_PUSH: {"queue": QUEUE_FETCH},
+            TASK_INGEST_PUSH: {"queue": QUEUE_PUSH},
         },
         "beat_schedule": {
             "dispatch-due-feeds": {

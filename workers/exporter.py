@@ -45,9 +45,9 @@ from pipeline.keys import (
 )
 from pipeline.monitor import Snapshot, latency_buckets, take_snapshot
 from pipeline.settings import Settings
-from workers.config import QUEUE_DISPATCH, QUEUE_EXTRACT, QUEUE_FETCH, create_app
+from workers.config import QUEUE_DISPATCH, QUEUE_EXTRACT, QUEUE_FETCH, QUEUE_PUSH, create_app
 
-QUEUES = (QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_EXTRACT)
+QUEUES = (QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_PUSH, QUEUE_EXTRACT)
 # Counter name suffix (feedpipe_<name>_total) -> Keys.stats field.
 COUNTERS = {
     "new_entries": (STAT_NEW_ENTRIES, "New feed entries queued for extraction."),
@@ -99,7 +99,7 @@ class FeedpipeCollector(Collector):
         replies = self.celery.control.ping(timeout=1.0) or []
         pools = Counter(name.split("@", 1)[0].split("-", 1)[0] for r in replies for name in r)
         family = GaugeMetricFamily("feedpipe_workers", "Workers answering a ping.", labels=["pool"])
-        for pool in ("fetch", "extract"):
+        for pool in ("fetch", "push", "extract"):
             family.add_metric([pool], pools.get(pool, 0))
         return family
 

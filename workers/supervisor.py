@@ -29,6 +29,7 @@ from pipeline.keys import (
 )
 from pipeline.redact import redact_url
 from pipeline.settings import Settings
+from workers.config import QUEUE_DISPATCH, QUEUE_EXTRACT, QUEUE_FETCH, QUEUE_PUSH
 from workers.parent_death import launcher
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
@@ -37,12 +38,12 @@ STOP_TIMEOUT = 75.0  # above the extract hard time limit (60 s): warm shutdown m
 
 def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
     """The processes of a deployment: FEEDPIPE_FETCH_PROCESSES fetch workers ("fetch",
-    "fetch-2", ...), one extract worker, beat, and the WebSub callback service when
-    FEEDPIPE_WEBSUB_BASE_URL is set. docker-compose.yml runs the same commands, one fetch
-    worker per container (scaled with --scale)."""
+    "fetch-2", ...), one extract worker, beat, and, when FEEDPIPE_WEBSUB_BASE_URL is set, the
+    WebSub callback service and the push worker that ingests what hubs send. docker-compose.yml
+    runs the same commands, one fetch worker per container (scaled with --scale)."""
     common = ["-l", settings.log_level, "-E", "--without-gossip", "--without-mingle"]
     fetch = {
-        name: _fetch_command(settings, f"{name}-{node}", common)
+        name: _fetch_command(settings, f"{name}-{node}", f"{QUEUE_FETCH},{QUEUE_DISPATCH}", common)
         for name in fetch_names(settings.fetch_processes)
     }
     commands = fetch | {
@@ -50,7 +51,7 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
             *CELERY,
             "worker",
             "-Q",
-            "extract",
+            QUEUE_EXTRACT,
             "-n",
             f"extract-{node}@%h",
             "-c",
@@ -71,6 +72,7 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
     }
     if settings.websub_base_url:
         commands["websub"] = [sys.executable, "-m", "workers.cli", "websub"]
+        commands["push"] = _fetch_command(settings, f"push-{node}", QUEUE_PUSH, common)
     return commands
 
 
@@ -78,12 +80,13 @@ def fetch_names(processes: int) -> list[str]:
     return ["fetch", *(f"fetch-{k}" for k in range(2, processes + 1))]
 
 
-def _fetch_command(settings: Settings, worker: str, common: list[str]) -> list[str]:
+def _fetch_command(settings: Settings, worker: str, queues: str, common: list[str]) -> list[str]:
+    """A fetch worker (polls) or the push worker: the same kind of process, on other queues."""
     return [
         *CELERY,
         "worker",
         "-Q",
-        "fetch,dispatch",
+        queues,
         "-n",
         f"{worker}@%h",
         # Threads sharing one event loop (workers/runtime.py): polling is waiting on I/O. A
@@ -183,7 +186,7 @@ class Supervisor:
             self._kill_all()
 
     def _stop_gracefully(self) -> None:
-        order = {"websub": 0, "beat": 0, "fetch": 1, "extract": 2}
+        order = {"websub": 0, "beat": 0, "fetch": 1, "push": 1, "extract": 2}
         for name in sorted(self.procs, key=lambda n: order.get(n.split("-")[0], 3)):
             proc = self.procs[name]
             if proc.poll() is None:
@@ -312,7 +315,7 @@ class Summary:
         delta = {k: now.get(k, 0) - self.previous.get(k, 0) for k in _SUMMARY_STATS}
         self.previous = now
         feeds = self.client.zcard(keys.feeds_due)
-        queued = self.client.llen("fetch") + self.client.llen("extract")
+        queued = sum(self.client.llen(q) for q in (QUEUE_FETCH, QUEUE_PUSH, QUEUE_EXTRACT))
         return (
             f"{time.strftime('%H:%M:%S')} feeds {feeds} | polled {delta[STAT_POLLS]} "
             f"(not modified {delta[STAT_NOT_MODIFIED]}) | new items {delta[STAT_NEW_ENTRIES]} "

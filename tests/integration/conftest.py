@@ -45,7 +45,8 @@ def worker_env(redis_url: str, data_dir: Path) -> dict[str, str]:
 
 
 class Workers:
-    """The same three processes `feedpipe run` and docker-compose start."""
+    """The processes `feedpipe run` and docker-compose start: fetch, extract and beat, and where
+    asked the push worker that WebSub notifications go to."""
 
     def __init__(
         self,
@@ -57,7 +58,11 @@ class Workers:
     ) -> None:
         env = worker_env(redis_url, data_dir) | dict(extra_env or {})
         settings = Settings(
-            redis_url=redis_url, data_dir=data_dir, fetch_concurrency=2, extract_concurrency=2
+            redis_url=redis_url,
+            data_dir=data_dir,
+            fetch_concurrency=2,
+            extract_concurrency=2,
+            websub_base_url="https://feeds.example",  # so that the push worker is among them
         )
         self.env = env
         self.commands = {k: v for k, v in celery_commands(settings, node).items() if k in roles}
@@ -92,7 +97,7 @@ class Workers:
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        for name in set(self.procs) & {"fetch", "extract"}:
+        for name in set(self.procs) & {"fetch", "extract", "push"}:
             while self.logs[name].read_bytes().count(b" ready.") < 1:
                 if self.procs[name].poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{name} worker did not start:\n{self.log(name)}")
@@ -116,7 +121,11 @@ class Workers:
 
 @pytest.fixture(scope="session")
 def workers(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
-    running = Workers(redis_server.url, tmp_path_factory.mktemp("workers"))
+    running = Workers(
+        redis_server.url,
+        tmp_path_factory.mktemp("workers"),
+        roles=("fetch", "extract", "beat", "push"),
+    )
     yield running
     running.stop()
 

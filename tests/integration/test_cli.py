@@ -434,4 +434,4 @@ async def test_status_shows_workers_queues_feeds_and_consumers(
     code, out, err = await feedpipe_async("status", "--json", env=env)
     snapshot = json.loads(out)
     assert code == 0 and snapshot["feeds_failing"] == 1 and snapshot["last_hour"]["items"] == 3
-    assert snapshot["queues"].keys() == {"dispatch", "fetch", "extract"}
+    assert snapshot["queues"].keys() == {"dispatch", "fetch", "push", "extract"}

@@ -45,7 +45,15 @@ ENV_FILE = {
     "FEEDPIPE_EXTRACT_CONCURRENCY": "1",
     "FEEDPIPE_WEBSUB_BASE_URL": "https://feeds.example",  # the websub profile's service
 }
-LONG_RUNNING = ("worker-fetch", "worker-extract", "beat", "flower", "exporter", "websub")
+LONG_RUNNING = (
+    "worker-fetch",
+    "worker-extract",
+    "worker-push",
+    "beat",
+    "flower",
+    "exporter",
+    "websub",
+)
 
 
 def compose_config(tmp: Path, variables: Mapping[str, str] = ENV_FILE) -> dict[str, Any]:
@@ -240,7 +248,7 @@ def test_an_item_flows_through_the_compose_services(deployment: tuple[Deployment
 
 def test_worker_healthchecks_pass(deployment: tuple[Deployment, str]) -> None:
     deployed, _ = deployment
-    for service in ("worker-fetch", "worker-extract"):
+    for service in ("worker-fetch", "worker-extract", "worker-push"):
         done = _retry(lambda s=service: deployed.healthcheck(s))
         assert done.returncode == 0, f"{service}: {done.stdout}{done.stderr}"
 

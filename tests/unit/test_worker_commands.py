@@ -8,7 +8,7 @@ from pipeline.settings import Settings
 from workers.supervisor import celery_commands
 
 
-def commands(**settings: int) -> dict[str, list[str]]:
+def commands(**settings: int | str) -> dict[str, list[str]]:
     return celery_commands(Settings(data_dir=Path("/tmp/feedpipe-test"), **settings), "7")
 
 
@@ -25,3 +25,17 @@ def test_fetch_workers_are_thread_pools_one_per_process() -> None:
 
 def test_one_fetch_process_is_named_fetch() -> None:
     assert [k for k in commands(fetch_processes=1) if k.startswith("fetch")] == ["fetch"]
+
+
+def test_websub_adds_the_callback_service_and_a_push_worker_of_its_own() -> None:
+    """Pushes have their own queue and worker: a push never waits for a fetch worker's
+    threads, which may all be polls waiting for their hosts' turns."""
+    assert "push" not in commands() and "websub" not in commands()
+    found = commands(websub_base_url="https://feeds.example")
+    push = found["push"]
+    assert push[push.index("-Q") + 1] == "push"
+    assert push[push.index("-P") + 1] == "threads"
+    assert push[push.index("-n") + 1] == "push-7@%h"
+    assert all(
+        "push" not in c[c.index("-Q") + 1] for n, c in found.items() if "-Q" in c and n != "push"
+    )
