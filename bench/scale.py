@@ -4,11 +4,13 @@ the other benchmarks measured (their JSON reports) and stated assumptions about 
     .venv/bin/python -m bench.scale                      # reads bench/reports/*.json
     .venv/bin/python -m bench.scale --articles-per-feed-day 20 --interval 300
 
-Per-poll CPU (fetch worker, beat, Redis) comes from bench/poll_bench.py (304 polls); per-article
-CPU (fetch worker: page download and storage; extract worker; Redis) from
-bench/ingest_bench.py's unthrottled run; Redis bytes per article from bench/memory_bench.py's
-20,000 articles (else the ingest run); Redis bytes per feed from the poll benchmark. A process is counted busy at most ``--utilization`` of a core (headroom for bursts
-and cold starts). Writes bench/reports/scale.json and prints a Markdown table.
+Per-poll CPU (fetch worker, beat, Redis) and Redis bytes per feed come from bench/scale_run.py
+(100,000 feeds on 1,000 hosts, steady state) when its report exists, else from
+bench/poll_bench.py (rounds of 304 polls); per-article CPU (fetch worker: page download and
+storage; extract worker; Redis) from bench/ingest_bench.py's unthrottled run; Redis bytes per
+article from bench/memory_bench.py's 20,000 articles (else the ingest run). A process is counted
+busy at most ``--utilization`` of a core (headroom for bursts and cold starts). Writes
+bench/reports/scale.json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -68,6 +70,17 @@ def _bytes_per_article(reports: Path, ingest: dict[str, Any]) -> float:
     return float(ingest["redis_used_memory_bytes"]) / max(ingest["decided"], 1)
 
 
+def _poll_costs(reports: Path) -> dict[str, Any]:
+    """Per-poll CPU and Redis bytes per feed: from bench/scale_run.py's steady run of many
+    feeds on many hosts when it was run (realistic intervals, a full registry), else from
+    bench/poll_bench.py's rounds of 304s."""
+    steady = reports / "scale_run.json"
+    if steady.exists():
+        data: dict[str, Any] = json.loads(steady.read_text())
+        return data
+    return load(reports / "poll.json")["feedpipe"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=Path, default=Path("bench/reports"))
@@ -80,7 +93,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/reports/scale.json"))
     args = parser.parse_args()
 
-    poll = load(args.reports / "poll.json")["feedpipe"]
+    poll = _poll_costs(args.reports)
     ingest = load(args.reports / "ingest.json")["feedpipe"]
     per_poll, per_article = poll["cpu_ms_per_poll"], ingest["cpu_ms_per_article"]
     costs = {
