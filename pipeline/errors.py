@@ -2,6 +2,8 @@
 
     FeedpipeError
     ├── ConfigError                 bad settings or feeds file; fix and restart
+    ├── PublishContention           the publish script kept meeting new candidates; retried
+    ├── QueueUnavailable            the task broker refused a job (its Redis is down)
     └── FeedError (feed_url)        something went wrong with one feed or one of its pages
         ├── TransientError          worth retrying later: timeouts, 5xx, 429, connection resets
         │   ├── FetchTimeout
@@ -34,6 +36,12 @@ class ConfigError(FeedpipeError):
 class PublishContention(FeedpipeError):
     """The publish script kept finding new candidates to verify (other workers publishing
     copies of the same story faster than this one could check them); the task is retried."""
+
+
+class QueueUnavailable(FeedpipeError):
+    """The task broker could not take an extract job (its Redis is down). Like Redis itself
+    being gone, it ends the whole poll task, to be retried: the job waits in the ledger
+    (pipeline/redeliver.py), whose sweep sends it again; it is not the feed's failure."""
 
 
 class FeedError(FeedpipeError):

@@ -23,6 +23,7 @@ from pipeline.errors import (
     FeedError,
     HostBusy,
     NotAFeed,
+    QueueUnavailable,
     ResponseTooLarge,
     ServerError,
     UnexpectedError,
@@ -140,7 +141,7 @@ async def poll_feed(ctx: PollContext, fid: str, deadline: float) -> PollOutcome:
         return await _record_deferral(ctx, state, busy, now, start)
     except FeedError as err:
         return await _record_failure(ctx, state, err, now, start)
-    except RedisError:
+    except (RedisError, QueueUnavailable):
         raise  # Redis itself is gone: the whole batch is retried when its lease runs out
     # One feed's surprise (a parser crash, a bug) is recorded on that feed, with its traceback
     # in the log, and never stops the other feeds of the batch.
@@ -225,6 +226,12 @@ async def take_new_entries(
         while fetching:
             done, _ = await asyncio.wait(fetching, return_when=asyncio.FIRST_COMPLETED)
             places = sorted((fetching.pop(task), task) for task in done)
+            # Every finished task's exception is retrieved, not only the first one raised:
+            # each unretrieved one would log "Task exception was never retrieved" (Redis gone
+            # fails all the pages of the moment together).
+            failures = [e for _, t in places if not t.cancelled() and (e := t.exception())]
+            if failures:
+                raise failures[0]
             ready = [(new[k][0], task.result()) for k, task in places]
             left += [entry for entry, job in ready if job is None]
             await _queue_jobs(ctx, state, [(entry, job) for entry, job in ready if job])

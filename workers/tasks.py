@@ -8,12 +8,14 @@ import logging
 import time
 from typing import Any
 
+import kombu.exceptions
 import msgspec
 import redis.exceptions
 from celery import Task
 from celery.exceptions import Reject, TimeLimitExceeded
 
 from pipeline import ingest, poll, redeliver, registry
+from pipeline.errors import QueueUnavailable
 from pipeline.models import ExtractJob, Published
 from pipeline.schedule import dispatch_batches
 from pipeline.websub import maintain_subscriptions
@@ -43,12 +45,15 @@ class CeleryExtractQueue:
     """pipeline.redeliver.ExtractQueue over Celery: one extract_article task per article."""
 
     def send(self, job: ExtractJob) -> None:
-        extract_article.apply_async(
-            args=[msgspec.to_builtins(job)],
-            task_id=EXTRACT_TASK_ID_PREFIX + job.item_id,
-            # Flower shows this instead of the whole entry.
-            argsrepr=repr([job.entry.url or job.entry.title]),
-        )
+        try:
+            extract_article.apply_async(
+                args=[msgspec.to_builtins(job)],
+                task_id=EXTRACT_TASK_ID_PREFIX + job.item_id,
+                # Flower shows this instead of the whole entry.
+                argsrepr=repr([job.entry.url or job.entry.title]),
+            )
+        except kombu.exceptions.OperationalError as exc:  # kombu gave up on the broker
+            raise QueueUnavailable(f"extract job {job.item_id} not sent: {exc}") from exc
 
 
 @app.task(name=TASK_DISPATCH, ignore_result=True)
