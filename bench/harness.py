@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,7 +56,8 @@ def pipeline_env(redis_url: str, data_dir: Path, extra: Mapping[str, str]) -> di
         "FEEDPIPE_REDIS_URL": redis_url,
         "FEEDPIPE_DATA_DIR": str(data_dir),
         "FEEDPIPE_ALLOW_PRIVATE_NETWORKS": "true",  # the farm is on 127.0.0.1
-        "FEEDPIPE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),  # a log line per article would be part of the cost
+        # A log line per article would be part of the cost; BENCH_LOG_LEVEL=INFO to look inside.
+        "FEEDPIPE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         **extra,
     }
 
@@ -138,14 +139,22 @@ def wait_for_workers(redis_url: str, data_dir: Path, count: int, timeout: float 
 
 
 def register_feeds(
-    redis_url: str, urls: list[str], interval: int | None = None, fulltext: Fulltext = "auto"
+    redis_url: str,
+    urls: list[str],
+    interval: int | Sequence[int] | None = None,
+    fulltext: Fulltext = "auto",
 ) -> None:
-    """Through registry.add_feeds, as `feedpipe feeds import` does: every feed due now."""
+    """Through registry.add_feeds, as `feedpipe feeds import` does: every feed due now.
+    ``interval``: one for every feed, or each feed's own."""
+    every = interval if isinstance(interval, Sequence) else [interval] * len(urls)
 
     async def add() -> None:
         client = AsyncRedis.from_url(redis_url)
         try:
-            specs = [FeedSpec(url=url, interval=interval, fulltext=fulltext) for url in urls]
+            specs = [
+                FeedSpec(url=url, interval=seconds, fulltext=fulltext)
+                for url, seconds in zip(urls, every, strict=True)
+            ]
             await registry.add_feeds(client, KEYS, specs, time.time())
         finally:
             await client.aclose()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,24 +75,33 @@ async def raw_conditional_gets(farm: Farm, in_flight: int) -> dict[str, Any]:
     }
 
 
-async def seed_polled_state(redis_url: str, farm: Farm, due: float) -> None:
+SEED_AT_ONCE = 50  # concurrent writes: under redis-py's default pool of 100 connections
+
+
+async def seed_polled_state(redis_url: str, farm: Farm, due: Sequence[float]) -> None:
     """What a first, full poll of each feed leaves behind: its validators and a recent full
-    fetch (so no daily unconditional fetch is due), and the feed due at ``due``."""
+    fetch (so no daily unconditional fetch is due), and feed ``n`` due at ``due[n]``."""
     client = AsyncRedis.from_url(redis_url)
+    urls = farm.feed_urls()
     try:
-        for n, url in enumerate(farm.feed_urls()):
-            _body, etag, modified = farm.feed_body(n, time.time())
-            fields = {
-                "etag": f'"{etag}"',
-                "last_modified": modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-                "last_poll": repr(due - 600),
-                "last_full_fetch": repr(due - 600),
-                "last_status": "200",
-                "errors": "0",
-            }
-            await registry.save_poll(client, KEYS, feed_id(url), fields, due)
+        for start in range(0, len(urls), SEED_AT_ONCE):
+            batch = range(start, min(start + SEED_AT_ONCE, len(urls)))
+            await asyncio.gather(*(_seed_one(client, farm, n, urls[n], due[n]) for n in batch))
     finally:
         await client.aclose()
+
+
+async def _seed_one(client: AsyncRedis, farm: Farm, n: int, url: str, due: float) -> None:
+    _body, etag, modified = farm.feed_body(n, time.time())
+    fields = {
+        "etag": f'"{etag}"',
+        "last_modified": modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "last_poll": repr(due - 600),
+        "last_full_fetch": repr(due - 600),
+        "last_status": "200",
+        "errors": "0",
+    }
+    await registry.save_poll(client, KEYS, feed_id(url), fields, due)
 
 
 def not_modified(client: redis.Redis) -> int:
@@ -133,7 +143,8 @@ def feedpipe_rounds(farm: Farm, rounds: int, settings: dict[str, str]) -> dict[s
 
     def prepare(redis_url: str) -> None:
         register_feeds(redis_url, farm.feed_urls())
-        asyncio.run(seed_polled_state(redis_url, farm, due=4e9))  # not due until a round
+        # Not due until a round.
+        asyncio.run(seed_polled_state(redis_url, farm, due=[4e9] * farm.config.feeds))
 
     with deployment(settings, roles=("fetch", "beat"), before_workers=prepare) as running:
         client = running.client

@@ -31,18 +31,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis as AsyncRedis
-
 from bench.feedfarm import Farm, FarmConfig, FarmServer, load_stories
-from bench.harness import KEYS, cpu_by_role, deployment, redis_pid, write_report
-from pipeline import registry
-from pipeline.models import FeedSpec
-from pipeline.normalize import feed_id
+from bench.harness import cpu_by_role, deployment, redis_pid, register_feeds, write_report
+from bench.poll_bench import seed_polled_state
 
 TARGET_P99_S = 5.0
 MEDIAN_INTERVAL_S = 900
 INTERVAL_RANGE_S = (300, 3600)
-SEED_BATCH = 50  # concurrent writes: under redis-py's default pool of 100 connections
 
 
 def intervals(feeds: int, seed: int) -> list[int]:
@@ -53,33 +48,6 @@ def intervals(feeds: int, seed: int) -> list[int]:
         int(min(high, max(low, MEDIAN_INTERVAL_S * math.exp(rng.gauss(0, 0.6)))))
         for _ in range(feeds)
     ]
-
-
-async def seed(redis_url: str, farm: Farm, every: list[int], due: list[float]) -> None:
-    """The feeds as `feedpipe feeds import` adds them, then as an earlier poll left them."""
-    client = AsyncRedis.from_url(redis_url)
-    try:
-        urls = farm.feed_urls()
-        specs = [FeedSpec(url=url, interval=every[n]) for n, url in enumerate(urls)]
-        await registry.add_feeds(client, KEYS, specs, time.time())
-        for start in range(0, len(urls), SEED_BATCH):
-            batch = range(start, min(start + SEED_BATCH, len(urls)))
-            await asyncio.gather(*(_seed_one(client, farm, n, urls[n], due[n]) for n in batch))
-    finally:
-        await client.aclose()
-
-
-async def _seed_one(client: AsyncRedis, farm: Farm, n: int, url: str, due: float) -> None:
-    _body, etag, modified = farm.feed_body(n, time.time())
-    fields = {
-        "etag": f'"{etag}"',
-        "last_modified": modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-        "last_poll": repr(due - 600),
-        "last_full_fetch": repr(time.time()),
-        "last_status": "200",
-        "errors": "0",
-    }
-    await registry.save_poll(client, KEYS, feed_id(url), fields, due)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -118,7 +86,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ready_by.append(begin)
             due[:] = [begin + rng.uniform(0, every[n]) for n in range(args.feeds)]
             started = time.monotonic()
-            asyncio.run(seed(redis_url, farm, every, due))
+            register_feeds(redis_url, farm.feed_urls(), interval=every)
+            asyncio.run(seed_polled_state(redis_url, farm, due))
             print(f"  seeded {args.feeds} feeds in {time.monotonic() - started:.0f} s", flush=True)
 
         due: list[float] = []
