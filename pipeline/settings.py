@@ -185,6 +185,14 @@ class Settings(BaseSettings):
     extract_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
     log_level: str = "INFO"
 
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
@@ -266,6 +274,8 @@ class Settings(BaseSettings):
 # part of the URL that could hold the password: only option names, numbers and the path.
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# The levels Python's logging and Celery's -l both accept.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The highest database index Redis can be configured with (`databases` is an int).
 MAX_REDIS_DB = 2**31 - 1
 

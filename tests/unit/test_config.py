@@ -101,6 +101,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         ({"FEEDPIPE_ALLOWED_NETWORKS": "10.0.0.0/8, intranet"}, "not a CIDR network: 'intranet'"),
         ({"FEEDPIPE_POLL_BUDGET_SECONDS": "80"}, "FEEDPIPE_POLL_BUDGET_SECONDS"),
         ({"FEEDPIPE_HOST_MAX_IN_FLIGHT": "0"}, "host_max_in_flight"),
+        ({"FEEDPIPE_LOG_LEVEL": "verbose"}, "log_level"),
     ],
 )
 def test_fetch_settings_are_checked(
