@@ -44,6 +44,7 @@ from bench.harness import (
 )
 from pipeline import registry
 from pipeline.keys import STAT_NOT_MODIFIED
+from pipeline.models import PollRecord
 from pipeline.normalize import feed_id
 
 TARGET = 500.0
@@ -93,15 +94,15 @@ async def seed_polled_state(redis_url: str, farm: Farm, due: Sequence[float]) ->
 
 async def _seed_one(client: AsyncRedis, farm: Farm, n: int, url: str, due: float) -> None:
     _body, etag, modified = farm.feed_body(n, time.time())
-    fields = {
-        "etag": f'"{etag}"',
-        "last_modified": modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-        "last_poll": repr(due - 600),
-        "last_full_fetch": repr(due - 600),
-        "last_status": "200",
-        "errors": "0",
-    }
-    await registry.save_poll(client, KEYS, feed_id(url), fields, due)
+    record = PollRecord(
+        etag=f'"{etag}"',
+        last_modified=modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        last_poll=due - 600,
+        last_full_fetch=due - 600,
+        last_status="200",
+        errors=0,
+    )
+    await registry.save_poll(client, KEYS, feed_id(url), record, due)
 
 
 def not_modified(client: redis.Redis) -> int:
@@ -117,7 +118,9 @@ def one_round(client: redis.Redis, farm: Farm, timeout: float) -> dict[str, Any]
     feeds, hosts = farm.config.feeds, farm.config.hosts
     base = not_modified(client)
     start, now = time.monotonic(), time.time()
-    due = {feed_id(url): now + (n // hosts) * HOST_SPACING for n, url in enumerate(farm.feed_urls())}
+    due = {
+        feed_id(url): now + (n // hosts) * HOST_SPACING for n, url in enumerate(farm.feed_urls())
+    }
     client.zadd(KEYS.feeds_due, due)
     marks: list[tuple[float, int]] = []
     while time.monotonic() - start < timeout:
@@ -192,7 +195,9 @@ def main() -> None:
     with FarmServer(farm):
         print(f"baseline: {args.feeds} conditional GETs from one process ...", flush=True)
         raw = asyncio.run(raw_conditional_gets(farm, in_flight))
-        print(f"  {raw['requests_per_s']} requests/s; feedpipe, {args.rounds} rounds ...", flush=True)
+        print(
+            f"  {raw['requests_per_s']} requests/s; feedpipe, {args.rounds} rounds ...", flush=True
+        )
         pipeline = feedpipe_rounds(farm, args.rounds, settings)
         served = dict(farm.served)
     rate = pipeline["polls_per_s"]

@@ -7,16 +7,24 @@
     └── FeedError (feed_url)        something went wrong with one feed or one of its pages
         ├── TransientError          worth retrying later: timeouts, 5xx, 429, connection resets
         │   ├── FetchTimeout
-        │   ├── ServerError         may carry the server's Retry-After
+        │   ├── NetworkError        no usable HTTP answer: connection failed or reset, a body cut
+        │   │                       short, a response that is not HTTP
+        │   ├── ServerError*        HTTP 5xx or 429; may carry the server's Retry-After
         │   ├── HostBusy            no politeness slot for the host within the poll's budget
         │   └── UnexpectedError     anything unforeseen (a bug, a parser crash); logged in full
         └── PermanentError          retrying soon will not help (still retried, at the backoff cap)
-            ├── ClientError         HTTP 4xx other than 429
+            ├── ClientError*        HTTP 4xx other than 429
             ├── BlockedDestination  SSRF guard: not http(s), or a private/loopback/... address
             ├── RedirectError       too many redirects, a loop, a redirect without Location
             ├── TLSError            certificate or handshake failure (never retried unverified)
             ├── ResponseTooLarge
             └── NotAFeed            empty, HTML, image, JSON that is not a JSON Feed, garbage
+
+    * also an HTTPStatusError (FeedError): the server answered, with ``status``.
+
+Which aiohttp and OS exceptions become which error: ``pipeline.fetch.EXCEPTION_MAP``. Every
+FeedError is retried at the feed's next poll (``schedule.SchedulePolicy.next_poll_after_error``:
+backoff, Retry-After); the two branches say whether retrying soon can help.
 
 A discarded entry or item (duplicate, too short) is *not* an exception: it is a value with a
 reason (see ``pipeline.models.Discarded``).
@@ -47,8 +55,6 @@ class QueueUnavailable(FeedpipeError):
 class FeedError(FeedpipeError):
     """An error tied to one feed. ``url`` is the request that failed (feed or article page)."""
 
-    transient: bool = False
-
     def __init__(self, feed_url: str, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
         self.feed_url = feed_url
@@ -65,16 +71,29 @@ class FeedError(FeedpipeError):
         return type(self).__name__
 
 
+class HTTPStatusError(FeedError):
+    """The server answered with an error status (``status``): 4xx or 5xx."""
+
+    def __init__(self, feed_url: str, message: str, *, url: str | None = None, status: int) -> None:
+        super().__init__(feed_url, message, url=url)
+        self.status = status
+
+
 class TransientError(FeedError):
-    transient = True
+    """Retrying later may work."""
 
 
 class FetchTimeout(TransientError):
     pass
 
 
-class ServerError(TransientError):
-    """HTTP 5xx, 429, or the connection failed/reset."""
+class NetworkError(TransientError):
+    """No usable HTTP answer: the connection failed or was reset, the body was cut short, or
+    what came back was not HTTP."""
+
+
+class ServerError(TransientError, HTTPStatusError):
+    """HTTP 5xx or 429."""
 
     def __init__(
         self,
@@ -82,12 +101,11 @@ class ServerError(TransientError):
         message: str,
         *,
         url: str | None = None,
+        status: int,
         retry_after: float | None = None,
-        status: int | None = None,
     ) -> None:
-        super().__init__(feed_url, message, url=url)
+        super().__init__(feed_url, message, url=url, status=status)
         self.retry_after = retry_after  # seconds, from a 429/503 Retry-After header
-        self.status = status  # the HTTP status, when the server answered at all
 
 
 class HostBusy(TransientError):
@@ -101,15 +119,11 @@ class UnexpectedError(TransientError):
 
 
 class PermanentError(FeedError):
-    transient = False
+    """Retrying soon will not help: the feed, its server or its settings must change."""
 
 
-class ClientError(PermanentError):
+class ClientError(PermanentError, HTTPStatusError):
     """HTTP 4xx other than 429."""
-
-    def __init__(self, feed_url: str, message: str, *, url: str | None = None, status: int) -> None:
-        super().__init__(feed_url, message, url=url)
-        self.status = status
 
 
 class BlockedDestination(PermanentError):

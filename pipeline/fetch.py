@@ -13,7 +13,7 @@ import contextlib
 import email.utils
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -27,6 +27,7 @@ from pipeline.errors import (
     FeedError,
     FetchTimeout,
     HostBusy,
+    NetworkError,
     PermanentError,
     RedirectError,
     ResponseTooLarge,
@@ -303,19 +304,42 @@ async def _read_capped(response: aiohttp.ClientResponse, request: Request, url: 
     return b"".join(chunks)
 
 
+def _response_message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+
+
+# aiohttp's and the OS's exceptions as feedpipe errors: the first row whose types match wins, so
+# the most specific come first (aiohttp's ClientSSLError is a ClientConnectorError is an OSError;
+# ContentTypeError is a ClientResponseError). A TLS failure is never retried unverified: a bad
+# certificate is the server's to fix.
+EXCEPTION_MAP: tuple[
+    tuple[tuple[type[BaseException], ...], type[FeedError], Callable[[BaseException], str]], ...
+] = (
+    ((aiohttp.InvalidURL,), PermanentError, lambda e: f"invalid URL: {e}"),
+    ((aiohttp.ClientSSLError, ssl.SSLError), TLSError, lambda e: f"TLS error: {e}"),
+    (
+        (aiohttp.ContentTypeError, aiohttp.ClientPayloadError),
+        NetworkError,
+        lambda e: f"broken response body: {e}",
+    ),
+    # aiohttp could not parse the response itself (bad headers, bad chunking).
+    (
+        (aiohttp.ClientResponseError,),
+        NetworkError,
+        lambda e: f"malformed HTTP response: {_response_message(e)}",
+    ),
+    (
+        (aiohttp.ClientError, OSError, asyncio.IncompleteReadError),
+        NetworkError,
+        lambda e: f"connection failed: {type(e).__name__}: {e}",
+    ),
+)
+
+
 def _classify(exc: BaseException, feed_url: str, url: str) -> FeedError:
-    if isinstance(exc, aiohttp.InvalidURL):
-        return PermanentError(feed_url, f"invalid URL: {exc}", url=url)
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        # Never retried without verification: a bad certificate is the server's to fix.
-        return TLSError(feed_url, f"TLS error: {exc}", url=url)
-    if isinstance(exc, aiohttp.ContentTypeError | aiohttp.ClientPayloadError):
-        return ServerError(feed_url, f"broken response body: {exc}", url=url)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # aiohttp could not parse the response itself (bad headers, bad chunking).
-        return ServerError(feed_url, f"malformed HTTP response: {exc.message}", url=url)
-    if isinstance(exc, aiohttp.ClientError | OSError | asyncio.IncompleteReadError):
-        return ServerError(feed_url, f"connection failed: {type(exc).__name__}: {exc}", url=url)
+    for types, error, message in EXCEPTION_MAP:
+        if isinstance(exc, types):
+            return error(feed_url, message(exc), url=url)
     return PermanentError(feed_url, f"bad request: {type(exc).__name__}: {exc}", url=url)
 
 

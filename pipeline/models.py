@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 SCHEMA_VERSION = 2  # 2: declared_language (language is detected from the text)
 
@@ -37,6 +38,28 @@ class FeedRef(msgspec.Struct, frozen=True):
     title: str | None
     tags: tuple[str, ...] = ()
     fulltext: Fulltext = "auto"
+
+
+class PollRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What one poll writes about its feed (``registry.save_poll``), as ``FeedState`` reads it
+    back. A field left ``UNSET`` keeps what the feed's hash holds; ``None`` clears it. A
+    deferred poll (its host busy) is ``PollRecord()``: only the next poll time moves, and its
+    error count stays as it was."""
+
+    last_poll: float | UnsetType = UNSET
+    last_status: str | UnsetType = UNSET  # "200", "304", "error"
+    errors: int | UnsetType = UNSET  # consecutive failed polls: 0 after a success
+    last_error: str | UnsetType | None = UNSET
+    last_full_fetch: float | UnsetType = UNSET
+    etag: str | UnsetType | None = UNSET
+    last_modified: str | UnsetType | None = UNSET
+    body_hash: str | UnsetType | None = UNSET
+    title: str | UnsetType = UNSET  # learned from the feed when the user gave none
+    fetch_url: str | UnsetType = UNSET
+    redirect_target: str | UnsetType | None = UNSET
+    redirect_seen: int | UnsetType = UNSET
+    rate: float | UnsetType | None = UNSET
+    hint: float | UnsetType | None = UNSET
 
 
 class FeedState(msgspec.Struct, frozen=True):

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 import aiohttp
 import msgspec
@@ -22,6 +22,7 @@ from pipeline import redeliver, registry
 from pipeline.errors import (
     FeedError,
     HostBusy,
+    HTTPStatusError,
     NotAFeed,
     QueueUnavailable,
     ResponseTooLarge,
@@ -45,7 +46,15 @@ from pipeline.keys import (
     Keys,
 )
 from pipeline.logs import elapsed_ms
-from pipeline.models import Entry, ExtractJob, FeedState, FetchResult, ParsedFeed, PollOutcome
+from pipeline.models import (
+    Entry,
+    ExtractJob,
+    FeedState,
+    FetchResult,
+    ParsedFeed,
+    PollOutcome,
+    PollRecord,
+)
 from pipeline.normalize import item_id, short_hash
 from pipeline.parse import parse_feed
 from pipeline.politeness import HostQueues, NoSlot, host_key
@@ -328,7 +337,9 @@ async def _record_success(
 ) -> PollOutcome:
     result = fetched.result
     learned = _learned(state, fetched, now)
-    fields = _success_fields(ctx, state, fetched, now) | _state_fields(learned)
+    record = msgspec.structs.replace(
+        _success_record(ctx, state, fetched, now), rate=learned.rate, hint=learned.hint
+    )
     if fetched.left_over:
         next_poll = ctx.schedule.next_poll_to_resume(now, ctx.rng)
     elif fetched.held_elsewhere:  # not this host's doing: no reason to come back within the floor
@@ -337,7 +348,7 @@ async def _record_success(
         next_poll = _pushed_or(
             ctx, state, ctx.schedule.next_poll_after_success(learned, now, ctx.rng), now
         )
-    await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
+    await registry.save_poll(ctx.redis, ctx.keys, state.id, record, next_poll)
     link = hub_link(fetched.parsed, result) if ctx.websub and fetched.parsed else None
     if link is not None:
         await note_hub(ctx.redis, ctx.keys, state.id, link, now)
@@ -427,51 +438,52 @@ def _learned(state: FeedState, fetched: Fetched, now: float) -> FeedState:
     )
 
 
-def _success_fields(
-    ctx: PollContext, state: FeedState, fetched: Fetched, now: float
-) -> dict[str, str]:
+def _success_record(ctx: PollContext, state: FeedState, fetched: Fetched, now: float) -> PollRecord:
     result, parsed = fetched.result, fetched.parsed
-    fields = {
-        "last_poll": repr(now),
-        "last_status": str(result.status),
-        "errors": "0",
-        "last_error": f"malformed feed (entries kept): {parsed.problem}"
+    record = PollRecord(
+        last_poll=now,
+        last_status=str(result.status),
+        errors=0,
+        last_error=f"malformed feed (entries kept): {parsed.problem}"
         if parsed and parsed.problem
-        else "",
-    }
+        else None,
+        **_redirect_fields(ctx, state, result.permanent_url),
+    )
     if not result.not_modified:
-        fields["last_full_fetch"] = repr(now)
         # With entries left over, the next poll must see the whole feed again, not a 304.
         complete = not fetched.incomplete
-        fields["etag"] = (result.etag or "") if complete else ""
-        fields["last_modified"] = (result.last_modified or "") if complete else ""
-        fields["body_hash"] = (fetched.body_hash or "") if complete else ""
+        record = msgspec.structs.replace(
+            record,
+            last_full_fetch=now,
+            etag=result.etag if complete else None,
+            last_modified=result.last_modified if complete else None,
+            body_hash=fetched.body_hash if complete else None,
+        )
     if parsed and parsed.title and not state.title:
-        fields["title"] = parsed.title
-    return fields | _redirect_fields(ctx, state, result.permanent_url)
+        record = msgspec.structs.replace(record, title=parsed.title)
+    return record
 
 
-def _redirect_fields(ctx: PollContext, state: FeedState, target: str | None) -> dict[str, str]:
+class _Redirect(TypedDict, total=False):
+    fetch_url: str
+    redirect_target: str | None
+    redirect_seen: int
+
+
+def _redirect_fields(ctx: PollContext, state: FeedState, target: str | None) -> _Redirect:
     """A permanent redirect moves the feed only once seen on several polls in a row
     (FEEDPIPE_PERMANENT_REDIRECT_AFTER): a misconfigured server for an afternoon must not
     lose the feed its real address."""
     if target is None or target == state.fetch_target:
-        return {"redirect_target": "", "redirect_seen": "0"}
+        return {"redirect_target": None, "redirect_seen": 0}
     seen = state.redirect_seen + 1 if target == state.redirect_target else 1
     if seen < ctx.settings.permanent_redirect_after:
-        return {"redirect_target": target, "redirect_seen": str(seen)}
+        return {"redirect_target": target, "redirect_seen": seen}
     log.warning(
         "feed moved",
         extra={"stage": "poll", "feed_url": state.url, "reason": f"permanent redirect to {target}"},
     )
-    return {"fetch_url": target, "redirect_target": "", "redirect_seen": "0"}
-
-
-def _state_fields(learned: FeedState) -> dict[str, str]:
-    return {
-        "rate": "" if learned.rate is None else repr(learned.rate),
-        "hint": "" if learned.hint is None else repr(learned.hint),
-    }
+    return {"fetch_url": target, "redirect_target": None, "redirect_seen": 0}
 
 
 def _entry_times(parsed: ParsedFeed) -> list[float]:
@@ -487,7 +499,7 @@ async def _record_deferral(
 ) -> PollOutcome:
     """The feed's host had no free slot within the budget: poll it soon, not an error."""
     next_poll = ctx.schedule.next_poll_to_resume(now, ctx.rng)
-    await registry.save_poll(ctx.redis, ctx.keys, state.id, {}, next_poll)
+    await registry.save_poll(ctx.redis, ctx.keys, state.id, PollRecord(), next_poll)
     await ctx.redis.hincrby(ctx.keys.stats, STAT_DEFERRED, 1)
     duration = elapsed_ms(start)
     log.info(
@@ -503,15 +515,12 @@ async def _record_failure(
     ctx: PollContext, state: FeedState, err: FeedError, now: float, start: float
 ) -> PollOutcome:
     errors = state.errors + 1
-    fields = {
-        "last_poll": repr(now),
-        "last_status": "error",
-        "errors": str(errors),
-        "last_error": f"{err.reason}: {err}",
-    }
+    record = PollRecord(
+        last_poll=now, last_status="error", errors=errors, last_error=f"{err.reason}: {err}"
+    )
     retry_after = err.retry_after if isinstance(err, ServerError) else None
     next_poll = ctx.schedule.next_poll_after_error(state, errors, now, ctx.rng, retry_after)
-    await registry.save_poll(ctx.redis, ctx.keys, state.id, fields, next_poll)
+    await registry.save_poll(ctx.redis, ctx.keys, state.id, record, next_poll)
     duration = elapsed_ms(start)
     await _count(ctx, _failure_class(err), duration, STAT_POLL_ERRORS)
     log.warning(
@@ -550,9 +559,8 @@ async def _count(
 
 def _failure_class(err: FeedError) -> str:
     """The polls:<class> counter of a failed poll."""
-    status = getattr(err, "status", None)
-    if status is not None:
-        return "5xx" if status >= 500 else "4xx"
+    if isinstance(err, HTTPStatusError):
+        return "5xx" if err.status >= 500 else "4xx"
     if isinstance(err, UnexpectedError):
         return "unexpected"
     if isinstance(err, NotAFeed | ResponseTooLarge):

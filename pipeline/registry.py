@@ -16,14 +16,15 @@ from urllib.parse import urlsplit
 import msgspec
 import yaml
 from lxml import etree
+from msgspec import UNSET
 from redis.asyncio import Redis
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from pipeline.errors import ConfigError
-from pipeline.keys import CLAIM_DUE_FEEDS, Keys, reply_text
-from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext
+from pipeline.keys import CLAIM_DUE_FEEDS, SAVE_POLL, Keys, lua_source, reply_text
+from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext, PollRecord
 from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
 from pipeline.redact import MASK, redact_text, redact_url
@@ -512,24 +513,7 @@ async def add_feeds(
     return added
 
 
-# add_feeds' writes of one batch, atomic: KEYS[1] the due ZSET, KEYS[2..] the feeds' hashes;
-# ARGV[1] now, then per feed its id, its number of fields (_spec_fields) and the field/value
-# pairs. Each feed: its fields set, added_at set if it has none, due now if it was not in the
-# ZSET. Returns how many feeds were new. One command per batch: a MULTI of HSET/HSETNX/ZADD
-# cost 3x the client time, in redis-py's packing and its QUEUED replies (bench/import_bench.py).
-ADD_FEEDS = """
-local now = ARGV[1]
-local new = 0
-local at = 2
-for i = 2, #KEYS do
-  local fields = tonumber(ARGV[at + 1])
-  redis.call('HSET', KEYS[i], unpack(ARGV, at + 2, at + 1 + 2 * fields))
-  redis.call('HSETNX', KEYS[i], 'added_at', now)
-  new = new + redis.call('ZADD', KEYS[1], 'NX', now, ARGV[at])
-  at = at + 2 + 2 * fields
-end
-return new
-"""
+ADD_FEEDS = lua_source("add_feeds")
 
 
 async def _add_batch(redis: Redis, keys: Keys, specs: list[FeedSpec], now: float) -> int:
@@ -606,22 +590,34 @@ async def mark_due(redis: Redis, keys: Keys, fid: str, at: float) -> bool:
 
 
 async def save_poll(
-    redis: Redis, keys: Keys, fid: str, fields: Mapping[str, str], next_poll: float
-) -> None:
-    """Store a poll's outcome and the next poll time, unless the feed was removed meanwhile."""
-    if not await redis.exists(keys.feed(fid)):
-        return
-    mapping: dict[Any, str] = {**fields, "next_poll": repr(next_poll)}
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.feed(fid), mapping=mapping)
-        pipe.zadd(keys.feeds_due, {fid: next_poll}, xx=True)
-        if "errors" in fields:  # a poll that ended (a deferred one leaves the count as it was)
-            errors = int(fields["errors"])
-            if errors:
-                pipe.zadd(keys.feeds_erroring, {fid: errors})
-            else:
-                pipe.zrem(keys.feeds_erroring, fid)
-        await pipe.execute()
+    redis: Redis, keys: Keys, fid: str, record: PollRecord, next_poll: float
+) -> bool:
+    """Store a poll's outcome and the next poll time, unless the feed was removed meanwhile
+    (one script, pipeline/lua/save_poll.lua). False when the feed is gone."""
+    errors = "" if record.errors is UNSET else str(record.errors)
+    fields = itertools.chain.from_iterable(poll_record_fields(record).items())
+    script = redis.register_script(SAVE_POLL)  # EVALSHA: the text is sent once at most
+    saved = await script(
+        keys=[keys.feed(fid), keys.feeds_due, keys.feeds_erroring],
+        args=[fid, repr(next_poll), errors, *fields],
+    )
+    return bool(saved)
+
+
+def poll_record_fields(record: PollRecord) -> dict[str, str]:
+    """A poll's record as the feed hash's fields, as ``feed_state_from_hash`` reads them."""
+    fields: dict[str, str] = {}
+    for name in record.__struct_fields__:
+        value = getattr(record, name)
+        if value is not UNSET:
+            fields[name] = _field_text(value)
+    return fields
+
+
+def _field_text(value: str | float | None) -> str:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 FeedHealth = Literal["new", "ok", "erroring", "failing"]

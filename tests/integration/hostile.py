@@ -280,7 +280,7 @@ def cases() -> list[Case]:
         Case("endless", endless, error=("ResponseTooLarge",)),
         Case("declared-huge", declared_huge, error=("ResponseTooLarge",)),
         # --- broken transport -----------------------------------------------------------
-        Case("cut-short", cut_short, error=("ServerError", "broken response body")),
+        Case("cut-short", cut_short, error=("NetworkError", "broken response body")),
         # --- redirects ------------------------------------------------------------------
         Case("loop", redirect(302, "/loop-b"), error=("RedirectError", "redirect loop")),
         Case("loop-b", redirect(302, "/loop"), error=("RedirectError", "redirect loop")),
@@ -312,7 +312,7 @@ def cases() -> list[Case]:
         ),
         # --- TLS and HTTP itself ----------------------------------------------------------
         Case("tls", xml(one_item_feed("tls")), error=("TLSError",), server="https"),
-        Case("garbage-http", xml(""), error=("ServerError",), server="raw"),
+        Case("garbage-http", xml(""), error=("NetworkError",), server="raw"),
         # --- statuses -------------------------------------------------------------------
         Case("gone", status(410), error=("ClientError", "HTTP 410")),
         Case("missing", status(404), error=("ClientError", "HTTP 404")),

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis as sync_redis
 
+from pipeline.models import PollRecord
 from pipeline.subscribe import StreamSubscriber
 from tests.integration.conftest import KEYS
 
@@ -404,17 +405,21 @@ async def test_status_shows_workers_queues_feeds_and_consumers(
         redis,
         KEYS,
         ok,
-        {"errors": "0", "last_status": "200", "last_poll": repr(time.time())},
+        PollRecord(errors=0, last_status="200", last_poll=time.time()),
         time.time() + 600,
     )
     await registry.save_poll(
-        redis, KEYS, bad, {"errors": "2", "last_error": "ServerError: HTTP 503"}, time.time() + 600
+        redis,
+        KEYS,
+        bad,
+        PollRecord(errors=2, last_error="ServerError: HTTP 503"),
+        time.time() + 600,
     )
     await registry.save_poll(
         redis,
         KEYS,
         worse,
-        {"errors": "7", "last_error": "ClientError: HTTP 410 Gone"},
+        PollRecord(errors=7, last_error="ClientError: HTTP 410 Gone"),
         time.time() + 600,
     )
     for n in range(3):
