@@ -9,6 +9,7 @@ story's paragraphs out of that chrome; tests/unit/test_demo_site.py holds the si
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import re
 import zlib
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from aiohttp import web
@@ -544,149 +545,23 @@ FA_SITE, FA_FEED = "خبرگزاری نمونه پارس", "نمونه پارس 
 EN_SITE, EN_FEED = "Loopback Daily", "Loopback Daily: Top Stories"
 AR_SITE, AR_FEED = "وكالة الأنباء التجريبية", "وكالة الأنباء التجريبية - آخر الأخبار"
 
-CHROME: dict[str, Chrome] = {
-    "fa": Chrome(
-        home="صفحه نخست",
-        sections=tuple(
-            _z(label)
-            for label in (
-                "سیاسی",
-                "اقتصادی",
-                "اجتماعی",
-                "بین~الملل",
-                "فرهنگ و هنر",
-                "ورزشی",
-                "علم و فناوری",
-                "استان~ها",
-                "عکس",
-                "ویدئو",
-            )
-        ),
-        by="نویسنده:",
-        published="تاریخ انتشار:",
-        related="اخبار مرتبط",
-        most_read=_z("پربازدیدترین~ها"),
-        share=_z("اشتراک~گذاری"),
-        newsletter="خبرنامه",
-        newsletter_text=_z("مهم~ترین خبرهای روز را هر صبح در ایمیل خود بخوانید"),
-        email="نشانی ایمیل",
-        subscribe="عضویت",
-        footer=(
-            "درباره ما",
-            "تماس با ما",
-            "تبلیغات",
-            "حریم خصوصی",
-            "شرایط استفاده",
-            _z("فرصت~های شغلی"),
-            "آرشیو",
-            "خوراک خبری",
-        ),
-        rights="تمامی حقوق محفوظ است.",
-        headlines=tuple(
-            _z(headline)
-            for headline in (
-                "افزایش ساعت کاری مترو در روزهای پایانی هفته",
-                "پیش~بینی بارش باران در نیمه شمالی کشور",
-                "برگزاری جشنواره فیلم کوتاه دانشجویی در اصفهان",
-                "آغاز ثبت~نام آزمون استخدامی معلمان از هفته آینده",
-                "کاهش قیمت میوه در بازارهای میوه و تره~بار",
-                "افتتاح نخستین پارک علم و فناوری دانش~آموزی",
-                "اردوی آماده~سازی تیم ملی والیبال آغاز شد",
-                "نمایش آثار خوشنویسی معاصر در موزه شهر",
-            )
-        ),
-    ),
-    "en": Chrome(
-        home="Home",
-        sections=(
-            "Politics",
-            "Business",
-            "Local",
-            "World",
-            "Culture",
-            "Sport",
-            "Science",
-            "Regions",
-            "Photos",
-            "Video",
-        ),
-        by="By",
-        published="Published",
-        related="Related stories",
-        most_read="Most read",
-        share="Share this story",
-        newsletter="The Morning Briefing",
-        newsletter_text="The day's essential stories in your inbox before breakfast",
-        email="Email address",
-        subscribe="Sign up",
-        footer=(
-            "About us",
-            "Contact",
-            "Advertise",
-            "Privacy",
-            "Terms of use",
-            "Careers",
-            "Archive",
-            "RSS feeds",
-        ),
-        rights="All rights reserved.",
-        headlines=(
-            "Council approves new cycle lanes on the river road",
-            "Weekend forecast: showers clearing by Sunday",
-            "Hospital opens night clinic for minor injuries",
-            "Local side seals promotion with a late winner",
-            "Market traders warn over rising rents",
-            "School orchestra wins national youth prize",
-            "Bridge repairs to close the east road for a week",
-            "Museum extends its lighthouse exhibition after strong demand",
-        ),
-    ),
-    "ar": Chrome(
-        home="الرئيسية",
-        sections=(
-            "سياسة",
-            "اقتصاد",
-            "مجتمع",
-            "دولي",
-            "ثقافة وفنون",
-            "رياضة",
-            "علوم وتكنولوجيا",
-            "محافظات",
-            "صور",
-            "فيديو",
-        ),
-        by="بقلم:",
-        published="نشر في:",
-        related="أخبار ذات صلة",
-        most_read="الأكثر قراءة",
-        share="شارك الخبر",
-        newsletter="النشرة البريدية",
-        newsletter_text="أهم أخبار اليوم في بريدك الإلكتروني كل صباح",
-        email="البريد الإلكتروني",
-        subscribe="اشترك",
-        footer=(
-            "من نحن",
-            "اتصل بنا",
-            "أعلن معنا",
-            "سياسة الخصوصية",
-            "شروط الاستخدام",
-            "وظائف",
-            "الأرشيف",
-            "خدمة RSS",
-        ),
-        rights="جميع الحقوق محفوظة.",
-        headlines=(
-            "افتتاح خط جديد للحافلات بين وسط المدينة والمطار",
-            "توقعات بهطول أمطار غزيرة على المناطق الشمالية",
-            "انطلاق حملة وطنية للتشجير في المدارس",
-            "المنتخب الوطني يبدأ استعداداته للبطولة القارية",
-            "ارتفاع صادرات التمور خلال الموسم الحالي",
-            "معرض للفنون التشكيلية يحتفي بالفنانين الشباب",
-            "تمديد ساعات عمل المكتبات العامة خلال العطلة الصيفية",
-            "جامعة محلية تطلق برنامجا جديدا للمنح الدراسية",
-        ),
-    ),
-}
+# The outlets' chrome and stories are package data (workers/demo/), "~" standing for a ZWNJ.
+DEMO_DATA = importlib.resources.files("workers") / "demo"
+
+
+def _data(name: str) -> Any:
+    return json.loads((DEMO_DATA / name).read_text("utf-8"))
+
+
+def _chrome(fields: dict[str, Any]) -> Chrome:
+    values: dict[str, Any] = {
+        name: tuple(_z(v) for v in value) if isinstance(value, list) else _z(value)
+        for name, value in fields.items()
+    }
+    return Chrome(**values)
+
+
+CHROME: dict[str, Chrome] = {lang: _chrome(fields) for lang, fields in _data("chrome.json").items()}
 
 ANALYTICS_STUB = (
     "window.dataLayer = window.dataLayer || [];\n"
@@ -698,167 +573,21 @@ TAIL_SCRIPT = (
     "s.src = '/static/analytics.js'; document.head.appendChild(s); })();</script>"
 )
 
-FA_WATER = _demo_article(
-    slug="dashtabad-water-pipeline",
-    title="آغاز مرحله دوم طرح آب~رسانی به روستاهای دشت~آباد",
-    author="مریم صالحی",
-    published=datetime(2025, 11, 20, 7, 15, tzinfo=UTC),
-    paragraphs=(
-        "مرحله دوم طرح آب~رسانی به روستاهای شهرستان دشت~آباد روز دوشنبه با حضور مسئولان استانی "
-        "آغاز شد. با اجرای این مرحله، آب آشامیدنی سالم به ۳۲ روستای دیگر می~رسد.",
-        "به گفته مدیرعامل شرکت آب و فاضلاب استان، در این مرحله ۱۴۰ کیلومتر خط انتقال و شش مخزن "
-        "ذخیره ساخته می~شود. او افزود که بخش عمده لوله~ها در کارخانه~های داخلی تولید شده~اند.",
-        "ساکنان این روستاها سال~ها برای تأمین آب به تانکرهای سیار وابسته بودند؛ موضوعی که در "
-        "ماه~های گرم سال به کمبود جدی می~انجامید. یکی از اهالی روستای چشمه~سفید گفت: "
-        "«امیدواریم دیگر لازم نباشد هر هفته در صف تانکر بایستیم.»",
-        "کارشناسان منابع آب می~گویند افت سطح آب~های زیرزمینی در دشت~های اطراف، اجرای طرح~های "
-        "انتقال از سد را ضروری کرده است. آنان همچنین بر نصب کنتورهای هوشمند برای کاهش هدررفت "
-        "آب تأکید دارند.",
-        "پیش~بینی می~شود عملیات اجرایی این مرحله تا پایان سال آینده به پایان برسد. اعتبار طرح از "
-        "محل بودجه استانی و تسهیلات بانکی تأمین شده است.",
-    ),
-)
+STORIES: dict[str, DemoArticle] = {
+    slug: _demo_article(
+        slug=slug,
+        title=story["title"],
+        author=story["author"],
+        published=datetime.fromisoformat(story["published"]),
+        paragraphs=tuple(story["paragraphs"]),
+    )
+    for slug, story in _data("stories.json").items()
+}
+FA_WATER = STORIES["dashtabad-water-pipeline"]
+FA_BOOKS = STORIES["tehran-book-fair-opens"]
+EN_FERRY = STORIES["harbour-ferry-timetable"]
+EN_LIBRARY = STORIES["library-reading-room-reopens"]
+AR_SOLAR = STORIES["solar-desalination-plant"]
+AR_HERITAGE = STORIES["folk-heritage-festival"]
 
-FA_BOOKS = _demo_article(
-    slug="tehran-book-fair-opens",
-    title="نمایشگاه کتاب تهران با حضور پررنگ ناشران شهرستانی گشایش یافت",
-    author=None,
-    published=datetime(2025, 10, 5, 10, 0, tzinfo=UTC),
-    paragraphs=(
-        "نمایشگاه کتاب تهران صبح امروز با حضور بیش از دو هزار ناشر کار خود را آغاز کرد. این "
-        "نمایشگاه تا ده روز آینده هر روز از ساعت ۱۰ تا ۲۰ پذیرای بازدیدکنندگان است.",
-        "امسال بخش ویژه~ای به ناشران شهرستانی اختصاص یافته تا کتاب~های چاپ~شده در استان~ها نیز "
-        "دیده شوند. مسئولان نمایشگاه می~گویند این بخش نسبت به سال گذشته دو برابر شده است.",
-        "در سالن کودک و نوجوان، کارگاه~های قصه~گویی و نقاشی برای خردسالان برگزار می~شود. "
-        "بسیاری از خانواده~ها از نخستین ساعات صبح همراه فرزندانشان به این سالن آمده بودند.",
-        "یکی از ناشران حاضر در نمایشگاه گفت افزایش قیمت کاغذ شمارگان کتاب~ها را کاهش داده است، "
-        "اما استقبال مخاطبان از رمان~های ایرانی همچنان امیدوارکننده است.",
-        "خرید اینترنتی نیز مانند سال~های گذشته از طریق سامانه نمایشگاه مجازی امکان~پذیر است و "
-        "کتاب~ها با تخفیف ویژه به سراسر کشور ارسال می~شوند.",
-    ),
-)
-
-EN_FERRY = _demo_article(
-    slug="harbour-ferry-timetable",
-    title="Harbour ferry timetable expanded after record summer",
-    author="Nora Whitfield",
-    published=datetime(2025, 9, 15, 12, 30, tzinfo=UTC),
-    paragraphs=(
-        "Port Ellery's harbour ferry will run every twenty minutes from next month, the transport "
-        "authority announced on Monday, after passenger numbers hit a record over the summer.",
-        "The authority said 1.4 million trips were made between June and August, up almost a "
-        "fifth on last year. Queues at the northern pier regularly stretched past the fish market "
-        "on weekend mornings.",
-        "Two additional vessels, leased from a coastal operator, will join the fleet in October. "
-        "Crews are being recruited locally, and training begins next week.",
-        "“We heard the complaints, and we have the numbers to back them up,” said Dana Okafor, "
-        "the authority's head of operations. “More boats and shorter waits are the obvious "
-        "answer.”",
-        "Fares will stay the same until at least the spring. The revised timetable will be "
-        "published online and at every pier a fortnight before it takes effect.",
-    ),
-)
-
-EN_LIBRARY = _demo_article(
-    slug="library-reading-room-reopens",
-    title="Central library reopens its restored reading room",
-    author=None,
-    published=datetime(2025, 9, 14, 8, 0, tzinfo=UTC),
-    paragraphs=(
-        "The central library's domed reading room reopened to the public on Saturday after a "
-        "three-year restoration that replaced its leaking roof and repaired more than four "
-        "hundred plaster panels.",
-        "Visitors queued from early morning, and staff counted nearly three thousand people "
-        "through the doors by mid-afternoon. Many stopped to photograph the newly cleaned "
-        "skylight.",
-        "The project cost £11 million, most of it raised through a heritage grant and a public "
-        "appeal that drew donations from more than six thousand residents.",
-        "Conservators also uncovered a painted frieze of the city's old trades beneath later "
-        "layers of paint. It has been left partly exposed so visitors can compare the original "
-        "colours.",
-        "Opening hours have been extended to 9 p.m. on weekdays, and the room's 120 desks can now "
-        "be booked online up to a week in advance.",
-    ),
-)
-
-AR_SOLAR = _demo_article(
-    slug="solar-desalination-plant",
-    title="افتتاح محطة لتحلية مياه البحر تعمل بالطاقة الشمسية",
-    author="سلمى الحداد",
-    published=datetime(2025, 8, 4, 11, 20, tzinfo=UTC),
-    paragraphs=(
-        "افتتحت صباح الثلاثاء محطة جديدة لتحلية مياه البحر تعمل بالطاقة الشمسية في مدينة رأس "
-        "الوادي الساحلية، بطاقة إنتاجية تبلغ عشرين ألف متر مكعب يوميا.",
-        "وقال مدير المشروع إن المحطة ستغطي احتياجات نحو ستين ألف نسمة من مياه الشرب، وستخفف "
-        "الضغط على الآبار الجوفية التي تراجع منسوبها في السنوات الأخيرة.",
-        "وتعتمد المحطة على حقل من الألواح الشمسية يمتد على مساحة أربعين هكتارا، مع بطاريات تخزين "
-        "تسمح بتشغيلها ساعات عدة بعد غروب الشمس.",
-        "وأشار خبراء في قطاع المياه إلى أن كلفة إنتاج المتر المكعب في المحطة أقل بنحو الثلث من "
-        "المحطات التقليدية العاملة بالوقود.",
-        "ومن المقرر أن تبدأ المرحلة الثانية من المشروع مطلع العام المقبل، لتمتد شبكة التوزيع إلى "
-        "القرى المجاورة.",
-    ),
-)
-
-AR_HERITAGE = _demo_article(
-    slug="folk-heritage-festival",
-    title="مهرجان التراث الشعبي يستقطب آلاف الزوار في دورته الجديدة",
-    author=None,
-    published=datetime(2025, 8, 3, 6, 45, tzinfo=UTC),
-    paragraphs=(
-        "استقطب مهرجان التراث الشعبي في دورته الجديدة آلاف الزوار خلال أيامه الثلاثة الأولى، "
-        "وسط إقبال لافت من العائلات والسياح.",
-        "ويضم المهرجان أكثر من مئتي جناح للحرف اليدوية، من صناعة الفخار والنسيج إلى النقش على "
-        "النحاس، إلى جانب عروض يومية للفنون الشعبية.",
-        "وقالت رئيسة اللجنة المنظمة إن الدورة الحالية خصصت مساحة أكبر للحرفيين الشباب، بهدف نقل "
-        "المهارات التقليدية إلى جيل جديد.",
-        "وشهدت الأمسية الافتتاحية عرضا موسيقيا شاركت فيه فرق من مختلف المحافظات، فيما امتدت "
-        "الطوابير أمام أجنحة المأكولات التراثية حتى ساعات متأخرة.",
-        "ويستمر المهرجان حتى نهاية الأسبوع المقبل، على أن تخصص أيامه الأخيرة لورش عمل تعليمية "
-        "لطلاب المدارس.",
-    ),
-)
-
-STYLE = """
-:root { --accent: #b3121d; --ink: #1b1b1b; --muted: #6b6b6b; --rule: #e2e2e2; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 17px/1.7 Vazirmatn, Tahoma, "Segoe UI", Arial, sans-serif;
-  color: var(--ink); background: #fafafa; }
-a { color: inherit; text-decoration: none; }
-a:hover { color: var(--accent); }
-.container { max-width: 1180px; margin: 0 auto; padding: 0 16px; }
-.topbar { display: flex; gap: 16px; justify-content: flex-end; font-size: 13px;
-  color: var(--muted); padding: 6px 16px; border-bottom: 1px solid var(--rule); }
-.brand { padding: 18px 16px; }
-.logo { font-size: 30px; font-weight: 800; color: var(--accent); letter-spacing: -0.5px; }
-.main-nav { background: var(--ink); }
-.main-nav ul { display: flex; flex-wrap: wrap; gap: 4px; list-style: none; margin: 0;
-  padding: 0 16px; }
-.main-nav a { display: block; padding: 10px 12px; color: #fff; font-weight: 600; }
-.breadcrumb ol { display: flex; gap: 8px; list-style: none; padding: 0; font-size: 14px;
-  color: var(--muted); }
-.breadcrumb li + li::before { content: "›"; margin-inline-end: 8px; }
-.columns { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); gap: 32px; }
-.news-article h1 { font-size: 34px; line-height: 1.35; margin: 8px 0 12px; }
-.byline { font-size: 14px; color: var(--muted); border-bottom: 1px solid var(--rule);
-  padding-bottom: 12px; }
-.article-body p { margin: 0 0 1.1em; text-align: justify; }
-.share-buttons ul { display: flex; gap: 8px; list-style: none; padding: 0; }
-.share-buttons a { display: inline-block; padding: 6px 12px; border-radius: 4px;
-  background: #eee; font-size: 13px; text-transform: capitalize; }
-.sidebar section { background: #fff; border: 1px solid var(--rule); padding: 12px 16px;
-  margin-bottom: 24px; }
-.sidebar h2, .newsletter h2 { font-size: 18px; border-inline-start: 4px solid var(--accent);
-  padding-inline-start: 8px; margin: 0 0 8px; }
-.sidebar li { padding: 8px 0; border-bottom: 1px dashed var(--rule); font-size: 15px; }
-.most-read ol { counter-reset: rank; list-style: none; padding: 0; }
-.most-read li::before { counter-increment: rank; content: counter(rank);
-  color: var(--accent); font-weight: 800; margin-inline-end: 8px; }
-.newsletter { background: #fff3f3; padding: 20px; margin: 32px 0; border-radius: 6px; }
-.newsletter input { padding: 8px; min-width: 260px; border: 1px solid #ccc; }
-.newsletter button { padding: 8px 16px; background: var(--accent); color: #fff; border: 0; }
-.site-footer { background: var(--ink); color: #ccc; padding: 24px 16px; font-size: 14px; }
-.site-footer ul { display: flex; flex-wrap: wrap; gap: 16px; list-style: none; padding: 0; }
-.copyright { color: #999; margin: 16px 0 0; }
-@media (max-width: 800px) { .columns { grid-template-columns: 1fr; } .logo { font-size: 24px; } }
-"""
+STYLE = "\n" + (DEMO_DATA / "style.css").read_text("utf-8")
