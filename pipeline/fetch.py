@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDictProxy
-from redis.asyncio import Redis
 from yarl import URL
 
 from pipeline.errors import (
@@ -34,11 +33,9 @@ from pipeline.errors import (
     ServerError,
     TLSError,
 )
-from pipeline.keys import Keys
 from pipeline.models import FeedState, FetchResult
 from pipeline.netguard import DestinationRefused, GuardedResolver, NetworkPolicy
-from pipeline.politeness import HostGate, HostLimits, NoSlot
-from pipeline.settings import Settings
+from pipeline.politeness import HostGate, NoSlot
 
 _CHUNK = 64 * 1024
 FEED_ACCEPT = (
@@ -58,18 +55,6 @@ class FetchLimits:
     read_timeout: float
     max_bytes: int
 
-    @classmethod
-    def for_feeds(cls, settings: Settings) -> FetchLimits:
-        return cls(
-            settings.connect_timeout_seconds, settings.read_timeout_seconds, settings.max_feed_bytes
-        )
-
-    @classmethod
-    def for_pages(cls, settings: Settings) -> FetchLimits:
-        return cls(
-            settings.connect_timeout_seconds, settings.read_timeout_seconds, settings.max_page_bytes
-        )
-
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
         # total bounds a slow trickle too: sock_read alone restarts on every byte received.
@@ -80,14 +65,14 @@ class FetchLimits:
         )
 
 
-def new_session(settings: Settings, network: NetworkPolicy) -> aiohttp.ClientSession:
+def new_session(user_agent: str, network: NetworkPolicy) -> aiohttp.ClientSession:
     """One session per worker process, created inside its event loop (never before a fork)."""
     connector = aiohttp.TCPConnector(
         limit=100, limit_per_host=4, ttl_dns_cache=300, resolver=GuardedResolver(network)
     )
     return aiohttp.ClientSession(
         connector=connector,
-        headers={"User-Agent": settings.user_agent},
+        headers={"User-Agent": user_agent},
         # Cookies from one feed host must never leak into requests to another.
         cookie_jar=aiohttp.DummyCookieJar(),
         # Proxies come from settings only, never from whatever environment a worker has.
@@ -114,18 +99,6 @@ class Fetcher:
     # Requests in flight in this process, taken once the host's slot is granted: waiting for
     # a host's turn holds nothing another host could use.
     in_flight: asyncio.Semaphore
-
-    @classmethod
-    def create(
-        cls, settings: Settings, session: aiohttp.ClientSession, redis: Redis, keys: Keys
-    ) -> Fetcher:
-        return cls(
-            session=session,
-            network=NetworkPolicy.from_settings(settings),
-            gate=HostGate(redis, keys, HostLimits.from_settings(settings)),
-            max_redirects=settings.max_redirects,
-            in_flight=asyncio.Semaphore(settings.requests_in_flight),
-        )
 
     async def fetch_feed(
         self, state: FeedState, limits: FetchLimits, deadline: float, *, conditional: bool

@@ -11,7 +11,6 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from pipeline import redeliver
-from pipeline.dedupe import DedupePolicy
 from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
 from pipeline.fulltext import FulltextPolicy, feed_text_is_article, should_compare
 from pipeline.keys import (
@@ -27,7 +26,6 @@ from pipeline.logs import elapsed_ms
 from pipeline.models import Article, Discarded, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
 from pipeline.routes import Router
-from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +39,6 @@ class IngestContext:
     fulltext: FulltextPolicy
     router: Router  # this process's routes, reloaded when they change (pipeline/routes.py)
     language: LanguagePolicy
-
-    @classmethod
-    def create(cls, settings: Settings, keys: Keys, redis: Redis) -> IngestContext:
-        return cls(
-            redis=redis,
-            keys=keys,
-            extraction=ExtractionPolicy.create(settings.min_text_chars),
-            publish=PublishPolicy(
-                maxlen=settings.stream_maxlen,
-                dedupe_ttl_seconds=settings.seen_ttl_days * 86_400,
-                min_text_chars=settings.min_text_chars,
-                near=DedupePolicy(window_days=settings.dedupe_window_days),
-            ),
-            fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
-            router=Router(),
-            language=LanguagePolicy(),
-        )
 
 
 async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:

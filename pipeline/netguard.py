@@ -30,8 +30,6 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from pipeline.settings import Settings
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -91,15 +89,6 @@ class Tunnel(NamedTuple):
 class NetworkPolicy:
     allow_private: bool = False
     allowed_networks: tuple[IPNetwork, ...] = ()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> NetworkPolicy:
-        return cls(
-            allow_private=settings.allow_private_networks,
-            allowed_networks=tuple(
-                ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks
-            ),
-        )
 
     def check_url(self, url: str) -> None:
         """Refuse non-http(s) schemes, malformed hosts and literal IPs outside the policy."""

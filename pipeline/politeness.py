@@ -28,7 +28,6 @@ from redis.commands.core import AsyncScript
 from yarl import URL
 
 from pipeline.keys import ACQUIRE_HOST_SLOT, Keys
-from pipeline.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -38,14 +37,6 @@ class HostLimits:
     # A slot is a lease so that a worker killed mid-request cannot hold it forever; it must
     # outlast the longest request (connect + read timeouts).
     lease_seconds: float = 60.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> HostLimits:
-        return cls(
-            max_in_flight=settings.host_max_in_flight,
-            min_gap_seconds=settings.host_min_gap_seconds,
-            lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
-        )
 
 
 class NoSlot(Exception):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, TypedDict
 
-import aiohttp
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -60,7 +59,6 @@ from pipeline.parse import parse_feed
 from pipeline.politeness import HostQueues, NoSlot, host_key
 from pipeline.redeliver import ExtractQueue
 from pipeline.schedule import SchedulePolicy, estimate_rate, hint_seconds
-from pipeline.settings import Settings
 from pipeline.websub import WebSubPolicy, hub_link, load_push_body, note_hub, pushed_result
 
 log = logging.getLogger(__name__)
@@ -70,8 +68,21 @@ LATE_TURN_SHARE = 0.25  # of the budget: a poll starts only with at least this m
 
 
 @dataclass(frozen=True)
+class PollPolicy:
+    """What a poll takes from the settings beyond its stages' own policies."""
+
+    budget_seconds: float  # FEEDPIPE_POLL_BUDGET_SECONDS: a poll's pages, politeness included
+    max_entries: int  # FEEDPIPE_MAX_ENTRIES_PER_POLL
+    unconditional_fetch_seconds: float  # a full GET now and then, whatever the validators say
+    claim_ttl_seconds: int  # an entry claimed by a poll that died is free again after this
+    seen_ttl_seconds: int  # an entry done is remembered this long
+    html_ttl_seconds: int  # a stored page waits this long for its extract task
+    permanent_redirect_after: int  # polls in a row that see one before the feed moves
+
+
+@dataclass(frozen=True)
 class PollContext:
-    settings: Settings
+    policy: PollPolicy
     keys: Keys
     redis: Redis
     fetcher: Fetcher
@@ -84,29 +95,6 @@ class PollContext:
     websub: WebSubPolicy | None  # None: FEEDPIPE_WEBSUB_BASE_URL unset, polling only
     rng: random.Random = field(default_factory=random.Random)
 
-    @classmethod
-    def create(
-        cls,
-        settings: Settings,
-        keys: Keys,
-        redis: Redis,
-        http: aiohttp.ClientSession,
-        queue: ExtractQueue,
-    ) -> PollContext:
-        return cls(
-            settings=settings,
-            keys=keys,
-            redis=redis,
-            fetcher=Fetcher.create(settings, http, redis, keys),
-            queue=queue,
-            schedule=SchedulePolicy.from_settings(settings),
-            feed_limits=FetchLimits.for_feeds(settings),
-            page_limits=FetchLimits.for_pages(settings),
-            host_polls=HostQueues(settings.host_max_in_flight),
-            fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
-            websub=WebSubPolicy.from_settings(settings),
-        )
-
 
 async def poll_feeds(ctx: PollContext, feed_ids: Iterable[str]) -> list[PollOutcome]:
     """Poll a batch concurrently; one feed's failure is recorded on it and never stops the rest.
@@ -115,7 +103,7 @@ async def poll_feeds(ctx: PollContext, feed_ids: Iterable[str]) -> list[PollOutc
     (the fetcher caps requests in flight, FEEDPIPE_REQUESTS_IN_FLIGHT, only once a host's slot
     is granted). The batch shares one budget (FEEDPIPE_POLL_BUDGET_SECONDS): what cannot
     start before it ends (a busy host) is left for a poll soon after, never dropped."""
-    deadline = time.monotonic() + ctx.settings.poll_budget_seconds
+    deadline = time.monotonic() + ctx.policy.budget_seconds
     return list(await asyncio.gather(*(poll_feed(ctx, fid, deadline) for fid in feed_ids)))
 
 
@@ -169,7 +157,7 @@ async def _host_turn(ctx: PollContext, state: FeedState, deadline: float) -> Asy
     A feed still waiting when the budget ends made no request: deferred, not failed."""
     # A poll admitted later than this could hardly fetch its pages before the budget ends: it
     # is deferred (no request made) and resumed with a fresh budget instead.
-    latest = deadline - ctx.settings.poll_budget_seconds * LATE_TURN_SHARE
+    latest = deadline - ctx.policy.budget_seconds * LATE_TURN_SHARE
     try:
         async with ctx.host_polls.turn(host_key(state.fetch_target), latest):
             yield
@@ -190,7 +178,7 @@ async def _fetch_and_take(
     body_hash = hashlib.sha256(result.body).hexdigest()[:32]
     if body_hash == state.body_hash:  # validators missing or lying, but the body is the same
         return Fetched(result, None, body_hash, fetch_ms)
-    parsed = await _parse_off_loop(result, state.url, ctx.settings.max_entries_per_poll)
+    parsed = await _parse_off_loop(result, state.url, ctx.policy.max_entries)
     queued, left_over, held = await take_new_entries(ctx, state, parsed, deadline)
     return Fetched(result, parsed, body_hash, fetch_ms, queued, left_over, held)
 
@@ -204,7 +192,7 @@ async def _parse_off_loop(result: FetchResult, feed_url: str, max_entries: int) 
 
 def _use_validators(ctx: PollContext, state: FeedState, now: float) -> bool:
     """Conditional GET, except now and then: some servers answer 304 to everything."""
-    every = ctx.settings.unconditional_fetch_seconds
+    every = ctx.policy.unconditional_fetch_seconds
     if every == 0 or state.last_full_fetch is None:
         return True
     return now - state.last_full_fetch < every
@@ -290,7 +278,7 @@ async def _claim_entries(
                 _seen_key(ctx, state, entry),
                 bucket,
                 ctx.keys.legacy_item(iid),
-                ctx.settings.claim_ttl_seconds,
+                ctx.policy.claim_ttl_seconds,
                 _seen_ttl(ctx),
                 field,
             )
@@ -328,7 +316,7 @@ async def _prepare_job(
         log.info("article page skipped", extra=_fields(state, entry, "fetch", reason))
         return msgspec.structs.replace(job, page_url=page.final_url, page_error=reason)
     key = ctx.keys.html(iid)
-    await ctx.redis.set(key, compress_html(page.body), ex=ctx.settings.html_ttl_seconds)
+    await ctx.redis.set(key, compress_html(page.body), ex=ctx.policy.html_ttl_seconds)
     return msgspec.structs.replace(job, html_key=key, page_url=page.final_url, charset=page.charset)
 
 
@@ -391,10 +379,10 @@ async def ingest_push(ctx: PollContext, feed_id: str, body_key: str) -> int:
     body = await load_push_body(ctx.redis, ctx.keys, body_key)
     if state is None or body is None:
         return 0
-    deadline = time.monotonic() + ctx.settings.poll_budget_seconds
+    deadline = time.monotonic() + ctx.policy.budget_seconds
     try:
         parsed = await _parse_off_loop(
-            pushed_result(state, body), state.url, ctx.settings.max_entries_per_poll
+            pushed_result(state, body), state.url, ctx.policy.max_entries
         )
     except FeedError as err:
         log.warning("pushed document refused", extra=_push_fields(state, str(err)))
@@ -477,7 +465,7 @@ def _redirect_fields(ctx: PollContext, state: FeedState, target: str | None) -> 
     if target is None or target == state.fetch_target:
         return {"redirect_target": None, "redirect_seen": 0}
     seen = state.redirect_seen + 1 if target == state.redirect_target else 1
-    if seen < ctx.settings.permanent_redirect_after:
+    if seen < ctx.policy.permanent_redirect_after:
         return {"redirect_target": target, "redirect_seen": seen}
     log.warning(
         "feed moved",
@@ -573,7 +561,7 @@ def _seen_key(ctx: PollContext, state: FeedState, entry: Entry) -> str:
 
 
 def _seen_ttl(ctx: PollContext) -> int:
-    return ctx.settings.seen_ttl_days * 86_400
+    return ctx.policy.seen_ttl_seconds
 
 
 def _fields(state: FeedState, entry: Entry, stage: str, reason: str) -> dict[str, object]:

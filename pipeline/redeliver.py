@@ -34,7 +34,6 @@ from redis.asyncio.client import Pipeline
 from pipeline.keys import STAT_REDELIVERED, Keys, reply_text
 from pipeline.logs import elapsed_ms
 from pipeline.models import ExtractJob
-from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +63,6 @@ class RedeliverPolicy:
     # A message moving between kombu's queue and its unacked hash (BRPOP then HSET, or a
     # requeue) is briefly in neither: only a job missing from two reads this far apart is lost.
     recheck_seconds: float = 1.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RedeliverPolicy:
-        return cls(after_seconds=settings.redeliver_after_seconds)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
 from pipeline.redact import MASK, redact_text, redact_url
 from pipeline.routes import Route, parse_routes
-from pipeline.settings import MAX_INTERVAL_SECONDS, Settings
+from pipeline.settings import MAX_INTERVAL_SECONDS
 
 # Feeds written per Redis round trip (one ADD_FEEDS script) by add_feeds.
 IMPORT_BATCH = 1000
@@ -67,7 +67,7 @@ def load_feeds_file(
     bad one raises ConfigError naming it, before the caller writes anything: an import is all
     of the file or nothing. ``progress(n)``: called with the feeds read so far, every
     PROGRESS_EVERY feeds. ``policy``: see FeedPolicy (commands pass
-    ``FeedPolicy.from_settings(settings)``)."""
+    ``workers.runtime.feed_policy(settings)``)."""
     return _read_feeds_file(path, policy, progress).specs
 
 
@@ -334,7 +334,7 @@ UNSAFE_IN_URL_CATEGORIES = UNSAFE_CATEGORIES | {"Zs", "Co", "Cn"}
 class FeedPolicy:
     """What a feed given by a user must satisfy beyond well-formedness.
 
-    Commands pass ``FeedPolicy.from_settings(settings)``: the SSRF guard's verdict on the URL
+    Commands pass ``workers.runtime.feed_policy(settings)``: the SSRF guard's verdict on the URL
     and the interval within FEEDPIPE_MIN/MAX_POLL_INTERVAL_SECONDS. The default checks what
     any settings would refuse (malformed hosts, intervals outside what any setting allows)
     and leaves the guard to fetch time, where it runs on every request anyway."""
@@ -342,14 +342,6 @@ class FeedPolicy:
     network: NetworkPolicy | None = None
     min_interval: int = 1
     max_interval: int = MAX_INTERVAL_SECONDS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FeedPolicy:
-        return cls(
-            network=NetworkPolicy.from_settings(settings),
-            min_interval=settings.min_poll_interval_seconds,
-            max_interval=settings.max_poll_interval_seconds,
-        )
 
 
 def validate_feed_spec(spec: FeedSpec, where: str, policy: FeedPolicy) -> FeedSpec:

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.models import FeedState
-from pipeline.settings import Settings
 
 HOUR = 3600.0
 # Weight of the newest observation in the running rate estimate: a feed that changes pace
@@ -35,17 +34,6 @@ class SchedulePolicy:
     backoff_max: float
     retry_after_max: float
     jitter_fraction: float = 0.1
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SchedulePolicy:
-        return cls(
-            default_interval=settings.poll_interval_seconds,
-            min_interval=settings.min_poll_interval_seconds,
-            max_interval=settings.max_poll_interval_seconds,
-            backoff_max=settings.error_backoff_max_seconds,
-            retry_after_max=settings.retry_after_max_seconds,
-            jitter_fraction=settings.jitter_fraction,
-        )
 
     def interval(self, feed: FeedState) -> float:
         """Seconds between polls of a healthy feed."""

@@ -45,7 +45,6 @@ from pipeline.fetch import Fetcher, FetchLimits
 from pipeline.keys import CLAIM_DUE_FEEDS, STAT_PUSHES, STAT_PUSHES_REFUSED, Keys, reply_text
 from pipeline.models import FeedState, FetchResult, ParsedFeed
 from pipeline.redact import redact_url
-from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +85,6 @@ class WebSubPolicy:
 
     def callback(self, feed_id: str) -> str:
         return f"{self.base_url.rstrip('/')}/websub/{feed_id}"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebSubPolicy | None:
-        """None when FEEDPIPE_WEBSUB_BASE_URL is unset: feeds are polled only."""
-        if not settings.websub_base_url:
-            return None
-        return cls(
-            base_url=settings.websub_base_url,
-            lease_seconds=settings.websub_lease_seconds,
-            poll_seconds=settings.websub_poll_seconds,
-        )
 
 
 def hub_link(parsed: ParsedFeed, result: FetchResult) -> HubLink | None:

@@ -23,20 +23,18 @@ from redis.asyncio import Redis as AsyncRedis
 
 from pipeline import registry
 from pipeline.errors import ConfigError, FeedError
-from pipeline.fetch import Fetcher, FetchLimits, new_session
 from pipeline.fulltext import FulltextPolicy
 from pipeline.fulltext import describe as describe_fulltext
 from pipeline.keys import Keys, keys_for
 from pipeline.locate import locate_feed
 from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext
 from pipeline.monitor import GroupLag, Snapshot, count_since, stream_groups, take_snapshot
-from pipeline.netguard import NetworkPolicy
 from pipeline.publish import ClusterCopy, biggest_clusters
 from pipeline.redact import redact_text, redact_url
 from pipeline.routes import Route, RouteTable, save_routes, stored_routes
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
-from workers import supervisor
+from workers import runtime, supervisor
 from workers.config import TASK_INGEST_PUSH, create_app
 from workers.demo_server import DemoServer
 from workers.demo_site import DemoFeed, demo_feeds, find_fixture
@@ -117,7 +115,7 @@ def main() -> None:
 def run(feeds_file: Path | None, summary_interval: float, verbose: bool) -> None:
     """Run the whole pipeline on this machine (starts Redis too when none is configured)."""
     settings = load_settings()
-    document = _load_document(feeds_file, registry.FeedPolicy.from_settings(settings))
+    document = _load_document(feeds_file, runtime.feed_policy(settings))
     with supervisor.stop_signals():
         try:
             code = _run(settings, document, summary_interval, verbose)
@@ -554,7 +552,7 @@ def feeds_import(path: Path) -> None:
     """Add or update the feeds of a YAML or OPML file (all of them, or none if one is bad)."""
     started = time.monotonic()
     settings = load_settings()
-    document = _load_document(path, registry.FeedPolicy.from_settings(settings))
+    document = _load_document(path, runtime.feed_policy(settings))
     specs = document.specs
     added = _import(settings, None, specs)
     routed = _save_routes(settings, None, document.routes)
@@ -594,7 +592,7 @@ def feeds_add(
 ) -> None:
     """Add one feed (a feed URL, or a site's URL with --discover)."""
     settings = load_settings()
-    policy = registry.FeedPolicy.from_settings(settings)
+    policy = runtime.feed_policy(settings)
     given = FeedSpec(url=url, title=title, tags=tags, interval=interval, fulltext=fulltext)
     try:
         spec = registry.validate_feed_spec(given, "feeds add", policy)
@@ -611,10 +609,10 @@ def feeds_add(
 
 
 async def _locate(settings: Settings, client: AsyncRedis, keys: Keys, url: str) -> str:
-    async with new_session(settings, NetworkPolicy.from_settings(settings)) as http:
-        fetcher = Fetcher.create(settings, http, client, keys)
+    async with runtime.http_session(settings) as http:
+        fetcher = runtime.fetcher(settings, http, client, keys)
         try:
-            return await locate_feed(fetcher, url, FetchLimits.for_feeds(settings), 60.0)
+            return await locate_feed(fetcher, url, runtime.feed_limits(settings), 60.0)
         except FeedError as exc:
             raise click.ClickException(f"{exc} (--no-discover adds it as it is)") from exc
 

@@ -12,6 +12,7 @@ no process (docs/fetching.md).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -19,14 +20,23 @@ from typing import Any, TypeVar
 import aiohttp
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from pipeline.fetch import new_session
+from pipeline.dedupe import DedupePolicy
+from pipeline.extract import ExtractionPolicy
+from pipeline.fetch import Fetcher, FetchLimits, new_session
+from pipeline.fulltext import FulltextPolicy
 from pipeline.ingest import IngestContext
 from pipeline.keys import Keys, keys_for
+from pipeline.language import LanguagePolicy
 from pipeline.netguard import NetworkPolicy
-from pipeline.poll import PollContext
+from pipeline.politeness import HostGate, HostLimits, HostQueues
+from pipeline.poll import PollContext, PollPolicy
+from pipeline.publish import PublishPolicy
 from pipeline.redeliver import BrokerView, ExtractQueue, RedeliverContext, RedeliverPolicy
+from pipeline.registry import FeedPolicy
+from pipeline.routes import Router
+from pipeline.schedule import SchedulePolicy
 from pipeline.settings import Settings
-from pipeline.websub import WebSubContext
+from pipeline.websub import WebSubContext, WebSubPolicy
 
 T = TypeVar("T")
 
@@ -102,14 +112,10 @@ class Runtime:
         """One per process, shared by every poll task: its per-host waiting lines and its cap
         on requests in flight hold for the whole process, not for one task."""
         if self._http is None or self._http.closed:
-            self._http = new_session(
-                self.settings, NetworkPolicy.from_settings(self.settings)
-            )  # inside the running loop, as aiohttp needs
+            self._http = http_session(self.settings)  # inside the running loop, as aiohttp needs
             self._poll = None
         if self._poll is None:
-            self._poll = PollContext.create(
-                self.settings, self.keys, self.redis(), self._http, queue
-            )
+            self._poll = poll_context(self.settings, self.keys, self.redis(), self._http, queue)
         return self._poll
 
     async def websub_context(self, queue: ExtractQueue) -> WebSubContext | None:
@@ -121,7 +127,7 @@ class Runtime:
 
     def ingest_context(self) -> IngestContext:
         if self._ingest is None:
-            self._ingest = IngestContext.create(self.settings, self.keys, self.redis())
+            self._ingest = ingest_context(self.settings, self.keys, self.redis())
         return self._ingest
 
     def redeliver_context(self, queue: ExtractQueue, broker: BrokerView) -> RedeliverContext:
@@ -130,7 +136,7 @@ class Runtime:
             keys=self.keys,
             broker=broker,
             queue=queue,
-            policy=RedeliverPolicy.from_settings(self.settings),
+            policy=redeliver_policy(self.settings),
         )
 
     def broker_redis(self) -> Redis:
@@ -169,3 +175,140 @@ class Runtime:
         for client in (self._redis, self._broker):
             if client is not None:
                 await client.aclose()
+
+
+# --- Policies: the settings read here, once per process. The pipeline's stages receive these
+# value objects and never see Settings, so a stage's inputs are in its signature.
+
+
+def network_policy(settings: Settings) -> NetworkPolicy:
+    return NetworkPolicy(
+        allow_private=settings.allow_private_networks,
+        allowed_networks=tuple(
+            ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks
+        ),
+    )
+
+
+def host_limits(settings: Settings) -> HostLimits:
+    return HostLimits(
+        max_in_flight=settings.host_max_in_flight,
+        min_gap_seconds=settings.host_min_gap_seconds,
+        # A slot is a lease: it must outlast the longest request.
+        lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
+    )
+
+
+def feed_limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(
+        settings.connect_timeout_seconds, settings.read_timeout_seconds, settings.max_feed_bytes
+    )
+
+
+def page_limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(
+        settings.connect_timeout_seconds, settings.read_timeout_seconds, settings.max_page_bytes
+    )
+
+
+def schedule_policy(settings: Settings) -> SchedulePolicy:
+    return SchedulePolicy(
+        default_interval=settings.poll_interval_seconds,
+        min_interval=settings.min_poll_interval_seconds,
+        max_interval=settings.max_poll_interval_seconds,
+        backoff_max=settings.error_backoff_max_seconds,
+        retry_after_max=settings.retry_after_max_seconds,
+        jitter_fraction=settings.jitter_fraction,
+    )
+
+
+def websub_policy(settings: Settings) -> WebSubPolicy | None:
+    """None when FEEDPIPE_WEBSUB_BASE_URL is unset: feeds are polled only."""
+    if not settings.websub_base_url:
+        return None
+    return WebSubPolicy(
+        base_url=settings.websub_base_url,
+        lease_seconds=settings.websub_lease_seconds,
+        poll_seconds=settings.websub_poll_seconds,
+    )
+
+
+def redeliver_policy(settings: Settings) -> RedeliverPolicy:
+    return RedeliverPolicy(after_seconds=settings.redeliver_after_seconds)
+
+
+def feed_policy(settings: Settings) -> FeedPolicy:
+    """What a feed a user adds must satisfy under these settings (pipeline.registry)."""
+    return FeedPolicy(
+        network=network_policy(settings),
+        min_interval=settings.min_poll_interval_seconds,
+        max_interval=settings.max_poll_interval_seconds,
+    )
+
+
+def poll_policy(settings: Settings) -> PollPolicy:
+    return PollPolicy(
+        budget_seconds=settings.poll_budget_seconds,
+        max_entries=settings.max_entries_per_poll,
+        unconditional_fetch_seconds=settings.unconditional_fetch_seconds,
+        claim_ttl_seconds=settings.claim_ttl_seconds,
+        seen_ttl_seconds=settings.seen_ttl_days * 86_400,
+        html_ttl_seconds=settings.html_ttl_seconds,
+        permanent_redirect_after=settings.permanent_redirect_after,
+    )
+
+
+def http_session(settings: Settings) -> aiohttp.ClientSession:
+    """Inside a running loop: aiohttp binds the session to it."""
+    return new_session(settings.user_agent, network_policy(settings))
+
+
+def fetcher(
+    settings: Settings, session: aiohttp.ClientSession, redis: Redis, keys: Keys
+) -> Fetcher:
+    return Fetcher(
+        session=session,
+        network=network_policy(settings),
+        gate=HostGate(redis, keys, host_limits(settings)),
+        max_redirects=settings.max_redirects,
+        in_flight=asyncio.Semaphore(settings.requests_in_flight),
+    )
+
+
+def poll_context(
+    settings: Settings,
+    keys: Keys,
+    redis: Redis,
+    http: aiohttp.ClientSession,
+    queue: ExtractQueue,
+) -> PollContext:
+    return PollContext(
+        policy=poll_policy(settings),
+        keys=keys,
+        redis=redis,
+        fetcher=fetcher(settings, http, redis, keys),
+        queue=queue,
+        schedule=schedule_policy(settings),
+        feed_limits=feed_limits(settings),
+        page_limits=page_limits(settings),
+        host_polls=HostQueues(settings.host_max_in_flight),
+        fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
+        websub=websub_policy(settings),
+    )
+
+
+def ingest_context(settings: Settings, keys: Keys, redis: Redis) -> IngestContext:
+    return IngestContext(
+        redis=redis,
+        keys=keys,
+        extraction=ExtractionPolicy.create(settings.min_text_chars),
+        publish=PublishPolicy(
+            maxlen=settings.stream_maxlen,
+            dedupe_ttl_seconds=settings.seen_ttl_days * 86_400,
+            min_text_chars=settings.min_text_chars,
+            near=DedupePolicy(window_days=settings.dedupe_window_days),
+        ),
+        fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
+        router=Router(),
+        language=LanguagePolicy(),
+    )

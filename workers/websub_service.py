@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.keys import Keys
 from pipeline.settings import Settings
 from pipeline.websub import WebSubPolicy, accept_push, verify_intent
+from workers.runtime import websub_policy
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,7 @@ async def notify(request: web.Request) -> web.Response:
     if len(body) > app[MAX_BYTES]:
         raise web.HTTPRequestEntityTooLarge(app[MAX_BYTES], len(body))
     signature = request.headers.get("X-Hub-Signature")
-    push = await accept_push(
-        app[REDIS], app[KEYS], feed_id, body, signature, PUSH_BODY_TTL_SECONDS
-    )
+    push = await accept_push(app[REDIS], app[KEYS], feed_id, body, signature, PUSH_BODY_TTL_SECONDS)
     if push.verdict == "gone":
         raise web.HTTPGone()
     if push.body_key is not None:
@@ -99,7 +98,7 @@ async def health(request: web.Request) -> web.Response:
 
 def serve(settings: Settings, redis_url: str, keys: Keys, send: SendPush) -> None:
     """Run the service until SIGINT/SIGTERM."""
-    policy = WebSubPolicy.from_settings(settings)
+    policy = websub_policy(settings)
     if policy is None:
         raise ConfigError(
             "FEEDPIPE_WEBSUB_BASE_URL is not set: the public URL hubs reach this service at"

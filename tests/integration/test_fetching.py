@@ -14,13 +14,12 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from pipeline import registry
-from pipeline.fetch import new_session
 from pipeline.models import ExtractJob, FeedState, PollOutcome
-from pipeline.netguard import NetworkPolicy
-from pipeline.poll import PollContext, poll_feeds
+from pipeline.poll import poll_feeds
 from pipeline.settings import Settings
 from tests.integration.conftest import KEYS, add_feeds
 from tests.integration.hostile import rss, rss_item, text
+from workers import runtime
 
 
 class Jobs:
@@ -47,8 +46,8 @@ def settings(**overrides: Any) -> Settings:
 
 
 async def poll(redis: Redis, config: Settings, ids: list[str], jobs: Jobs) -> list[PollOutcome]:
-    async with new_session(config, NetworkPolicy.from_settings(config)) as http:
-        ctx = PollContext.create(config, KEYS, redis, http, jobs)
+    async with runtime.http_session(config) as http:
+        ctx = runtime.poll_context(config, KEYS, redis, http, jobs)
         return await poll_feeds(ctx, ids)
 
 

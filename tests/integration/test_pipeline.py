@@ -377,8 +377,9 @@ async def test_a_crash_in_one_feed_is_recorded_and_the_batch_goes_on(
 ) -> None:
     import aiohttp
 
-    from pipeline.poll import PollContext, poll_feeds
+    from pipeline.poll import poll_feeds
     from pipeline.settings import Settings
+    from workers.runtime import poll_context
 
     broken = english_feed(story("crash", "Crashes on queueing", 8))
     empty = english_feed(path="/en/empty.xml")
@@ -388,7 +389,7 @@ async def test_a_crash_in_one_feed_is_recorded_and_the_batch_goes_on(
     await redis.zadd(KEYS.feeds_due, dict.fromkeys(ids, time.time() + 3600))
     settings = Settings(redis_url="redis://unused", allow_private_networks=True)
     async with aiohttp.ClientSession() as http:
-        ctx = PollContext.create(settings, KEYS, redis, http, BrokenQueue())
+        ctx = poll_context(settings, KEYS, redis, http, BrokenQueue())
         outcomes = await poll_feeds(ctx, ids)
     assert [o.status for o in outcomes] == ["error", "ok"]
     state = await feed_state(redis, url(server, broken.path))

@@ -17,9 +17,8 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from pipeline import registry
-from pipeline.fetch import Fetcher, FetchLimits, new_session
+from pipeline.fetch import Fetcher, new_session
 from pipeline.keys import STAT_PUSHES, STAT_PUSHES_REFUSED
-from pipeline.netguard import NetworkPolicy
 from pipeline.parse import parse_feed
 from pipeline.settings import Settings
 from pipeline.websub import (
@@ -34,6 +33,7 @@ from pipeline.websub import (
 from tests.integration.conftest import KEYS, add_feeds, stream_items, wait_for
 from tests.integration.test_cli import FEEDPIPE, run_env
 from tests.integration.websub_hub import LoopbackHub
+from workers import runtime
 from workers.config import TASK_INGEST_PUSH, create_app
 from workers.embedded_redis import free_port
 from workers.websub_service import make_app
@@ -66,10 +66,10 @@ async def deployed(
     await aiohttp_server(
         make_app(redis, KEYS, policy, send, 1_000_000), host="127.0.0.1", port=port
     )
-    network = NetworkPolicy.from_settings(settings)
-    async with new_session(settings, network) as session:
+    network = runtime.network_policy(settings)
+    async with new_session(settings.user_agent, network) as session:
         fetcher = Fetcher(session, network, None, 5, asyncio.Semaphore(4))
-        ctx = WebSubContext(redis, KEYS, fetcher, FetchLimits.for_feeds(settings), policy)
+        ctx = WebSubContext(redis, KEYS, fetcher, runtime.feed_limits(settings), policy)
         yield Deployment(hub, ctx, policy.base_url)
     celery.close()
 
@@ -103,7 +103,7 @@ async def test_subscribe_push_renew_and_unsubscribe(deployed: Deployment, redis:
     assert await wait_for_titles(redis, hub.base, 1) == ["First story, polled"]
 
     # Discovery, as a poll sees the feed, then the subscription a poll asks for.
-    limits = FetchLimits.for_feeds(Settings())
+    limits = runtime.feed_limits(Settings())
     fetched = await ctx.fetcher.fetch_page(
         hub.topic, feed_url=hub.topic, limits=limits, deadline=time.monotonic() + 10
     )

@@ -28,6 +28,7 @@ from pipeline.registry import (
 )
 from pipeline.schedule import SchedulePolicy
 from pipeline.settings import MAX_INTERVAL_SECONDS, Settings
+from workers.runtime import feed_policy
 
 STRICT = FeedPolicy(network=NetworkPolicy(), min_interval=120, max_interval=86_400)
 BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -122,7 +123,7 @@ def test_policy_from_settings() -> None:
         max_poll_interval_seconds=3600,
         allowed_networks=("10.0.0.0/8",),
     )
-    policy = FeedPolicy.from_settings(settings)
+    policy = feed_policy(settings)
     assert (policy.min_interval, policy.max_interval) == (60, 3600)
     assert validate_feed_spec(FeedSpec(url="http://10.1.1.1/"), "x", policy)
     with pytest.raises(ConfigError, match="loopback"):

@@ -20,6 +20,7 @@ from pipeline.netguard import (
     refusal_reason,
 )
 from pipeline.settings import Settings
+from workers.runtime import network_policy
 
 STRICT = NetworkPolicy()
 OPEN = NetworkPolicy(allow_private=True)
@@ -88,7 +89,7 @@ def test_allow_private_and_allowlist() -> None:
 
 def test_policy_from_settings() -> None:
     settings = Settings(allowed_networks="10.0.0.0/8, fd00::/8")  # type: ignore[arg-type]
-    policy = NetworkPolicy.from_settings(settings)
+    policy = network_policy(settings)
     assert [str(n) for n in policy.allowed_networks] == ["10.0.0.0/8", "fd00::/8"]
     assert not policy.allow_private
 
