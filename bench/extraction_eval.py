@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.extraction_eval [--limit N] [--processes 2]
 
-For every page it runs (a) the project's ``pipeline.extract.extract_article`` exactly as the
+For every page it runs (a) the project's ``pipeline.article_text.extract_article`` exactly as the
 pipeline calls it (raw bytes, charset None, the default FEEDPIPE_MIN_TEXT_CHARS of 250, an entry
 with the gold headline and URL and no feed text, so a failed page yields empty text) and (b)
 trafilatura alone, one configuration at a time, on the same page decoded as UTF-8.
@@ -17,7 +17,7 @@ scores only, no text or URL of the data set).
 
 A third table runs the project's own path (its parser, title dropping, 250-character rule) with
 each candidate for its fallback, on the pages where the precise setting falls short: how the
-fallback in pipeline/extract.py was chosen.
+fallback in pipeline/article_text.py was chosen.
 
 Target (docs/extraction.md): the project's function at least as good in F1 as the best single
 configuration, no empty page that a recall setting can fill, and no extra cost for a page the
@@ -49,7 +49,7 @@ import lxml.html
 import trafilatura
 from trafilatura.settings import Extractor
 
-from pipeline.extract import (
+from pipeline.article_text import (
     _PARSER,
     ExtractionPolicy,
     _main_text,
@@ -190,7 +190,7 @@ def run_project(raw: bytes, page: Page) -> Run:
         calls += 1
         return real(*args, **kwargs)
 
-    trafilatura.bare_extraction = counted  # the name pipeline.extract calls it by
+    trafilatura.bare_extraction = counted  # the name pipeline.article_text calls it by
     try:
         start = time.perf_counter()
         article = extract_article(raw, None, entry, _POLICY)

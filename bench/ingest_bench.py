@@ -46,7 +46,7 @@ from bench.harness import (
     wait_until,
     write_report,
 )
-from pipeline.extract import ExtractionPolicy
+from pipeline.article_text import ExtractionPolicy
 from pipeline.keys import STAT_DUPLICATES, STAT_PUBLISHED
 
 TARGET = 0.85

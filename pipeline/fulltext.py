@@ -14,7 +14,7 @@ extraction for nothing. Each feed has a ``fulltext`` mode (feeds file, ``feeds a
   pages are fetched again. An entry without content in the feed always has its page fetched.
 
 Pure policy: the poll stage asks ``page_needed``, the extract stage asks
-``feed_text_is_article`` and records the verdict on the feed (``pipeline.ingest``).
+``feed_text_is_article`` and records the verdict on the feed (``pipeline.extract_stage``).
 """
 
 from __future__ import annotations

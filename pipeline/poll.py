@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pipeline import redeliver, registry
+from pipeline.article_text import compress_html, is_html
 from pipeline.errors import (
     FeedError,
     HostBusy,
@@ -28,7 +29,6 @@ from pipeline.errors import (
     ServerError,
     UnexpectedError,
 )
-from pipeline.extract import compress_html, is_html
 from pipeline.fetch import Fetcher, FetchLimits
 from pipeline.fulltext import FulltextPolicy, page_needed
 from pipeline.keys import (

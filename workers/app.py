@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pipeline import logs
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
-from workers.config import create_app
+from workers.celery_config import create_app
 from workers.runtime import Runtime
 
 try:

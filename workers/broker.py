@@ -17,7 +17,7 @@ from typing import Any
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 from redis.asyncio import Redis
 
-from workers.config import EXTRACT_TASK_ID_PREFIX, QUEUE_EXTRACT
+from workers.celery_config import EXTRACT_TASK_ID_PREFIX, QUEUE_EXTRACT
 
 
 class KombuRedisView:

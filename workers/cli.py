@@ -35,7 +35,7 @@ from pipeline.routes import Route, RouteTable, save_routes, stored_routes
 from pipeline.settings import Settings
 from pipeline.subscribe import StreamSubscriber
 from workers import runtime, supervisor
-from workers.config import TASK_INGEST_PUSH, create_app
+from workers.celery_config import TASK_INGEST_PUSH, create_app
 from workers.demo_server import DemoServer
 from workers.demo_site import DemoFeed, demo_feeds, find_fixture
 from workers.embedded_redis import EmbeddedRedis, running_embedded_url

@@ -45,7 +45,7 @@ from pipeline.keys import (
 )
 from pipeline.monitor import Snapshot, latency_buckets, take_snapshot
 from pipeline.settings import Settings
-from workers.config import QUEUE_DISPATCH, QUEUE_EXTRACT, QUEUE_FETCH, QUEUE_PUSH, create_app
+from workers.celery_config import QUEUE_DISPATCH, QUEUE_EXTRACT, QUEUE_FETCH, QUEUE_PUSH, create_app
 
 QUEUES = (QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_PUSH, QUEUE_EXTRACT)
 # Counter name suffix (feedpipe_<name>_total) -> Keys.stats field.

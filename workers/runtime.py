@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import aiohttp
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from pipeline.article_text import ExtractionPolicy
 from pipeline.dedupe import DedupePolicy
-from pipeline.extract import ExtractionPolicy
+from pipeline.extract_stage import ExtractContext
 from pipeline.fetch import Fetcher, FetchLimits, new_session
 from pipeline.fulltext import FulltextPolicy
-from pipeline.ingest import IngestContext
 from pipeline.keys import Keys, keys_for
 from pipeline.language import LanguagePolicy
 from pipeline.netguard import NetworkPolicy
@@ -56,7 +56,7 @@ class Runtime:
         self._lock = threading.RLock()  # task threads create the shared clients once
         self._http: aiohttp.ClientSession | None = None
         self._redis: Redis | None = None
-        self._ingest: IngestContext | None = None
+        self._extract: ExtractContext | None = None
         self._poll: PollContext | None = None
         self._broker: Redis | None = None
 
@@ -125,10 +125,10 @@ class Runtime:
             return None
         return WebSubContext(poll.redis, poll.keys, poll.fetcher, poll.feed_limits, poll.websub)
 
-    def ingest_context(self) -> IngestContext:
-        if self._ingest is None:
-            self._ingest = ingest_context(self.settings, self.keys, self.redis())
-        return self._ingest
+    def extract_context(self) -> ExtractContext:
+        if self._extract is None:
+            self._extract = extract_context(self.settings, self.keys, self.redis())
+        return self._extract
 
     def redeliver_context(self, queue: ExtractQueue, broker: BrokerView) -> RedeliverContext:
         return RedeliverContext(
@@ -297,8 +297,8 @@ def poll_context(
     )
 
 
-def ingest_context(settings: Settings, keys: Keys, redis: Redis) -> IngestContext:
-    return IngestContext(
+def extract_context(settings: Settings, keys: Keys, redis: Redis) -> ExtractContext:
+    return ExtractContext(
         redis=redis,
         keys=keys,
         extraction=ExtractionPolicy.create(settings.min_text_chars),

@@ -29,7 +29,7 @@ from pipeline.keys import (
 )
 from pipeline.redact import redact_url
 from pipeline.settings import Settings
-from workers.config import QUEUE_DISPATCH, QUEUE_EXTRACT, QUEUE_FETCH, QUEUE_PUSH
+from workers.celery_config import QUEUE_DISPATCH, QUEUE_EXTRACT, QUEUE_FETCH, QUEUE_PUSH
 from workers.parent_death import launcher
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]

@@ -14,14 +14,14 @@ import redis.exceptions
 from celery import Task
 from celery.exceptions import Reject, TimeLimitExceeded
 
-from pipeline import ingest, poll, redeliver, registry
+from pipeline import extract_stage, poll, redeliver, registry
 from pipeline.errors import QueueUnavailable
 from pipeline.models import ExtractJob, Published
 from pipeline.schedule import dispatch_batches
 from pipeline.websub import maintain_subscriptions
 from workers.app import app
 from workers.broker import KombuRedisView
-from workers.config import (
+from workers.celery_config import (
     EXTRACT_TASK_ID_PREFIX,
     POLL_HARD_LIMIT,
     POLL_SOFT_LIMIT,
@@ -137,7 +137,7 @@ class ExtractTask(Task):
         job = msgspec.convert(args[0], ExtractJob)
         rt = app.runtime
         reason = f"hard time limit ({EXTRACT_LIMITS[1]} s) exceeded"
-        rt.run(ingest.record_failure(rt.ingest_context(), job, reason))
+        rt.run(extract_stage.record_failure(rt.extract_context(), job, reason))
         self.apply_async(args=args, task_id=task_id, countdown=_backoff(1))
 
 
@@ -157,13 +157,13 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
     killed process counts too); past FEEDPIPE_EXTRACT_MAX_ATTEMPTS it is dead-lettered."""
     job = msgspec.convert(payload, ExtractJob)
     rt = app.runtime
-    ctx = rt.ingest_context()
+    ctx = rt.extract_context()
     attempt = 1
     try:
-        attempt = rt.run(ingest.begin_attempt(ctx, job))
+        attempt = rt.run(extract_stage.begin_attempt(ctx, job))
         if attempt > app.settings.extract_max_attempts:
-            return rt.run(ingest.dead_letter(ctx, job, attempt - 1)).reason
-        outcome = rt.run(ingest.ingest_article(ctx, job))
+            return rt.run(extract_stage.dead_letter(ctx, job, attempt - 1)).reason
+        outcome = rt.run(extract_stage.ingest_article(ctx, job))
     except REDIS_TRANSIENT as exc:
         # Redis away is not the article's fault: retried until it is back (capped backoff).
         raise _retry_later(self, exc, _backoff(self.request.retries)) from exc
@@ -174,7 +174,7 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
             "extract attempt failed", extra={"stage": "extract", "entry_url": job.entry.url}
         )
         with contextlib.suppress(*REDIS_TRANSIENT):  # the retry matters more than the reason
-            rt.run(ingest.record_failure(ctx, job, f"{type(exc).__name__}: {exc}"))
+            rt.run(extract_stage.record_failure(ctx, job, f"{type(exc).__name__}: {exc}"))
         raise _retry_later(self, exc, _backoff(attempt)) from exc
     return outcome.stream_id if isinstance(outcome, Published) else outcome.reason
 

@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from redis.asyncio import Redis
 
 from bench.feedfarm import Farm, FarmConfig, FarmServer, load_stories, shared_dir, write_feeds_file
-from pipeline.extract import ExtractionPolicy, extract_article
+from pipeline.article_text import ExtractionPolicy, extract_article
 from pipeline.models import Entry
 from tests.integration.conftest import KEYS, add_feeds, stream_items, wait_for
 

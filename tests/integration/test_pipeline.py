@@ -25,7 +25,7 @@ from tests.integration.conftest import (
     wait_for,
     wait_for_items,
 )
-from workers.config import TASK_EXTRACT, create_app
+from workers.celery_config import TASK_EXTRACT, create_app
 from workers.demo_site import (
     DemoArticle,
     DemoFeed,

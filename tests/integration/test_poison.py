@@ -18,13 +18,13 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from pipeline import registry
-from pipeline.ingest import CRASHED, begin_attempt, dead_letter, record_failure
+from pipeline.extract_stage import CRASHED, begin_attempt, dead_letter, record_failure
 from pipeline.models import Entry, ExtractJob, FeedRef, FeedSpec
 from pipeline.settings import Settings
 from tests.conftest import ROOT, RedisServer
 from tests.integration.conftest import KEYS, Workers
 from tests.integration.hostile import rss, rss_item, text
-from workers.runtime import ingest_context
+from workers.runtime import extract_context
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +105,7 @@ async def test_the_dead_letter_gives_the_last_attempts_reason(tmp_path: Path) ->
     as a hard time limit; the next attempts crashed and the letter kept that reason)."""
     redis_server = RedisServer(tmp_path / "redis")
     client = Redis.from_url(redis_server.url)
-    ctx = ingest_context(Settings(redis_url=redis_server.url), KEYS, client)
+    ctx = extract_context(Settings(redis_url=redis_server.url), KEYS, client)
     feed = FeedRef(id="f", url="https://agency.example/rss", title=None)
 
     def job(item_id: str) -> ExtractJob:

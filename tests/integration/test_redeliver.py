@@ -28,7 +28,7 @@ from tests.integration.servers import ServerThread
 from tests.integration.test_crash_safety import farm_app
 from tests.integration.test_fetching import Jobs, feed_of, poll, settings, setup_feed, start
 from workers.broker import KombuRedisView
-from workers.config import EXTRACT_TASK_ID_PREFIX, QUEUE_EXTRACT, TASK_EXTRACT, create_app
+from workers.celery_config import EXTRACT_TASK_ID_PREFIX, QUEUE_EXTRACT, TASK_EXTRACT, create_app
 from workers.embedded_redis import EmbeddedRedis
 
 pytestmark = pytest.mark.slow

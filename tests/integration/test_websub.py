@@ -34,7 +34,7 @@ from tests.integration.conftest import KEYS, add_feeds, stream_items, wait_for
 from tests.integration.test_cli import FEEDPIPE, run_env
 from tests.integration.websub_hub import LoopbackHub
 from workers import runtime
-from workers.config import TASK_INGEST_PUSH, create_app
+from workers.celery_config import TASK_INGEST_PUSH, create_app
 from workers.embedded_redis import free_port
 from workers.websub_service import make_app
 

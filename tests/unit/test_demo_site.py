@@ -27,7 +27,7 @@ from workers.demo_site import (
 ORIGIN = "http://127.0.0.1:8080"
 ZWNJ = "\u200c"
 # trafilatura deletes every non-printable character, and ZWNJ is one ("می‌شود" -> "میشود").
-# The pipeline swaps it for a printable stand-in around extraction (pipeline/extract.py), and
+# The pipeline swaps it for a printable stand-in around extraction (pipeline/article_text.py), and
 # the exact check does the same; the raw check shows that ZWNJ is all that is lost without it.
 PROTECT = str.maketrans({ZWNJ: "\U00010000"})
 RESTORE = str.maketrans({"\U00010000": ZWNJ})

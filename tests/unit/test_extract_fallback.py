@@ -1,4 +1,4 @@
-"""pipeline.extract: the second attempt when the precise setting gives too little."""
+"""pipeline.article_text: the second attempt when the precise setting gives too little."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import lxml.html
 import pytest
 import trafilatura
 
-from pipeline.extract import ExtractionPolicy, extract_article
+from pipeline.article_text import ExtractionPolicy, extract_article
 from pipeline.models import Entry
 
 ZWNJ = "\u200c"
@@ -45,7 +45,7 @@ def entry(**changes: Any) -> Entry:
 
 @pytest.fixture
 def attempts(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The options of every trafilatura run pipeline.extract makes."""
+    """The options of every trafilatura run pipeline.article_text makes."""
     seen: list[Any] = []
     real = trafilatura.bare_extraction
 

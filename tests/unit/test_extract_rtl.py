@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.extract import ExtractionPolicy, extract_article
+from pipeline.article_text import ExtractionPolicy, extract_article
 from pipeline.models import Entry
 from workers.demo_site import (
     AR_HERITAGE,

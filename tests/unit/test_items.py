@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import msgspec
 
-from pipeline.extract import ExtractionPolicy, article_from_feed, extract_article
+from pipeline.article_text import ExtractionPolicy, article_from_feed, extract_article
 from pipeline.language import Language
 from pipeline.models import Entry, ExtractJob, FeedRef
 from pipeline.publish import build_item, item_json
@@ -126,7 +126,7 @@ def test_item_without_link_still_valid(item_schema: dict[str, Any]) -> None:
 
 
 def test_only_html_pages_are_extracted() -> None:
-    from pipeline.extract import is_html
+    from pipeline.article_text import is_html
 
     assert is_html("text/html; charset=windows-1256") and is_html(None)
     assert is_html("application/xhtml+xml") and is_html("text/plain")

@@ -1,10 +1,10 @@
-"""pipeline.extract.page_metadata: what an article page says about itself in its <head>."""
+"""pipeline.article_text.page_metadata: what an article page says about itself in its <head>."""
 
 from __future__ import annotations
 
 import lxml.html
 
-from pipeline.extract import page_metadata
+from pipeline.article_text import page_metadata
 
 
 def meta_of(html: str):  # type: ignore[no-untyped-def]

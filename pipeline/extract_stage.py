@@ -1,4 +1,5 @@
-"""Turn one queued entry into a published item: load page, extract, build, publish."""
+"""The extract stage: one queued entry (an ExtractJob) to a published or withheld item, or a
+dead letter: load the page, extract, build, fingerprint, publish; attempts per delivery."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from pipeline import redeliver
-from pipeline.extract import ExtractionPolicy, decompress_html, extract_article
+from pipeline.article_text import ExtractionPolicy, decompress_html, extract_article
 from pipeline.fulltext import FulltextPolicy, feed_text_is_article, should_compare
 from pipeline.keys import (
     RECORD_FAILURE,
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class IngestContext:
+class ExtractContext:
     redis: Redis
     keys: Keys
     extraction: ExtractionPolicy
@@ -41,7 +42,7 @@ class IngestContext:
     language: LanguagePolicy
 
 
-async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
+async def ingest_article(ctx: ExtractContext, job: ExtractJob) -> PublishOutcome:
     start = time.monotonic()
     html = await _load_html(ctx, job)
     article = extract_article(html, job.charset, job.entry, ctx.extraction)
@@ -75,7 +76,7 @@ async def ingest_article(ctx: IngestContext, job: ExtractJob) -> PublishOutcome:
 
 
 def _record_fulltext_check(
-    ctx: IngestContext, pipe: Pipeline, job: ExtractJob, article: Article
+    ctx: ExtractContext, pipe: Pipeline, job: ExtractJob, article: Article
 ) -> None:
     """With the page's text extracted and the feed's own at hand, tell the feed whether its
     text was the article (pipeline/fulltext.py: how polls learn to skip pages)."""
@@ -91,7 +92,7 @@ ATTEMPTS_TTL = 86_400  # an article still failing a day later is a new story to 
 CRASHED = "the worker process died while extracting it (killed, out of memory or crashed)"
 
 
-async def begin_attempt(ctx: IngestContext, job: ExtractJob) -> int:
+async def begin_attempt(ctx: ExtractContext, job: ExtractJob) -> int:
     """Count one more delivery of this article; returns the attempt number (1 = first).
 
     Counted in Redis, not in the message: a process killed mid-task never gets to update its
@@ -105,7 +106,7 @@ async def begin_attempt(ctx: IngestContext, job: ExtractJob) -> int:
     return int(count)
 
 
-async def record_failure(ctx: IngestContext, job: ExtractJob, reason: str) -> None:
+async def record_failure(ctx: ExtractContext, job: ExtractJob, reason: str) -> None:
     """An attempt that raised or timed out: its reason is what the dead letter will say, if it
     was the last attempt."""
     async with ctx.redis.pipeline(transaction=False) as pipe:
@@ -114,7 +115,7 @@ async def record_failure(ctx: IngestContext, job: ExtractJob, reason: str) -> No
         await pipe.execute()
 
 
-async def dead_letter(ctx: IngestContext, job: ExtractJob, attempts: int) -> Discarded:
+async def dead_letter(ctx: ExtractContext, job: ExtractJob, attempts: int) -> Discarded:
     """Give the article up: a record on the dead-letter stream, its claim check freed."""
     reason = await _last_reason(ctx, job, attempts)
     record = {
@@ -151,7 +152,7 @@ async def dead_letter(ctx: IngestContext, job: ExtractJob, attempts: int) -> Dis
     return Discarded(item_id=job.item_id, reason="dead_letter")
 
 
-async def _last_reason(ctx: IngestContext, job: ExtractJob, attempts: int) -> str:
+async def _last_reason(ctx: ExtractContext, job: ExtractJob, attempts: int) -> str:
     """Why the last attempt failed. One that recorded nothing died with its process (the
     reason recorded by an earlier attempt is not this one's)."""
     reason, attempt = await ctx.redis.hmget(
@@ -162,7 +163,7 @@ async def _last_reason(ctx: IngestContext, job: ExtractJob, attempts: int) -> st
     return CRASHED
 
 
-async def _load_html(ctx: IngestContext, job: ExtractJob) -> bytes | None:
+async def _load_html(ctx: ExtractContext, job: ExtractJob) -> bytes | None:
     if not job.html_key:
         return None
     blob = await ctx.redis.get(job.html_key)
