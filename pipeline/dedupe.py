@@ -22,6 +22,7 @@ import rensa
 
 from pipeline.align import ALIGN_VERSION, SlotPolicy
 from pipeline.align import numbers_differ as differing_contexts
+from pipeline.models import Similarity
 from pipeline.normalize import (
     MATCH_NORMALIZER_VERSION,
     normalize_for_matching,
@@ -95,14 +96,6 @@ class Fingerprint(msgspec.Struct, frozen=True):
     lead_shingles: int
     bands: tuple[int, ...]  # FULL_BANDS + LEAD_BANDS band hashes (BAND_HASH_BITS each)
     lead_numbers: tuple[int, ...] = ()  # see lead_numbers
-
-
-@dataclass(frozen=True)
-class Similarity:
-    jaccard: float  # resemblance of the two texts
-    containment: float  # share of the shorter text found in the longer
-    lead: float  # the smaller of "A's lead found in B" and "B's lead found in A"
-    numbers_differ: bool = False  # a number word of the lead changed between the same words
 
 
 @dataclass(frozen=True)

@@ -233,14 +233,22 @@ DiscardReason = Literal[
 ]
 
 
+class Similarity(msgspec.Struct, frozen=True):
+    """How alike two texts are (pipeline/dedupe.py computes it; the publish script mirrors it)."""
+
+    jaccard: float  # resemblance of the two texts
+    containment: float  # share of the shorter text found in the longer
+    lead: float  # the smaller of "A's lead found in B" and "B's lead found in A"
+    numbers_differ: bool = False  # a number word of the lead changed between the same words
+
+
 class Discarded(msgspec.Struct, frozen=True):
     """An item deliberately not published: a value with a reason, not an exception."""
 
     item_id: str
     reason: DiscardReason
     duplicate_of: str | None = None
-    # For near-duplicates: jaccard, containment, lead (see pipeline/dedupe.py).
-    similarity: dict[str, float] | None = None
+    similarity: Similarity | None = None  # near-duplicates: the figures of the match
 
 
 PublishOutcome = Published | Discarded

@@ -41,6 +41,7 @@ from pipeline.models import (
     Item,
     Published,
     PublishOutcome,
+    Similarity,
 )
 from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.redact import without_credentials
@@ -163,8 +164,8 @@ def _outcome(item: Item, kind: str, figures: list[str]) -> PublishOutcome:
         return Published(item_id=item.id, stream_id=figures[0])
     kept, *values = figures
     if kind == "duplicate_near":
-        names = ("jaccard", "containment", "lead")
-        similarity = {n: round(float(v), 3) for n, v in zip(names, values, strict=True)}
+        jaccard, containment, lead = (round(float(v), 3) for v in values)
+        similarity = Similarity(jaccard=jaccard, containment=containment, lead=lead)
         return Discarded(item.id, "duplicate_near", duplicate_of=kept, similarity=similarity)
     reason: DiscardReason = "duplicate_url" if kind == "duplicate_url" else "duplicate_content"
     return Discarded(item_id=item.id, reason=reason, duplicate_of=kept)

@@ -32,7 +32,7 @@ from pipeline.dedupe import (
     table_slots,
     window_tables,
 )
-from pipeline.models import Cluster, Discarded, FeedInfo, Item, Published
+from pipeline.models import Cluster, Discarded, FeedInfo, Item, Published, Similarity
 from pipeline.normalize import content_hash, short_hash
 from pipeline.publish import PublishPolicy, biggest_clusters, publish_item
 from tests.integration.conftest import (
@@ -165,11 +165,11 @@ async def test_lua_decision_matches_the_python_reference(redis: Redis) -> None:
         refs = [similarity(fb, fingerprint(text, POLICY.near)) for text in indexed]  # type: ignore[arg-type]
         indexed.append(copy)
         assert outcome.similarity in [
-            {
-                "jaccard": round(ref.jaccard, 3),
-                "containment": round(ref.containment, 3),
-                "lead": round(ref.lead, 3),
-            }
+            Similarity(
+                jaccard=round(ref.jaccard, 3),
+                containment=round(ref.containment, 3),
+                lead=round(ref.lead, 3),
+            )
             for ref in refs
         ]
     [cluster] = await biggest_clusters(redis, KEYS, 10)
