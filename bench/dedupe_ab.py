@@ -41,8 +41,8 @@ from redis.asyncio import Redis
 from bench import dedupe_bench as bench
 from bench.harness import machine, write_report
 from pipeline.dedupe import DedupePolicy
-from pipeline.keys import PUBLISH_ITEM, Keys
-from pipeline.publish import PublishPolicy
+from pipeline.keys import Keys
+from pipeline.publish import PUBLISH_ITEM, PublishPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "reports" / "dedupe_ab.json"

@@ -74,10 +74,11 @@ from pipeline.dedupe import (
     window_arg,
     window_tables,
 )
-from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys, reply_text
+from pipeline.keys import MARK_BUCKET_CHARS, Keys, reply_text
 from pipeline.models import Cluster, FeedInfo, Item
 from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.publish import (
+    PUBLISH_ITEM,
     VERIFY_ROUNDS_MAX,
     PublishPolicy,
     _publish_args,
@@ -110,7 +111,7 @@ DATASKETCH_DB = 1  # feedpipe uses DB 0 of the same server
 STREAM_MAXLEN = 1000  # small, so the capped output stream does not dominate memory
 NUM_KEYS = len(publish_keys(Keys(), FEED_ID, "0" * 24, "0" * 32))  # KEYS of PUBLISH_ITEM
 BANDS = FULL_BANDS + LEAD_BANDS
-# 0-based positions in _publish_args' ARGV (keys.PUBLISH_ITEM documents them 1-based).
+# 0-based positions in _publish_args' ARGV (pipeline/lua/publish_item.lua documents them 1-based).
 ARG_ID, ARG_ITEM_JSON, ARG_DAYS, ARG_SIG, ARG_LEAD = 0, 3, 8, 10, 11
 ARG_SHINGLES, ARG_LEAD_SHINGLES, ARG_DOC, ARG_SLOTS = 12, 13, 15, 19  # then the marks' fields
 ARG_VERDICTS = 22  # ARGV[23], the slot-check verdicts so far: publish_item adds it per call

@@ -3,8 +3,9 @@
 A fingerprint is a 128-permutation MinHash of the text's character 8-grams (after
 ``normalize_for_matching`` with spaces removed, so ZWNJ written as nothing, a space or U+200C
 is one spelling) plus a MinHash of its lead (first ``LEAD_CHARS`` characters). LSH bands of both
-find candidates in Redis; the decision is made inside one Lua script (``keys.PUBLISH_ITEM``) that
-also inserts and publishes, so two workers finishing copies of one story publish one.
+find candidates in Redis; the decision is made inside one Lua script
+(pipeline/lua/publish_item.lua, ``publish.PUBLISH_ITEM``) that also inserts and publishes, so
+two workers finishing copies of one story publish one.
 
 ``similarity`` and ``is_duplicate`` here are the reference of what the script computes; unit tests
 hold the two to the same figures. Measured choices and figures: docs/dedupe.md.
@@ -38,6 +39,14 @@ LEAD_CHARS = 300
 # (1 in 256) are corrected in _estimate; 16 bits took 128 B more per item and changed no decision
 # on the development sets (docs/dedupe.md).
 SIGNATURE_BITS = 8
+SIGNATURE_BYTES = NUM_PERM * SIGNATURE_BITS // 8  # of each signature in a record
+ITEM_ID_CHARS = 24  # normalize.short_hash's default: an item id in a record
+# doc_record's layout as 1-based positions, as the publish script reads a record (it gets them
+# from here: publish.PUBLISH_ITEM): two signatures, their two 4-byte shingle counts, the item
+# id, then the count of the lead's numbers.
+RECORD_COUNTS_AT = 2 * SIGNATURE_BYTES + 1
+RECORD_ITEM_ID_AT = RECORD_COUNTS_AT + 8
+RECORD_NUMBERS_AT = RECORD_ITEM_ID_AT + ITEM_ID_CHARS
 FULL_BANDS, FULL_ROWS = 32, 4
 LEAD_BANDS, LEAD_ROWS = 8, 4
 LEAD_NUMBERS_MAX = 8  # number words of the lead kept per item (4 bytes each): lead_numbers

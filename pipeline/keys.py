@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 PREFIX = "feedpipe"
@@ -177,11 +179,27 @@ STAT_FALLBACKS = "extract_fallbacks"
 STAT_PAGES_SKIPPED = "pages_skipped"  # entries of full-content feeds taken from the feed alone
 
 
+_PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
+
+
 @functools.cache
-def lua_source(name: str) -> str:
-    """The text of the script ``pipeline/lua/<name>.lua`` (package data, installed with the
-    code). Each file opens with what the script does, its KEYS and its ARGV."""
+def _lua_file(name: str) -> str:
     return (importlib.resources.files("pipeline") / "lua" / f"{name}.lua").read_text("utf-8")
+
+
+def lua_source(name: str, constants: Mapping[str, str | int] | None = None) -> str:
+    """The text of the script ``pipeline/lua/<name>.lua`` (package data, installed with the
+    code), each ``{{NAME}}`` in it replaced by ``constants[NAME]``: sizes, positions and
+    counter names come from the Python constants they mirror. Each file opens with what the
+    script does, its KEYS and its ARGV."""
+    given = dict(constants or {})
+    text = _lua_file(name)
+    wanted = set(_PLACEHOLDER.findall(text))
+    if wanted != set(given):
+        raise ValueError(
+            f"pipeline/lua/{name}.lua: placeholders {sorted(wanted)}, given {sorted(given)}"
+        )
+    return _PLACEHOLDER.sub(lambda m: str(given[m.group(1)]), text)
 
 
 # The scripts, by the names the code calls them with.
@@ -190,7 +208,6 @@ CLAIM_ENTRY = lua_source("claim_entry")
 RECORD_FAILURE = lua_source("record_failure")
 RECORD_FULLTEXT_CHECK = lua_source("record_fulltext_check")
 ACQUIRE_HOST_SLOT = lua_source("acquire_host_slot")
-PUBLISH_ITEM = lua_source("publish_item")
 SAVE_POLL = lua_source("save_poll")
 
 

@@ -14,8 +14,13 @@ from redis.asyncio import Redis
 from pipeline.align import AlignRecord, SlotPolicy, align_record, differs_in_slots
 from pipeline.dedupe import (
     COPY_MAX_BYTES,
+    NUM_PERM,
     RECORD_CHUNK_BYTES,
+    RECORD_COUNTS_AT,
+    RECORD_ITEM_ID_AT,
+    RECORD_NUMBERS_AT,
     SCHEME,
+    SIGNATURE_BYTES,
     SLOT_LOAD,
     SLOT_LOAD_MAX,
     STRING_SLACK,
@@ -29,7 +34,14 @@ from pipeline.dedupe import (
     window_arg,
 )
 from pipeline.errors import PublishContention
-from pipeline.keys import MARK_BUCKET_CHARS, PUBLISH_ITEM, Keys, reply_text
+from pipeline.keys import (
+    MARK_BUCKET_CHARS,
+    STAT_DUPLICATES,
+    STAT_PUBLISHED,
+    Keys,
+    lua_source,
+    reply_text,
+)
 from pipeline.language import Language
 from pipeline.models import (
     Article,
@@ -51,6 +63,20 @@ _encode = msgspec.json.Encoder().encode
 # Calls of the publish script for one item at most: each "verify" reply lists only candidates
 # published since the last call (by other workers, for the same story), so two is the rule.
 VERIFY_ROUNDS_MAX = 8
+# pipeline/lua/publish_item.lua, with the record layout (dedupe.doc_record) and the counter
+# names it writes filled in from the constants they mirror.
+PUBLISH_ITEM = lua_source(
+    "publish_item",
+    {
+        "NUM_PERM": NUM_PERM,
+        "SIGNATURE_BYTES": SIGNATURE_BYTES,
+        "RECORD_COUNTS_AT": RECORD_COUNTS_AT,
+        "RECORD_ITEM_ID_AT": RECORD_ITEM_ID_AT,
+        "RECORD_NUMBERS_AT": RECORD_NUMBERS_AT,
+        "STAT_DUPLICATES": STAT_DUPLICATES,
+        "STAT_PUBLISHED": STAT_PUBLISHED,
+    },
+)
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ local function record_duplicate(kept, reason, sim, why)
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',
              'duplicate', cjson.encode(record), 'item', ARGV[4])
   mark_put(KEYS[1], item_field, kept)
-  redis.call('HINCRBY', KEYS[5], 'duplicates', 1)
+  redis.call('HINCRBY', KEYS[5], '{{STAT_DUPLICATES}}', 1)
 end
 
 if ARGV[6] == '1' then
@@ -169,15 +169,16 @@ end
 
 local function estimate(matches, bits)
   local chance = 1 / 2 ^ bits
-  return math.max(0, (matches / 128 - chance) / (1 - chance))
+  return math.max(0, (matches / {{NUM_PERM}} - chance) / (1 - chance))
 end
 local function containment(j, a, b, of) return math.min(1, j * (a + b) / ((1 + j) * of)) end
 -- Signatures compared as byte arrays (one string.byte call each): 2x faster than string.sub.
--- A record (dedupe.doc_record): 128 B signature, 128 B lead signature, two 4-byte counts, the
--- 24-character item id, the count of the lead's numbers and 4 bytes each, where a copy's kept
--- record is (4 bytes, zero in a published item's), the slot check's record after its 2-byte
--- length, the source.
-local ITEM_ID, NUMBERS = 265, 289  -- 1-based positions in the record
+-- A record (dedupe.doc_record): the signature and the lead signature (SIG bytes each), two
+-- 4-byte counts, the item id, the count of the lead's numbers and 4 bytes each, where a copy's
+-- kept record is (4 bytes, zero in a published item's), the slot check's record after its
+-- 2-byte length, the source. Sizes and 1-based positions come from pipeline/dedupe.py.
+local SIG, COUNTS = {{SIGNATURE_BYTES}}, {{RECORD_COUNTS_AT}}
+local ITEM_ID, NUMBERS = {{RECORD_ITEM_ID_AT}}, {{RECORD_NUMBERS_AT}}
 local function kept_at_pos(rec)  -- a copy's kept record: day code (1 B), number (3 B); 0: none
   return NUMBERS + 1 + 4 * string.byte(rec, NUMBERS)
 end
@@ -191,15 +192,15 @@ local function slot_record(rec)
 end
 local mine, my_lead  -- made on the first candidate's compare: most calls have none
 local function compare(rec)
-  if not mine then mine, my_lead = {string.byte(sig, 1, 128)}, {string.byte(lead, 1, 128)} end
-  local theirs = {string.byte(rec, 1, 256)}
-  local cn, cln = struct.unpack('>I4>I4', string.sub(rec, 257, 264))
+  if not mine then mine, my_lead = {string.byte(sig, 1, SIG)}, {string.byte(lead, 1, SIG)} end
+  local theirs = {string.byte(rec, 1, 2 * SIG)}
+  local cn, cln = struct.unpack('>I4>I4', string.sub(rec, COUNTS, COUNTS + 7))
   local m, mine_in, theirs_in = 0, 0, 0
-  for i = 1, 128 do
+  for i = 1, SIG do
     local t = theirs[i]
     if mine[i] == t then m = m + 1 end
     if my_lead[i] == t then mine_in = mine_in + 1 end  -- my lead in their text
-    if theirs[128 + i] == mine[i] then theirs_in = theirs_in + 1 end  -- theirs in mine
+    if theirs[SIG + i] == mine[i] then theirs_in = theirs_in + 1 end  -- theirs in mine
   end
   local j = estimate(m, 8)
   local c = containment(j, n, cn, math.min(n, cn))
@@ -540,7 +541,7 @@ local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'item', ARG
 route_item()
 mark_put(KEYS[1], item_field, nil)
 if ARGV[6] == '1' then mark_put(KEYS[2], content_field, ARGV[1]) end
-redis.call('HINCRBY', KEYS[5], 'published', 1)
+redis.call('HINCRBY', KEYS[5], '{{STAT_PUBLISHED}}', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
 if near then index_record(ARGV[16]) end
 return {'published', sid}
