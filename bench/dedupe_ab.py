@@ -66,7 +66,7 @@ def load_side(port: int, out: Path, items: int, measure: int, corpus: Path) -> N
         near=DedupePolicy(),
     )
     days = tuple(policy.near.days(datetime.now(UTC)))
-    setup = bench.Setup(client, port, Keys(), policy, days, client.script_load(PUBLISH_ITEM))
+    setup = bench.Setup(client, port, Keys(), policy, days, client.script_load(PUBLISH_ITEM.text))
     articles = bench.load_corpus(corpus)
     ops = bench.Workload(articles, seed=11).ops(BLOCK + measure)  # the first block warms up
     stats = bench.bench_fingerprint(articles)

@@ -1089,7 +1089,7 @@ def run(args: argparse.Namespace, port: int) -> dict[str, Any]:
         near=DedupePolicy(),
     )
     days = tuple(policy.near.days(datetime.now(UTC)))
-    setup = Setup(client, port, Keys(), policy, days, client.script_load(PUBLISH_ITEM))
+    setup = Setup(client, port, Keys(), policy, days, client.script_load(PUBLISH_ITEM.text))
     articles = load_corpus(args.corpus)
     assert policy.near.slots is not None  # the slot check is on by default
     results: dict[str, Any] = {}

@@ -85,7 +85,7 @@ def _record_fulltext_check(
     if not should_compare(job.feed.fulltext, job.entry, ctx.fulltext):
         return
     same = feed_text_is_article(job.entry.content, article.text, ctx.fulltext)
-    pipe.eval(RECORD_FULLTEXT_CHECK, 1, ctx.keys.feed(job.feed.id), int(same))
+    RECORD_FULLTEXT_CHECK.queue(pipe, [ctx.keys.feed(job.feed.id)], [int(same)])
 
 
 ATTEMPTS_TTL = 86_400  # an article still failing a day later is a new story to us
@@ -110,7 +110,7 @@ async def record_failure(ctx: ExtractContext, job: ExtractJob, reason: str) -> N
     """An attempt that raised or timed out: its reason is what the dead letter will say, if it
     was the last attempt."""
     async with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.eval(RECORD_FAILURE, 1, ctx.keys.attempts(job.item_id), reason[:500])
+        RECORD_FAILURE.queue(pipe, [ctx.keys.attempts(job.item_id)], [reason[:500]])
         pipe.hincrby(ctx.keys.stats, STAT_EXTRACT_FAILURES, 1)
         await pipe.execute()
 

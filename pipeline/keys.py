@@ -9,9 +9,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
 
 PREFIX = "feedpipe"
 # 65,536 buckets of exact-dedupe marks of each kind: at up to ~220,000 items a day (30 days
@@ -202,13 +208,43 @@ def lua_source(name: str, constants: Mapping[str, str | int] | None = None) -> s
     return _PLACEHOLDER.sub(lambda m: str(given[m.group(1)]), text)
 
 
+class LuaScript:
+    """A script of pipeline/lua/, called one way everywhere.
+
+    ``await script(redis, keys, args)`` runs it with EVALSHA: the text reaches a server once,
+    and again only where the server lost it (a restart, SCRIPT FLUSH). ``script.queue(pipe,
+    keys, args)`` adds it to a pipeline as EVAL of the text without its header comments: a
+    pipeline cannot reload a missing script halfway, and redis-py's way (SCRIPT EXISTS before
+    every pipeline) costs a round trip each time."""
+
+    def __init__(self, name: str, constants: Mapping[str, str | int] | None = None) -> None:
+        self.name = name
+        self.text = lua_source(name, constants)
+        self.sha = hashlib.sha1(self.text.encode()).hexdigest()
+        self.body = "\n".join(
+            itertools.dropwhile(lambda line: line.startswith("--"), self.text.splitlines())
+        )
+
+    async def __call__(self, redis: Redis, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await redis.script_load(self.text)
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+
+    def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[Any] = ()) -> None:
+        pipe.eval(self.body, len(keys), *keys, *args)
+
+
 # The scripts, by the names the code calls them with.
-CLAIM_DUE_FEEDS = lua_source("claim_due_feeds")
-CLAIM_ENTRY = lua_source("claim_entry")
-RECORD_FAILURE = lua_source("record_failure")
-RECORD_FULLTEXT_CHECK = lua_source("record_fulltext_check")
-ACQUIRE_HOST_SLOT = lua_source("acquire_host_slot")
-SAVE_POLL = lua_source("save_poll")
+CLAIM_DUE_FEEDS = LuaScript("claim_due_feeds")
+CLAIM_ENTRY = LuaScript("claim_entry")
+RECORD_FAILURE = LuaScript("record_failure")
+RECORD_FULLTEXT_CHECK = LuaScript("record_fulltext_check")
+ACQUIRE_HOST_SLOT = LuaScript("acquire_host_slot")
+SAVE_POLL = LuaScript("save_poll")
+ADD_FEEDS = LuaScript("add_feeds")
+COUNT_NEW_FEEDS = LuaScript("count_new_feeds")
 
 
 def reply_text(value: object) -> str:

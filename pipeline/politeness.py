@@ -24,7 +24,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 from yarl import URL
 
 from pipeline.keys import ACQUIRE_HOST_SLOT, Keys
@@ -107,11 +106,8 @@ class HostGate:
     limits: HostLimits
     # This process's waiters line up per host; only the heads of the lines ask Redis.
     _queues: HostQueues = field(init=False, repr=False)
-    # EVALSHA on every request, rather than the script's whole text (Redis loads it on NOSCRIPT).
-    _script: AsyncScript = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_script", self.redis.register_script(ACQUIRE_HOST_SLOT))
         object.__setattr__(self, "_queues", HostQueues(self.limits.max_in_flight))
 
     @asynccontextmanager
@@ -136,7 +132,7 @@ class HostGate:
         )
         keys = [self.keys.host_slots(host), self.keys.host_next_start(host)]
         while True:
-            wait_ms = int(await self._script(keys=keys, args=list(args)))
+            wait_ms = int(await ACQUIRE_HOST_SLOT(self.redis, keys, args))
             if wait_ms == 0:
                 return
             # A little jitter so waiters of one host do not all ask again at the same instant.

@@ -272,15 +272,10 @@ async def _claim_entries(
     async with ctx.redis.pipeline(transaction=False) as pipe:
         for entry, iid in pending:
             bucket, field = ctx.keys.item_mark(iid)
-            pipe.eval(
-                CLAIM_ENTRY,
-                3,
-                _seen_key(ctx, state, entry),
-                bucket,
-                ctx.keys.legacy_item(iid),
-                ctx.policy.claim_ttl_seconds,
-                _seen_ttl(ctx),
-                field,
+            CLAIM_ENTRY.queue(
+                pipe,
+                [_seen_key(ctx, state, entry), bucket, ctx.keys.legacy_item(iid)],
+                [ctx.policy.claim_ttl_seconds, _seen_ttl(ctx), field],
             )
         claims = await pipe.execute()
     claimed = [pair for pair, claim in zip(pending, claims, strict=True) if claim == CLAIM_NEW]

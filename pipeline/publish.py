@@ -39,7 +39,7 @@ from pipeline.keys import (
     STAT_DUPLICATES,
     STAT_PUBLISHED,
     Keys,
-    lua_source,
+    LuaScript,
     reply_text,
 )
 from pipeline.language import Language
@@ -65,7 +65,7 @@ _encode = msgspec.json.Encoder().encode
 VERIFY_ROUNDS_MAX = 8
 # pipeline/lua/publish_item.lua, with the record layout (dedupe.doc_record) and the counter
 # names it writes filled in from the constants they mirror.
-PUBLISH_ITEM = lua_source(
+PUBLISH_ITEM = LuaScript(
     "publish_item",
     {
         "NUM_PERM": NUM_PERM,
@@ -142,15 +142,13 @@ async def publish_item(
     mine = (
         align_record(item.text, item.title, slots, normalized=normalized) if fp and slots else None
     )
-    # EVALSHA (reloading the script if the server lost it) rather than sending ~5 KB each time.
-    script = redis.register_script(PUBLISH_ITEM)
     keys_arg = publish_keys(keys, feed_id, item.id, item.content_hash)
     args = _publish_args(keys, item, fp, mine, policy, now or datetime.now(UTC))
     router = router or Router()
     streams, routed = _routed(keys, await router.current(redis, keys), item, feed_id)
     verdicts: dict[str, dict[str, object]] = {}
     for _ in range(VERIFY_ROUNDS_MAX):
-        reply = await script(keys=[*keys_arg, *streams], args=[*args, _encode(verdicts), routed])
+        reply = await PUBLISH_ITEM(redis, [*keys_arg, *streams], [*args, _encode(verdicts), routed])
         kind, *rest = reply
         if reply_text(kind) == "routes_changed":
             streams, routed = _routed(keys, await router.reload(redis, keys), item, feed_id)

@@ -23,7 +23,7 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from pipeline.errors import ConfigError
-from pipeline.keys import CLAIM_DUE_FEEDS, SAVE_POLL, Keys, lua_source, reply_text
+from pipeline.keys import ADD_FEEDS, CLAIM_DUE_FEEDS, SAVE_POLL, Keys, reply_text
 from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext, PollRecord
 from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
@@ -505,9 +505,6 @@ async def add_feeds(
     return added
 
 
-ADD_FEEDS = lua_source("add_feeds")
-
-
 async def _add_batch(redis: Redis, keys: Keys, specs: list[FeedSpec], now: float) -> int:
     feed_keys = [keys.feeds_due]
     args: list[Any] = [repr(now)]
@@ -516,8 +513,7 @@ async def _add_batch(redis: Redis, keys: Keys, specs: list[FeedSpec], now: float
         fields = _spec_fields(fid, spec)
         feed_keys.append(keys.feed(fid))
         args += [fid, len(fields), *itertools.chain.from_iterable(fields.items())]
-    script = redis.register_script(ADD_FEEDS)  # EVALSHA: the text is sent once at most
-    return int(await script(keys=feed_keys, args=args))
+    return int(await ADD_FEEDS(redis, feed_keys, args))
 
 
 def _spec_fields(fid: str, spec: FeedSpec) -> dict[Any, str]:
@@ -572,7 +568,7 @@ async def list_feeds(redis: Redis, keys: Keys) -> list[FeedState]:
 async def claim_due_feeds(
     redis: Redis, keys: Keys, now: float, lease_seconds: int, limit: int
 ) -> list[str]:
-    ids = await redis.eval(CLAIM_DUE_FEEDS, 1, keys.feeds_due, repr(now), lease_seconds, limit)
+    ids = await CLAIM_DUE_FEEDS(redis, [keys.feeds_due], [repr(now), lease_seconds, limit])
     return [reply_text(i) for i in ids]
 
 
@@ -588,10 +584,10 @@ async def save_poll(
     (one script, pipeline/lua/save_poll.lua). False when the feed is gone."""
     errors = "" if record.errors is UNSET else str(record.errors)
     fields = itertools.chain.from_iterable(poll_record_fields(record).items())
-    script = redis.register_script(SAVE_POLL)  # EVALSHA: the text is sent once at most
-    saved = await script(
-        keys=[keys.feed(fid), keys.feeds_due, keys.feeds_erroring],
-        args=[fid, repr(next_poll), errors, *fields],
+    saved = await SAVE_POLL(
+        redis,
+        [keys.feed(fid), keys.feeds_due, keys.feeds_erroring],
+        [fid, repr(next_poll), errors, *fields],
     )
     return bool(saved)
 

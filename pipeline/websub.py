@@ -165,8 +165,8 @@ class WebSubContext:
 async def maintain_subscriptions(ctx: WebSubContext, now: float | None = None) -> int:
     """Subscribe, renew, retry and unsubscribe what is due; returns how many were handled."""
     now = time.time() if now is None else now
-    ids = await ctx.redis.eval(
-        CLAIM_DUE_FEEDS, 1, ctx.keys.websub_due, repr(now), CLAIM_LEASE_SECONDS, MAINTAIN_BATCH
+    ids = await CLAIM_DUE_FEEDS(
+        ctx.redis, [ctx.keys.websub_due], [repr(now), CLAIM_LEASE_SECONDS, MAINTAIN_BATCH]
     )
     for raw_id in ids:
         await _maintain_one(ctx, reply_text(raw_id), now)

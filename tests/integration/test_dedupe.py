@@ -438,7 +438,7 @@ async def test_a_copy_published_between_verify_and_commit_is_verified_too(redis:
     """The slot check runs between two calls of the script. A copy another worker publishes
     in between is a new candidate: the next call asks for its verdict instead of deciding, and
     nothing is written until every candidate has one."""
-    script = redis.register_script(publish.PUBLISH_ITEM)
+    script = redis.register_script(publish.PUBLISH_ITEM.text)
 
     async def call(it: Item, verdicts: dict[str, dict[str, object]]) -> list[bytes]:
         fp = fingerprint(it.text, POLICY.near)
@@ -512,7 +512,7 @@ async def test_a_copy_closer_to_a_copy_than_to_the_original_joins_the_cluster(
     b_outcome = await publish_item(redis, KEYS, "f", b, POLICY)
     assert isinstance(b_outcome, Discarded) and b_outcome.duplicate_of == a.id
 
-    script = redis.register_script(publish.PUBLISH_ITEM)
+    script = redis.register_script(publish.PUBLISH_ITEM.text)
     fp = fingerprint(c.text, POLICY.near)
     mine = publish.align_record(c.text, c.title, POLICY.near.slots)
     args = publish._publish_args(KEYS, c, fp, mine, POLICY, datetime.now(UTC))

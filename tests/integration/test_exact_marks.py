@@ -112,4 +112,4 @@ async def test_the_poll_claim_skips_urls_with_either_kind_of_mark(redis: Redis) 
         bucket, field = KEYS.item_mark(story.id)
         seen = KEYS.entry_seen("feed", story.id)
         keys = (seen, bucket, KEYS.legacy_item(story.id))
-        assert await redis.eval(CLAIM_ENTRY, 3, *keys, 60, 3600, field) == expected, story.id
+        assert await CLAIM_ENTRY(redis, keys, [60, 3600, field]) == expected, story.id

@@ -8,6 +8,7 @@ import time
 from redis.asyncio import Redis
 
 from pipeline import registry
+from pipeline.keys import SAVE_POLL
 from pipeline.models import PollRecord
 from tests.integration.conftest import KEYS
 
@@ -64,3 +65,13 @@ async def test_a_poll_of_a_removed_feed_writes_nothing(redis: Redis) -> None:
     assert await redis.exists(KEYS.feed(fid)) == 0
     assert await redis.zscore(KEYS.feeds_due, fid) is None
     assert await redis.zscore(KEYS.feeds_erroring, fid) is None
+
+
+async def test_a_script_the_server_lost_is_loaded_again(redis: Redis) -> None:
+    """As after a Redis restart: EVALSHA answers NOSCRIPT, the script is sent once more."""
+    fid = "poll-record-flushed"
+    later = await _stored_feed(redis, fid)
+    await redis.script_flush()
+    assert await registry.save_poll(redis, KEYS, fid, PollRecord(errors=1), later + 5)
+    assert await redis.script_exists(SAVE_POLL.sha) == [True]
+    assert await redis.zscore(KEYS.feeds_erroring, fid) == 1

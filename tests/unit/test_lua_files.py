@@ -6,16 +6,16 @@ import importlib.resources
 
 import pytest
 
-from pipeline import keys, monitor, publish, registry
+from pipeline import keys, publish
 
 LUA = importlib.resources.files("pipeline") / "lua"
 NAMES = sorted(p.name.removesuffix(".lua") for p in LUA.iterdir() if p.name.endswith(".lua"))
 LOADED = {
     "acquire_host_slot": keys.ACQUIRE_HOST_SLOT,
-    "add_feeds": registry.ADD_FEEDS,
+    "add_feeds": keys.ADD_FEEDS,
     "claim_due_feeds": keys.CLAIM_DUE_FEEDS,
     "claim_entry": keys.CLAIM_ENTRY,
-    "count_new_feeds": monitor.COUNT_NEW_FEEDS,
+    "count_new_feeds": keys.COUNT_NEW_FEEDS,
     "publish_item": publish.PUBLISH_ITEM,
     "record_failure": keys.RECORD_FAILURE,
     "record_fulltext_check": keys.RECORD_FULLTEXT_CHECK,
@@ -29,7 +29,8 @@ def test_every_file_is_a_script_the_code_calls() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_script_opens_with_its_inputs(name: str) -> None:
-    text = LOADED[name]
+    text = LOADED[name].text
+    assert LOADED[name].name == name
     assert keys._PLACEHOLDER.search(text) is None, f"{name}.lua: a placeholder left unfilled"
     header = []
     for line in text.splitlines():
@@ -37,6 +38,8 @@ def test_a_script_opens_with_its_inputs(name: str) -> None:
             break
         header.append(line)
     assert header, f"{name}.lua: no header comment"
+    # What a pipeline sends (EVAL): the script without its header.
+    assert LOADED[name].body == text.split("\n", len(header))[-1].rstrip("\n")
     assert "KEYS" in "\n".join(header), f"{name}.lua: its header does not name its KEYS"
 
 
