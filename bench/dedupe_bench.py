@@ -80,6 +80,7 @@ from pipeline.normalize import content_hash, normalize_for_matching
 from pipeline.publish import (
     PUBLISH_ITEM,
     VERIFY_ROUNDS_MAX,
+    CandidateVerdict,
     PublishPolicy,
     _publish_args,
     _slot_verdict,
@@ -655,7 +656,7 @@ async def evalsha_each(
     the verdicts. Everything from the first call's send to the last reply is timed."""
     calls = []
     for p in prepared:
-        verdicts: dict[str, dict[str, object]] = {}
+        verdicts: dict[str, CandidateVerdict] = {}
         checks: list[int] = []
         script_calls = 0
         start = time.perf_counter_ns()
@@ -676,7 +677,7 @@ async def evalsha_each(
         else:
             raise RuntimeError(f"candidates kept changing for {VERIFY_ROUNDS_MAX} calls")
         elapsed = time.perf_counter_ns() - start
-        distinct = sum(1 for v in verdicts.values() if v["distinct"])
+        distinct = sum(1 for v in verdicts.values() if v.distinct)
         calls.append(Call(elapsed, kind, script_calls, tuple(checks), distinct))
     return calls
 

@@ -6,7 +6,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import msgspec
 from redis.asyncio import Redis
@@ -146,53 +146,88 @@ async def publish_item(
     args = _publish_args(keys, item, fp, mine, policy, now or datetime.now(UTC))
     router = router or Router()
     streams, routed = _routed(keys, await router.current(redis, keys), item, feed_id)
-    verdicts: dict[str, dict[str, object]] = {}
+    verdicts: dict[str, CandidateVerdict] = {}
     for _ in range(VERIFY_ROUNDS_MAX):
-        reply = await PUBLISH_ITEM(redis, [*keys_arg, *streams], [*args, _encode(verdicts), routed])
-        kind, *rest = reply
-        if reply_text(kind) == "routes_changed":
+        raw = await PUBLISH_ITEM(redis, [*keys_arg, *streams], [*args, _encode(verdicts), routed])
+        reply = ScriptReply.read(raw)
+        if reply.kind == "routes_changed":
             streams, routed = _routed(keys, await router.reload(redis, keys), item, feed_id)
             continue
-        if reply_text(kind) != "verify":
-            return _outcome(item, reply_text(kind), [reply_text(v) for v in rest])
-        for where, record in zip(rest[::2], rest[1::2], strict=True):  # "YYYYMMDD:number"
-            verdicts[reply_text(where)] = _slot_verdict(mine, record, slots)
+        if reply.kind != "verify":
+            return reply.outcome(item.id)
+        for where, record in reply.to_verify:
+            verdicts[where] = _slot_verdict(mine, record, slots)
     raise PublishContention(
         f"item {item.id}: candidates kept changing for {VERIFY_ROUNDS_MAX} calls"
     )
 
 
+class CandidateVerdict(msgspec.Struct, frozen=True):
+    """The slot check's verdict on one candidate the script asked about (ARGV[23])."""
+
+    distinct: bool  # another story of one template: not a copy of it
+    why: str  # what the check found: kept with the copy when it is merged
+
+
+ReplyKind = Literal[
+    "published", "duplicate_url", "duplicate_content", "duplicate_near", "verify", "routes_changed"
+]
+_REPLY_KINDS: frozenset[str] = frozenset(get_args(ReplyKind))
+
+
+@dataclass(frozen=True)
+class ScriptReply:
+    """PUBLISH_ITEM's reply, read once (pipeline/lua/publish_item.lua lists its shapes)."""
+
+    kind: ReplyKind
+    values: tuple[str, ...] = ()  # published: stream id; duplicate_*: kept id, then figures
+    to_verify: tuple[tuple[str, bytes], ...] = ()  # verify: ("YYYYMMDD:number", slot record)
+
+    @classmethod
+    def read(cls, raw: Sequence[Any]) -> ScriptReply:
+        kind = reply_text(raw[0])
+        if kind not in _REPLY_KINDS:
+            raise ValueError(f"PUBLISH_ITEM replied {kind!r}")
+        rest = raw[1:]
+        if kind == "verify":
+            pairs = zip(rest[::2], rest[1::2], strict=True)
+            return cls("verify", to_verify=tuple((reply_text(w), bytes(r)) for w, r in pairs))
+        return cls(cast(ReplyKind, kind), values=tuple(reply_text(v) for v in rest))
+
+    def outcome(self, item_id: str) -> PublishOutcome:
+        """What publishing the item came to (a published or a withheld item)."""
+        if self.kind == "published":
+            return Published(item_id=item_id, stream_id=self.values[0])
+        kept, *figures = self.values
+        if self.kind == "duplicate_near":
+            jaccard, containment, lead = (round(float(v), 3) for v in figures)
+            similarity = Similarity(jaccard=jaccard, containment=containment, lead=lead)
+            return Discarded(item_id, "duplicate_near", duplicate_of=kept, similarity=similarity)
+        reason: DiscardReason = (
+            "duplicate_url" if self.kind == "duplicate_url" else "duplicate_content"
+        )
+        return Discarded(item_id=item_id, reason=reason, duplicate_of=kept)
+
+
 def _slot_verdict(
     mine: AlignRecord | None, stored: bytes, slots: SlotPolicy | None
-) -> dict[str, object]:
+) -> CandidateVerdict:
     """ARGV[23]'s entry for one candidate: whether it is another story of one template, and
     what the check found (kept on the duplicates stream and in the cluster when merged). With
     the check off here (another worker's index has records) or a record that cannot be read,
     the sketches' verdict stands."""
     if mine is None or slots is None:
-        return {"distinct": False, "why": "slot check off"}
+        return CandidateVerdict(distinct=False, why="slot check off")
     try:
         theirs = AlignRecord.from_bytes(stored)
     except (struct.error, IndexError):  # written by another version, or damaged in Redis
-        return {"distinct": False, "why": "the candidate's slot record is unreadable"}
+        return CandidateVerdict(distinct=False, why="the candidate's slot record is unreadable")
     found = differs_in_slots(mine, theirs, slots)
     if found.distinct:
-        return {"distinct": True, "why": f"differs in {found.reason}"}
+        return CandidateVerdict(distinct=True, why=f"differs in {found.reason}")
     kinds = sorted({slot.kind for slot in found.slots})
     why = f"no template slot differs ({len(found.slots)} substitution(s) below the rule"
-    return {"distinct": False, "why": why + (f": {', '.join(kinds)})" if kinds else ")")}
-
-
-def _outcome(item: Item, kind: str, figures: list[str]) -> PublishOutcome:
-    if kind == "published":
-        return Published(item_id=item.id, stream_id=figures[0])
-    kept, *values = figures
-    if kind == "duplicate_near":
-        jaccard, containment, lead = (round(float(v), 3) for v in values)
-        similarity = Similarity(jaccard=jaccard, containment=containment, lead=lead)
-        return Discarded(item.id, "duplicate_near", duplicate_of=kept, similarity=similarity)
-    reason: DiscardReason = "duplicate_url" if kind == "duplicate_url" else "duplicate_content"
-    return Discarded(item_id=item.id, reason=reason, duplicate_of=kept)
+    return CandidateVerdict(distinct=False, why=why + (f": {', '.join(kinds)})" if kinds else ")"))
 
 
 def publish_keys(keys: Keys, feed_id: str, item_id: str, text_hash: str) -> list[str]:

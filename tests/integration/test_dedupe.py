@@ -487,7 +487,9 @@ async def test_a_worker_with_the_slot_check_off_decides_by_the_sketches(redis: R
 def test_an_unreadable_slot_record_leaves_the_sketches_verdict() -> None:
     mine = publish.align_record("\n\n".join(STORY), "T")
     verdict = publish._slot_verdict(mine, b"\x05\x00", POLICY.near.slots)
-    assert verdict == {"distinct": False, "why": "the candidate's slot record is unreadable"}
+    assert verdict == publish.CandidateVerdict(
+        distinct=False, why="the candidate's slot record is unreadable"
+    )
 
 
 B_EXTRA = [
