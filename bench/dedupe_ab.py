@@ -79,11 +79,11 @@ def load_side(port: int, out: Path, items: int, measure: int, corpus: Path) -> N
 
 def first_call(prepared: Any) -> Any:
     """(KEYS, ARGV) of an operation's first script call. Since the slot check (2026-12-03) a
-    prepared operation is a ``Prepared`` and its first call adds ARGV[23], no verdicts yet; a
+    prepared operation is a ``Prepared`` and its first call adds no verdicts yet and no routes; a
     "verify" reply then ends the timed call here (bench.dedupe_bench times the verify round).
     Earlier revisions give (KEYS, ARGV) pairs as they are."""
     if hasattr(prepared, "mine"):
-        return (prepared.names, [*prepared.argv, "{}"])
+        return (prepared.names, [*prepared.argv, "{}", bench.NO_ROUTES])
     return prepared
 
 

@@ -81,6 +81,7 @@ from pipeline.publish import (
     PUBLISH_ITEM,
     VERIFY_ROUNDS_MAX,
     CandidateVerdict,
+    PublishArgs,
     PublishPolicy,
     _publish_args,
     _slot_verdict,
@@ -112,18 +113,14 @@ DATASKETCH_DB = 1  # feedpipe uses DB 0 of the same server
 STREAM_MAXLEN = 1000  # small, so the capped output stream does not dominate memory
 NUM_KEYS = len(publish_keys(Keys(), FEED_ID, "0" * 24, "0" * 32))  # KEYS of PUBLISH_ITEM
 BANDS = FULL_BANDS + LEAD_BANDS
-# 0-based positions in _publish_args' ARGV (pipeline/lua/publish_item.lua documents them 1-based).
-ARG_ID, ARG_ITEM_JSON, ARG_DAYS, ARG_SIG, ARG_LEAD = 0, 3, 8, 10, 11
-ARG_SHINGLES, ARG_LEAD_SHINGLES, ARG_DOC, ARG_SLOTS = 12, 13, 15, 19  # then the marks' fields
-ARG_VERDICTS = 22  # ARGV[23], the slot-check verdicts so far: publish_item adds it per call
-NO_VERDICTS = b"{}"  # ARGV[23] of a first call (and of every loader call)
-encode_json = msgspec.json.Encoder().encode  # as publish_item encodes ARGV[23]
-NO_ROUTES = routing_arg(Keys(), "0", ())  # ARGV[24]: no route stored on the bench's server
+NO_VERDICTS = b"{}"  # ARGV[6], the slot-check verdicts so far, of a first call (and the loader's)
+encode_json = msgspec.json.Encoder().encode  # as publish_item encodes ARGV[6]
+NO_ROUTES = routing_arg(Keys(), "0", ())  # ARGV[7]: no route stored on the bench's server
 SOURCES = ("sabq", "alriyadh", "okaz", "alyaum", "spa")
 BYLINES = ("(واس) - ", "الرياض - ", "متابعات: ", "خاص - ")
 SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
 
-Args = list[bytes | str | int]
+Args = list[bytes]
 T = TypeVar("T")
 
 
@@ -502,15 +499,15 @@ class Loader:
     slots of the window's slot table and a record in the day's ``docs`` chunks and ``where``, plus
     its exact-dedupe marks. Its doc record carries the slot record and the lead's numbers of a
     real corpus article (``records``, round-robin), so records are as long as real ones.
-    ARGV[9] (days) holds only the day to insert into, so that its record and slot values belong
-    to that day; ARGV[23] (verdicts) is "{}", as on any first call.
+    ``days`` holds only the day to insert into, so that its record and slot values belong
+    to that day; ARGV[6] (verdicts) is "{}", as on any first call.
     """
 
     client: redis.Redis
     sha: str
     keys: Keys
     days: tuple[str, ...]
-    template: tuple[bytes | str | int, ...]
+    template: PublishArgs
     shingles: int
     lead_shingles: int
     records: tuple[tuple[bytes, tuple[int, ...]], ...]  # (slot record, lead numbers)
@@ -565,58 +562,38 @@ class Loader:
             lead = leads[k * NUM_PERM : (k + 1) * NUM_PERM]
             aligned, numbers = self.records[n % len(self.records)]
             fp = Fingerprint(sig, lead, self.shingles, self.lead_shingles, (), numbers)
-            argv = list(self.template[:ARG_SLOTS])
-            argv[ARG_ID] = item_id
-            argv[ARG_ITEM_JSON] = f'{{"id":"{item_id}","bench":true}}'
-            argv[ARG_DAYS] = window_arg([self.days[n % len(self.days)]])
-            argv[ARG_SIG], argv[ARG_LEAD] = sig, lead
-            argv[ARG_SHINGLES], argv[ARG_LEAD_SHINGLES] = self.shingles, self.lead_shingles
-            argv[ARG_DOC] = doc_record(fp, item_id, "bench", aligned)
-            names = publish_keys(self.keys, FEED_ID, item_id, text_hash)
-            slots = band_slots_arg(bands_of[k])
-            mark_fields = (
-                self.keys.item_mark(item_id)[1],
-                self.keys.content_mark(text_hash)[1],
+            args = msgspec.structs.replace(
+                self.template,
+                id=item_id,
+                item=f'{{"id":"{item_id}","bench":true}}',
+                days=window_arg([self.days[n % len(self.days)]]),
+                shingles=self.shingles,
+                lead_shingles=self.lead_shingles,
+                item_field=self.keys.item_mark(item_id)[1],
+                content_field=self.keys.content_mark(text_hash)[1],
+                signature=sig,
+                lead_signature=lead,
+                record=doc_record(fp, item_id, "bench", aligned),
+                bands=band_slots_arg(bands_of[k]),
             )
+            names = publish_keys(self.keys, FEED_ID, item_id, text_hash)
             commands.append(
-                (
-                    "EVALSHA",
-                    self.sha,
-                    NUM_KEYS,
-                    *names,
-                    *argv,
-                    slots,
-                    *mark_fields,
-                    NO_VERDICTS,
-                    NO_ROUTES,
-                )
+                ("EVALSHA", self.sha, NUM_KEYS, *names, *args.argv(), NO_VERDICTS, NO_ROUTES)
             )
         return conn.pack_commands(commands), count
 
 
-def publish_template(keys: Keys, policy: PublishPolicy, fp: Fingerprint) -> Args:
-    """ARGV 1-22 for a representative item from the real _publish_args, checked against the
-    positions the loader overwrites and the doc record it builds (fails loudly if the script's
-    ARGV layout changes); the loader appends ARGV[23] itself, as publish_item does."""
+def publish_template(keys: Keys, policy: PublishPolicy, fp: Fingerprint) -> PublishArgs:
+    """The arguments of a representative item from the real _publish_args; the loader
+    replaces the item's own fields by name and adds ARGV 6-7 itself, as publish_item does."""
     text = synthetic_articles(1, random.Random(1))[0]
     item = make_item("0" * 24, Story(text, " ".join(text.split()[:8])), "bench")
     assert policy.near.slots is not None
     mine = align_record(item.text, item.title, policy.near.slots)
-    argv = _publish_args(keys, item, fp, mine, policy, datetime.now(UTC))
-    expected = {
-        ARG_ID: item.id,
-        ARG_SIG: fp.signature,
-        ARG_LEAD: fp.lead_signature,
-        ARG_SHINGLES: fp.shingles,
-        ARG_LEAD_SHINGLES: fp.lead_shingles,
-        ARG_DOC: doc_record(fp, item.id, item.source, mine.to_bytes()),
-        ARG_SLOTS: band_slots_arg(fp.bands),
-    }
-    if any(argv[i] != v for i, v in expected.items()) or len(argv) != ARG_VERDICTS:
-        raise RuntimeError("PUBLISH_ITEM ARGV layout changed: update bench/dedupe_bench.py")
-    if argv[5] != "1" or argv[6] != "1":
+    args = _publish_args(keys, item, fp, mine, policy, datetime.now(UTC))
+    if not (args.dedupe_content and args.near):
         raise RuntimeError("template item must use both content and near-duplicate dedupe")
-    return argv
+    return args
 
 
 # --- 2. feedpipe: timed operations ---------------------------------------------------------
@@ -627,7 +604,7 @@ class Prepared:
     """One operation's script arguments, as publish_item builds them."""
 
     names: list[str]  # KEYS
-    argv: Args  # ARGV 1-22 (ARGV[23], the verdicts, is added per call)
+    argv: Args  # ARGV 1-5 (6, the verdicts, and 7, the routes, are added per call)
     mine: AlignRecord | None  # the item's slot record; None when it has no fingerprint
 
 
@@ -640,10 +617,9 @@ def prepare_evalsha(setup: Setup, ops: Sequence[Op]) -> list[Prepared]:
     for op in ops:
         fp = fingerprint(op.text, setup.policy.near)
         mine = align_record(op.item.text, op.item.title, slots) if fp and slots else None
-        argv = _publish_args(setup.keys, op.item, fp, mine, setup.policy, datetime.now(UTC))
-        argv[ARG_DAYS] = window
+        args = _publish_args(setup.keys, op.item, fp, mine, setup.policy, datetime.now(UTC))
         names = publish_keys(setup.keys, FEED_ID, op.item.id, op.item.content_hash)
-        prepared.append(Prepared(names, argv, mine))
+        prepared.append(Prepared(names, msgspec.structs.replace(args, days=window).argv(), mine))
     return prepared
 
 
@@ -651,7 +627,7 @@ async def evalsha_each(
     client: AsyncRedis, sha: str, prepared: Sequence[Prepared], slots: SlotPolicy | None
 ) -> list[Call]:
     """One operation at a time, as publish_item runs it once the fingerprint and slot record
-    are made: EVALSHA with ARGV[23] "{}"; on a "verify" reply, each listed candidate's slot
+    are made: EVALSHA with no verdicts ("{}"); on a "verify" reply, each listed candidate's slot
     record checked in Python (publish._slot_verdict, differs_in_slots) and EVALSHA again with
     the verdicts. Everything from the first call's send to the last reply is timed."""
     calls = []
@@ -1168,7 +1144,7 @@ def load_items(
         setup.sha,
         setup.keys,
         setup.days,
-        tuple(publish_template(setup.keys, setup.policy, some_fp)),
+        publish_template(setup.keys, setup.policy, some_fp),
         shingles=round(fp_stats["mean_shingles"]),
         lead_shingles=round(fp_stats["mean_lead_shingles"]),
         records=tuple(records),
@@ -1230,7 +1206,7 @@ def loaded_records(
 
 def size_slot_tables(setup: Setup, items: int) -> None:
     """The window's slot table as the script sizes it after a day at this volume (the loader
-    passes one day in ARGV[9], so the script alone would size it for a one-day window and
+    passes one day in its days argument, so the script alone would size it for a one-day window and
     grow it as it fills, as on a deployment's first busy day)."""
     prefix = setup.keys.dedupe_index(SCHEME)
     days = len(setup.days)
@@ -1285,7 +1261,7 @@ def _parameters(
 NOTES = [
     "Redis latency (feedpipe_evalsha): wall time of one operation as publish_item runs it "
     "after the fingerprint: an awaited EVALSHA of PUBLISH_ITEM (redis.asyncio client, no "
-    "hiredis, loopback) with all 7 window days in ARGV[9] and ARGV[23] '{}'; when the script "
+    "hiredis, loopback) with all 7 window days and no verdicts ('{}'); when the script "
     "answers 'verify', the listed candidates' slot records are checked in Python "
     "(publish._slot_verdict: differs_in_slots) and EVALSHA is called again with the verdicts, "
     "all inside the timing. Fingerprints, slot records (align_record) and ARGV 1-22 are "
@@ -1300,7 +1276,7 @@ NOTES = [
     "alternating run; its EVALSHA calls per op (redis_server) give its verify rounds.",
     "Stored items: synthetic fingerprints (random signature, lead and uniform band "
     "hashes) loaded through the same script, spread evenly over the 7 window days; loading "
-    "passes only the insert day in ARGV[9] and '{}' in ARGV[23]. Their doc records carry the "
+    "passes only the insert day and no verdicts. Their doc records carry the "
     "slot record (align_record(text, title).to_bytes()) and the lead's numbers of a real corpus "
     "article, round-robin, so they are as long as real ones; random signatures never pass the "
     "sketch check, so stored items never cause a verify round themselves. Timed operations use "

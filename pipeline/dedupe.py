@@ -220,7 +220,7 @@ def day_code(day: str) -> int:
 
 
 def window_arg(days: Sequence[str]) -> str:
-    """PUBLISH_ITEM's ARGV[9]: the window's days, today first, each with its code."""
+    """PUBLISH_ITEM's PublishArgs.days: the window's days, today first, each with its code."""
     return ",".join(f"{day}:{day_code(day)}" for day in days)
 
 

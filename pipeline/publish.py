@@ -143,12 +143,12 @@ async def publish_item(
         align_record(item.text, item.title, slots, normalized=normalized) if fp and slots else None
     )
     keys_arg = publish_keys(keys, feed_id, item.id, item.content_hash)
-    args = _publish_args(keys, item, fp, mine, policy, now or datetime.now(UTC))
+    argv = _publish_args(keys, item, fp, mine, policy, now or datetime.now(UTC)).argv()
     router = router or Router()
     streams, routed = _routed(keys, await router.current(redis, keys), item, feed_id)
     verdicts: dict[str, CandidateVerdict] = {}
     for _ in range(VERIFY_ROUNDS_MAX):
-        raw = await PUBLISH_ITEM(redis, [*keys_arg, *streams], [*args, _encode(verdicts), routed])
+        raw = await PUBLISH_ITEM(redis, [*keys_arg, *streams], [*argv, _encode(verdicts), routed])
         reply = ScriptReply.read(raw)
         if reply.kind == "routes_changed":
             streams, routed = _routed(keys, await router.reload(redis, keys), item, feed_id)
@@ -163,7 +163,7 @@ async def publish_item(
 
 
 class CandidateVerdict(msgspec.Struct, frozen=True):
-    """The slot check's verdict on one candidate the script asked about (ARGV[23])."""
+    """The slot check's verdict on one candidate the script asked about (ARGV[6])."""
 
     distinct: bool  # another story of one template: not a copy of it
     why: str  # what the check found: kept with the copy when it is merged
@@ -212,7 +212,7 @@ class ScriptReply:
 def _slot_verdict(
     mine: AlignRecord | None, stored: bytes, slots: SlotPolicy | None
 ) -> CandidateVerdict:
-    """ARGV[23]'s entry for one candidate: whether it is another story of one template, and
+    """ARGV[6]'s entry for one candidate: whether it is another story of one template, and
     what the check found (kept on the duplicates stream and in the cluster when merged). With
     the check off here (another worker's index has records) or a record that cannot be read,
     the sketches' verdict stands."""
@@ -247,14 +247,14 @@ def publish_keys(keys: Keys, feed_id: str, item_id: str, text_hash: str) -> list
 
 
 def _routed(keys: Keys, routing: RoutingTable, item: Item, feed_id: str) -> tuple[list[str], bytes]:
-    """The streams of the routes the item matches (KEYS 11..) and ARGV[24]: matched once per
+    """The streams of the routes the item matches (KEYS 11..) and ARGV[7]: matched once per
     routing table, not once per script call."""
     routes = routing.matching(item, feed_id)
     return [keys.route_stream(r.name) for r in routes], routing_arg(keys, routing.version, routes)
 
 
 def routing_arg(keys: Keys, version: str, routes: Sequence[Route]) -> bytes:
-    """PUBLISH_ITEM ARGV[24]: the routes matched (their streams follow KEYS[10])."""
+    """PUBLISH_ITEM ARGV[7]: the routes matched (their streams follow KEYS[10])."""
     return _encode(
         {
             "version": version,
@@ -265,6 +265,59 @@ def routing_arg(keys: Keys, version: str, routes: Sequence[Route]) -> bytes:
     )
 
 
+class PublishArgs(msgspec.Struct, frozen=True, omit_defaults=True):
+    """PUBLISH_ITEM's arguments by name: its ARGV[1], one msgpack map the script reads with
+    the same names, but for the four byte strings (Redis's cmsgpack reads no msgpack bin),
+    which follow as ARGV 2-5 (``argv``). Numbers the script only hands to Redis commands travel
+    as text: converting a Lua number to text costs more than the command."""
+
+    id: str  # the item's id
+    today: str  # unix day: the exact-dedupe marks' day (_marks_arg)
+    keep_days: str  # days a mark is kept (the TTL rounded up)
+    prune_days: str  # a bucket is pruned this often
+    maxlen: str  # of the output, duplicates and route streams (approximate trimming)
+    item: str  # the item, JSON
+    duplicate: str  # the duplicate record's start, JSON (the script adds why)
+    dedupe_content: bool  # long enough for the same-text check
+    near: bool  # fingerprinted: near-duplicate check and index
+    index_prefix: str  # the near-duplicate index's keys (Keys.dedupe_index)
+    days: str  # the window, "YYYYMMDD:code,..." today first (dedupe.window_arg)
+    index_ttl: str  # seconds the index keys live
+    shingles: int
+    lead_shingles: int
+    jaccard: float  # DedupePolicy's operating point and candidates checked
+    containment: float
+    lead: float
+    max_candidates: int
+    slot_load: float  # slot tables: entries per slot planned, and past which a larger one starts
+    slot_load_max: float
+    table_min_bytes: int
+    table_max_bytes: int
+    string_slack: int  # bytes left for a string's header (a table or chunk fills its class)
+    chunk_bytes: int  # a day's records are packed into strings this long
+    copy_max_bytes: int  # tables up to this size grow in place, larger ones are replaced
+    source: str
+    title: str
+    cluster_prefix: str  # Keys.cluster("")
+    item_field: str  # the item's exact-dedupe mark fields (Keys.item_mark, Keys.content_mark)
+    content_field: str
+    # ARGV 2-5, in this order (b"" when not fingerprinted):
+    signature: bytes = b""
+    lead_signature: bytes = b""
+    record: bytes = b""  # dedupe.doc_record, with the slot check's record
+    bands: bytes = b""  # each band's position (4 bytes, big-endian) and check: band_slots_arg
+
+    def argv(self) -> list[bytes]:
+        """ARGV 1-5: the map (the byte strings left out at their defaults), then those."""
+        named = msgspec.structs.replace(
+            self, signature=b"", lead_signature=b"", record=b"", bands=b""
+        )
+        return [_pack_args(named), self.signature, self.lead_signature, self.record, self.bands]
+
+
+_pack_args = msgspec.msgpack.Encoder().encode
+
+
 def _publish_args(
     keys: Keys,
     item: Item,
@@ -272,51 +325,56 @@ def _publish_args(
     mine: AlignRecord | None,
     policy: PublishPolicy,
     now: datetime,
-) -> list[bytes | str | int]:
-    """ARGV 1-22 of PUBLISH_ITEM (23, the verdicts so far, and 24, the routes, per call)."""
+) -> PublishArgs:
+    """PUBLISH_ITEM's arguments but the two that change per call (the verdicts so far, the
+    routes)."""
     near = policy.near
-    args: list[bytes | str | int] = [
-        item.id,
-        _marks_arg(policy, now),
-        policy.maxlen,
-        item_json(item),
-        _encode(_duplicate_record(item)),
-        "1" if len(item.text) >= policy.min_text_chars else "0",
-        "1" if fp else "0",
-        keys.dedupe_index(SCHEME),
-        window_arg(near.days(now)),
-        (near.window_days + 1) * 86_400,
-        fp.signature if fp else b"",
-        fp.lead_signature if fp else b"",
-        fp.shingles if fp else 0,
-        fp.lead_shingles if fp else 0,
-        f"{near.jaccard},{near.containment},{near.lead},{near.max_candidates},"
-        f"{SLOT_LOAD},{SLOT_LOAD_MAX},{TABLE_MIN_BYTES},{TABLE_MAX_BYTES},{STRING_SLACK},"
-        f"{RECORD_CHUNK_BYTES},{COPY_MAX_BYTES}",
-        doc_record(fp, item.id, item.source, mine.to_bytes() if mine else b"") if fp else b"",
-        item.source or "",
-        item.title,
-        keys.cluster(""),
-        # One argument rather than 80: each argument costs the client ~1 us to pack.
-        band_slots_arg(fp.bands if fp else ()),
-        keys.item_mark(item.id)[1],
-        keys.content_mark(item.content_hash)[1],
-    ]
-    return args
-
-
-def _marks_arg(policy: PublishPolicy, now: datetime) -> str:
-    """PUBLISH_ITEM ARGV[2]: today's unix day, the days exact-dedupe marks are kept (the TTL
-    rounded up) and how often a bucket is pruned (a quarter of that: entries live at most
-    that much longer, and a bucket is read whole about once per quarter)."""
     keep_days = -(-policy.dedupe_ttl_seconds // 86_400)
-    today = int(now.timestamp() // 86_400)
-    return f"{today},{keep_days},{max(1, keep_days // 4)}"
+    return PublishArgs(
+        id=item.id,
+        today=str(int(now.timestamp() // 86_400)),
+        keep_days=str(keep_days),
+        # A quarter of the days kept: entries live at most that much longer, and a bucket is
+        # read whole about once per quarter.
+        prune_days=str(max(1, keep_days // 4)),
+        maxlen=str(policy.maxlen),
+        item=item_json(item).decode(),
+        duplicate=_encode(_duplicate_record(item)).decode(),
+        dedupe_content=len(item.text) >= policy.min_text_chars,
+        near=fp is not None,
+        index_prefix=keys.dedupe_index(SCHEME),
+        days=window_arg(near.days(now)),
+        index_ttl=str((near.window_days + 1) * 86_400),
+        signature=fp.signature if fp else b"",
+        lead_signature=fp.lead_signature if fp else b"",
+        shingles=fp.shingles if fp else 0,
+        lead_shingles=fp.lead_shingles if fp else 0,
+        jaccard=near.jaccard,
+        containment=near.containment,
+        lead=near.lead,
+        max_candidates=near.max_candidates,
+        slot_load=SLOT_LOAD,
+        slot_load_max=SLOT_LOAD_MAX,
+        table_min_bytes=TABLE_MIN_BYTES,
+        table_max_bytes=TABLE_MAX_BYTES,
+        string_slack=STRING_SLACK,
+        chunk_bytes=RECORD_CHUNK_BYTES,
+        copy_max_bytes=COPY_MAX_BYTES,
+        record=doc_record(fp, item.id, item.source, mine.to_bytes() if mine else b"")
+        if fp
+        else b"",
+        source=item.source or "",
+        title=item.title,
+        cluster_prefix=keys.cluster(""),
+        bands=band_slots_arg(fp.bands if fp else ()),
+        item_field=keys.item_mark(item.id)[1],
+        content_field=keys.content_mark(item.content_hash)[1],
+    )
 
 
 def band_slots_arg(bands: Sequence[int]) -> bytes:
     """Band hashes as one argument of 5 bytes each, position (big-endian) then check
-    (PUBLISH_ITEM ARGV[20]): one string.byte call reads them, where matching 40 "position:check"
+    (PublishArgs.bands): one string.byte call reads them, where matching 40 "position:check"
     pairs in Lua took ~20 us a call."""
     return b"".join(struct.pack(">IB", *band_slot(band)) for band in bands)
 

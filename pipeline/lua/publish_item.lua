@@ -12,27 +12,27 @@
 --   4. otherwise XADD to the output stream and write its bands into the window's slot table.
 -- KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
 --       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content,
---       10 routes_version, 11.. the streams of the routes the item matches (ARGV[24]'s order)
--- ARGV: 1 item id, 2 "unix day,days remembered,prune every days" (the exact-dedupe marks), 3 maxlen,
---       4 item JSON, 5 duplicate record JSON,
---       6 "1" dedupe on content, 7 "1" near-dup (fingerprint given), 8 index key prefix,
---       9 days "YYYYMMDD:code,..." today first (dedupe.window_arg), 10 index ttl s,
---       11 signature, 12 lead signature, 13 shingles, 14 lead shingles,
---       15 "jaccard,containment,lead,max candidates,slot load,max slot load,
---       table min bytes,max bytes,slack bytes,record chunk bytes,copy max bytes",
---       16 doc record, 17 source, 18 title, 19 cluster key prefix,
---       20 the bands' position (4 bytes, big-endian) and check (1 byte) each (dedupe.band_slot),
---       21 item_mark's field, 22 content_mark's field,
---       23 slot-check verdicts so far, JSON {record: {"distinct": bool, "why": text}}, a record
---       named "YYYYMMDD:number" as in the "verify" reply
---       ({} on the first call; pipeline/publish.py fills it from the "verify" replies),
---       24 routing, JSON {"version": routes version matched with, "names": [matched routes],
---          "marks": Keys.routed_marks_prefix, "bucket": MARK_BUCKET_CHARS}
+--       10 routes_version, 11.. the streams of the routes the item matches (ARGV[7]'s order)
+-- ARGV: 1 the item's arguments by name, one msgpack map (publish.PublishArgs says what each
+--         holds): id, today, keep_days, prune_days (the exact-dedupe marks), maxlen, item and
+--         duplicate (JSON), dedupe_content, near, index_prefix, days ("YYYYMMDD:code,..."
+--         today first, dedupe.window_arg), index_ttl, shingles, lead_shingles, jaccard,
+--         containment, lead, max_candidates, slot_load, slot_load_max, table_min_bytes,
+--         table_max_bytes, string_slack, chunk_bytes, copy_max_bytes, source, title,
+--         cluster_prefix, item_field, content_field;
+--       2-5 the byte strings (Redis's cmsgpack reads no msgpack bin): 2 signature, 3 lead
+--         signature, 4 record (dedupe.doc_record), 5 bands (position, 4 bytes big-endian, and
+--         check, 1 byte, each: dedupe.band_slot), "" when the item is not fingerprinted;
+--       6 slot-check verdicts so far, JSON {record: {"distinct": bool, "why": text}}, a record
+--         named "YYYYMMDD:number" as in the "verify" reply ({} on the first call;
+--         pipeline/publish.py fills it from the "verify" replies);
+--       7 routing, JSON {"version": routes version matched with, "names": [matched routes],
+--         "marks": Keys.routed_marks_prefix, "bucket": MARK_BUCKET_CHARS}
 -- Routes: a published item goes to each matched route's stream too; a copy goes to each of its
 -- routes that its story (the kept item's id in Keys.routed_mark) has not reached yet, as an
 -- item of the kept item's cluster. Routes matched with another version than KEYS[10]'s make
 -- the script return {"routes_changed"} before anything is written: the caller reloads them.
--- Slot check (pipeline/align.py): a candidate the sketches call a copy and ARGV[23] has no
+-- Slot check (pipeline/align.py): a candidate the sketches call a copy and ARGV[6] has no
 -- verdict for makes the script return {"verify", record, slot record, ...} before it writes
 -- anything; the caller checks those records and calls again with their verdicts. The decision
 -- itself stays in one script run, over every candidate there is at that moment: a copy
@@ -44,8 +44,11 @@
 --       | {"duplicate_near", kept, jaccard, containment, lead}
 --       | {"verify", "YYYYMMDD:number", slot record, ...} | {"routes_changed"}
 -- Numbers reach redis.call as strings: converting a Lua number costs more than the command.
-local today, keep_days, prune_days = string.match(ARGV[2], '^(%d+),(%d+),(%d+)$')
-local item_field, content_field = ARGV[21], ARGV[22]
+local args = cmsgpack.unpack(ARGV[1])  -- the item's arguments by name (publish.PublishArgs)
+-- The item's byte strings: signatures, fingerprint record, bands.
+local sig, lead, my_record, my_bands = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local today, keep_days, prune_days = args.today, args.keep_days, args.prune_days
+local item_field, content_field = args.item_field, args.content_field
 
 -- Exact-dedupe marks (Keys.item_mark) in hash buckets: "<day>" or "<day>:<item id>". A write to
 -- a bucket not pruned for prune_days drops its entries older than keep_days first; the bucket
@@ -75,7 +78,7 @@ local function mark_get(bucket, field)  -- nil, '' (published) or the kept item'
   return entry and string.match(entry, '^%d+:?(.*)$')
 end
 
-local routing = cjson.decode(ARGV[24])
+local routing = cjson.decode(ARGV[7])
 if (redis.call('GET', KEYS[10]) or '0') ~= routing.version then
   return {'routes_changed'}
 end
@@ -84,21 +87,21 @@ local function routed_mark(id)  -- Keys.routed_mark
 end
 local function route_item()
   for i = 1, #routing.names do
-    redis.call('XADD', KEYS[10 + i], 'MAXLEN', '~', ARGV[3], '*', 'item', ARGV[4])
+    redis.call('XADD', KEYS[10 + i], 'MAXLEN', '~', args.maxlen, '*', 'item', args.item)
   end
   if #routing.names > 0 then
-    local bucket, field = routed_mark(ARGV[1])
+    local bucket, field = routed_mark(args.id)
     mark_put(bucket, field, table.concat(routing.names, ','))
   end
 end
 -- The copy's item as a member of the kept item's cluster (msgspec writes the field exactly so).
 local function as_copy(kept)
-  local mine = '"cluster":{"id":"' .. ARGV[1] .. '","size":1}'
-  local at = string.find(ARGV[4], mine, 1, true)
-  if not at then return ARGV[4] end
+  local mine = '"cluster":{"id":"' .. args.id .. '","size":1}'
+  local at = string.find(args.item, mine, 1, true)
+  if not at then return args.item end
   local size = (tonumber(redis.call('ZSCORE', KEYS[7], kept)) or 1) + 1
-  return string.sub(ARGV[4], 1, at - 1) .. '"cluster":{"id":"' .. kept .. '","size":'
-         .. string.format('%d', size) .. '}' .. string.sub(ARGV[4], at + #mine)
+  return string.sub(args.item, 1, at - 1) .. '"cluster":{"id":"' .. kept .. '","size":'
+         .. string.format('%d', size) .. '}' .. string.sub(args.item, at + #mine)
 end
 -- A copy reaches the routes its story has not: the first source a route takes brings it there.
 local function route_copy(kept)
@@ -110,7 +113,7 @@ local function route_copy(kept)
   for i, name in ipairs(routing.names) do
     if not reached[name] then
       item = item or as_copy(kept)
-      redis.call('XADD', KEYS[10 + i], 'MAXLEN', '~', ARGV[3], '*', 'item', item)
+      redis.call('XADD', KEYS[10 + i], 'MAXLEN', '~', args.maxlen, '*', 'item', item)
       delivered[#delivered + 1] = name
       reached[name] = true
     end
@@ -129,38 +132,38 @@ if not existing then  -- written before the buckets (Keys.legacy_item): read unt
   existing = legacy and (string.match(legacy, '^dup:(.+)$') or '')
 end
 if existing then
-  return {'duplicate_url', existing ~= '' and existing or ARGV[1]}
+  return {'duplicate_url', existing ~= '' and existing or args.id}
 end
 
 -- The withheld item is kept whole (field "item") next to why it was withheld ("duplicate"),
 -- so a consumer can audit a merge and recover the item.
 local function record_duplicate(kept, reason, sim, why)
-  local record = cjson.decode(ARGV[5])
+  local record = cjson.decode(args.duplicate)
   record['duplicate_of'] = kept
   record['reason'] = reason
   if sim then record['similarity'] = sim end
   if why then record['alignment'] = why end
   record['routed'] = route_copy(kept)  -- the routes this copy was delivered on, if any
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',
-             'duplicate', cjson.encode(record), 'item', ARGV[4])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', args.maxlen, '*',
+             'duplicate', cjson.encode(record), 'item', args.item)
   mark_put(KEYS[1], item_field, kept)
   redis.call('HINCRBY', KEYS[5], '{{STAT_DUPLICATES}}', 1)
 end
 
-if ARGV[6] == '1' then
+if args.dedupe_content then
   local other = mark_get(KEYS[2], content_field) or redis.call('GET', KEYS[9])
-  if other and other ~= ARGV[1] then
+  if other and other ~= args.id then
     record_duplicate(other, 'same_text', nil)
     return {'duplicate_content', other}
   end
 end
 
-local near = ARGV[7] == '1'
-local prefix, index_ttl = ARGV[8], ARGV[10]
-local sig, lead, n, ln = ARGV[11], ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
+local near = args.near
+local prefix, index_ttl = args.index_prefix, args.index_ttl
+local n, ln = args.shingles, args.lead_shingles
 -- The window's days, today first, each with its code in the slots (dedupe.day_code).
 local days, codes, day_of_code, code_of_day = {}, {}, {}, {}
-for day, code in string.gmatch(ARGV[9], '(%d+):(%d+)') do
+for day, code in string.gmatch(args.days, '(%d+):(%d+)') do
   days[#days + 1] = day
   codes[#days] = tonumber(code)
   day_of_code[codes[#days]] = day
@@ -225,7 +228,7 @@ local function lead_numbers(rec)
   end
   return by_context
 end
-local my_numbers = lead_numbers(ARGV[16])
+local my_numbers = lead_numbers(my_record)
 local function numbers_differ(rec)
   for context, values in pairs(lead_numbers(rec)) do
     local mine = my_numbers[context]
@@ -238,16 +241,14 @@ local function numbers_differ(rec)
   return false
 end
 
-local limits = {}
-for v in string.gmatch(ARGV[15], '[^,]+') do limits[#limits + 1] = tonumber(v) end
-local chunk_bytes = limits[10]
+local chunk_bytes = args.chunk_bytes
 
 -- The bands (dedupe.band_slot): position hashes, and check bytes already shifted above the
 -- day code and the item number (dedupe.slot_value), so a slot value minus its check is below
 -- CHECK_SPAN when they match.
 local ITEM_SPAN, CHECK_SPAN = 16777216, 4294967296  -- 2^SLOT_ITEM_BITS, 2^(8 + 24)
 local positions, checks = {}, {}
-local band_bytes = {string.byte(ARGV[20], 1, -1)}
+local band_bytes = {string.byte(my_bands, 1, -1)}
 for i = 1, #band_bytes, 5 do
   local b1, b2, b3, b4 = band_bytes[i], band_bytes[i + 1], band_bytes[i + 2], band_bytes[i + 3]
   positions[#positions + 1] = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
@@ -326,15 +327,15 @@ end
 -- Slots of a new table holding at least ``wanted``, like dedupe.table_slots: sizes step through
 -- allocator size classes, four per doubling (limits 7-9: min and max bytes, header slack).
 local function table_slots(wanted)
-  local base, step = limits[7], 0
-  while base * (4 + step) / 4 < limits[8] and (base * (4 + step) / 4 - limits[9]) / 5 < wanted do
+  local base, step = args.table_min_bytes, 0
+  while base * (4 + step) / 4 < args.table_max_bytes and (base * (4 + step) / 4 - args.string_slack) / 5 < wanted do
     if step == 3 then base, step = base * 2, 0 else step = step + 1 end
   end
-  return math.floor((base * (4 + step) / 4 - limits[9]) / 5)
+  return math.floor((base * (4 + step) / 4 - args.string_slack) / 5)
 end
 
 -- Slots of the largest table (limits 8, a power of two like the smallest: in the series).
-local largest = math.floor((limits[8] - limits[9]) / 5)
+local largest = math.floor((args.table_max_bytes - args.string_slack) / 5)
 
 local function save_tables()
   local listed = {}
@@ -352,7 +353,7 @@ local function new_table(wanted)
   local current = tables[#tables]
   local number = current and current.number + 1 or 0
   local key = prefix .. 'slots:' .. number
-  local small = current and current.slots * 5 <= limits[11] and current.slots * 4 <= largest
+  local small = current and current.slots * 5 <= args.copy_max_bytes and current.slots * 4 <= largest
   if small and current.slots * 4 >= wanted then
     -- Created at its full size first, then written in place (string.rep in Lua took 20x longer).
     local old, bytes = prefix .. 'slots:' .. current.number, current.slots * 5
@@ -387,7 +388,7 @@ end
 local function largest_table_for(n, current)
   local key = prefix .. 'slots:' .. current.number
   local items = redis.call('INCR', key .. ':items')
-  if items * #positions > current.slots * limits[6] then return new_table(current.slots) end
+  if items * #positions > current.slots * args.slot_load_max then return new_table(current.slots) end
   if n == 1 or items == 1 then
     redis.call('EXPIRE', key, index_ttl)
     redis.call('EXPIRE', key .. ':items', index_ttl)
@@ -410,12 +411,12 @@ local function table_for(n)
     for _, day in ipairs(days) do
       busiest = math.max(busiest, redis.call('STRLEN', prefix .. day .. ':where') / 6)
     end
-    if not current or busiest * entries_per_day > current.slots * limits[6] then
-      return new_table(busiest * entries_per_day / limits[5])
+    if not current or busiest * entries_per_day > current.slots * args.slot_load_max then
+      return new_table(busiest * entries_per_day / args.slot_load)
     end
     redis.call('EXPIRE', prefix .. 'slots:' .. current.number, index_ttl)
     save_tables()
-  elseif n * entries_per_day > current.slots * limits[6] then
+  elseif n * entries_per_day > current.slots * args.slot_load_max then
     return new_table(current.slots * 4)
   end
   return current
@@ -448,7 +449,7 @@ if near then
       end
     end
   end
-  local verdicts = cjson.decode(ARGV[23])
+  local verdicts = cjson.decode(ARGV[6])
   local unverified = {}
   -- A copy's record names its kept item's record: joining through a copy needs the slot check
   -- to pass against both (a cluster must not drift from story to story through its copies).
@@ -472,11 +473,11 @@ if near then
   -- Per cluster (kept id), the record most like the item among those the sketches call copies:
   -- the item joins a cluster through its closest member, so only that one is checked.
   local closest, clusters = {}, {}
-  for k = 1, math.min(#candidates, limits[4]) do
+  for k = 1, math.min(#candidates, args.max_candidates) do
     local rec = record(candidates[k][1], candidates[k][2])
     if rec then
       local j, c, l, kept, source = compare(rec)
-      local dup = (j >= limits[1] or (c >= limits[2] and l >= limits[3]))
+      local dup = (j >= args.jaccard or (c >= args.containment and l >= args.lead))
         and not numbers_differ(rec)
       local known = closest[kept]
       if dup and not known then clusters[#clusters + 1] = kept end
@@ -510,16 +511,16 @@ if near then
     local sim = {jaccard = best_j, containment = best_c, lead = best_l}
     local why = verdicts[best_at] and verdicts[best_at]['why'] or nil
     record_duplicate(best, 'near_duplicate', sim, why)
-    local cluster = ARGV[19] .. best
+    local cluster = args.cluster_prefix .. best
     local size = redis.call('ZINCRBY', KEYS[7], 1, best)
     if tonumber(size) == 1 then  -- first copy: the cluster starts with the kept item itself
       size = redis.call('ZINCRBY', KEYS[7], 1, best)
       redis.call('SADD', cluster .. ':sources', best_source)
     end
-    redis.call('HSETNX', cluster, 'title', ARGV[18])
-    redis.call('SADD', cluster .. ':sources', ARGV[17])
+    redis.call('HSETNX', cluster, 'title', args.title)
+    redis.call('SADD', cluster .. ':sources', args.source)
     -- Why each copy joined (Keys.cluster_copies): the last 100 copies, newest last.
-    local copy = {id = ARGV[1], source = ARGV[17], title = ARGV[18], similarity = sim,
+    local copy = {id = args.id, source = args.source, title = args.title, similarity = sim,
                   alignment = why}
     redis.call('RPUSH', cluster .. ':copies', cjson.encode(copy))
     redis.call('LTRIM', cluster .. ':copies', '-100', '-1')
@@ -528,20 +529,20 @@ if near then
     redis.call('EXPIRE', cluster .. ':copies', index_ttl)
     -- The copy is indexed too, under the kept item's id and naming its record: a later copy
     -- closer to this one than to the kept item still joins the cluster.
-    local p, n = kept_at_pos(ARGV[16]), best_root[2]
+    local p, n = kept_at_pos(my_record), best_root[2]
     local kept_at = string.char(code_of_day[best_root[1]], math.floor(n / 65536) % 256,
                                 math.floor(n / 256) % 256, n % 256)
-    index_record(string.sub(ARGV[16], 1, ITEM_ID - 1) .. best
-                 .. string.sub(ARGV[16], NUMBERS, p - 1) .. kept_at .. string.sub(ARGV[16], p + 4))
+    index_record(string.sub(my_record, 1, ITEM_ID - 1) .. best
+                 .. string.sub(my_record, NUMBERS, p - 1) .. kept_at .. string.sub(my_record, p + 4))
     return {'duplicate_near', best, tostring(best_j), tostring(best_c), tostring(best_l)}
   end
 end
 
-local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'item', ARGV[4])
+local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', args.maxlen, '*', 'item', args.item)
 route_item()
 mark_put(KEYS[1], item_field, nil)
-if ARGV[6] == '1' then mark_put(KEYS[2], content_field, ARGV[1]) end
+if args.dedupe_content then mark_put(KEYS[2], content_field, args.id) end
 redis.call('HINCRBY', KEYS[5], '{{STAT_PUBLISHED}}', 1)
 if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'items', 1) end
-if near then index_record(ARGV[16]) end
+if near then index_record(my_record) end
 return {'published', sid}

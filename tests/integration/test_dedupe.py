@@ -50,7 +50,7 @@ from workers.demo_site import DemoFeed, read_fixture
 POLICY = PublishPolicy(
     maxlen=1000, dedupe_ttl_seconds=3600, min_text_chars=250, near=DedupePolicy()
 )
-NO_ROUTES = publish.routing_arg(KEYS, "0", ())  # ARGV[24] when no route is stored
+NO_ROUTES = publish.routing_arg(KEYS, "0", ())  # ARGV[7] when no route is stored
 PERSIAN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "syndication"
 
 
@@ -446,7 +446,7 @@ async def test_a_copy_published_between_verify_and_commit_is_verified_too(redis:
         keys_arg = publish.publish_keys(KEYS, "f", it.id, it.content_hash)
         args = publish._publish_args(KEYS, it, fp, mine, POLICY, datetime.now(UTC))
         reply: list[bytes] = await script(
-            keys=keys_arg, args=[*args, json.dumps(verdicts), NO_ROUTES]
+            keys=keys_arg, args=[*args.argv(), json.dumps(verdicts), NO_ROUTES]
         )
         return reply
 
@@ -519,7 +519,7 @@ async def test_a_copy_closer_to_a_copy_than_to_the_original_joins_the_cluster(
     mine = publish.align_record(c.text, c.title, POLICY.near.slots)
     args = publish._publish_args(KEYS, c, fp, mine, POLICY, datetime.now(UTC))
     keys_arg = publish.publish_keys(KEYS, "f", c.id, c.content_hash)
-    first = await script(keys=keys_arg, args=[*args, "{}", NO_ROUTES])
+    first = await script(keys=keys_arg, args=[*args.argv(), "{}", NO_ROUTES])
     today = datetime.now(UTC).strftime("%Y%m%d")
     assert first[0] == b"verify" and set(first[1::2]) >= {f"{today}:2".encode()}
     assert f"{today}:1".encode() in first[1::2]  # A's record, named by B's: checked too
