@@ -190,14 +190,22 @@ _PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
 
 @functools.cache
 def _lua_file(name: str) -> str:
-    return (importlib.resources.files("pipeline") / "lua" / f"{name}.lua").read_text("utf-8")
+    """``lua/<name>.lua``, or the files of ``lua/<name>/`` in name order (a long script in
+    parts, one step each), joined into one script."""
+    folder = importlib.resources.files("pipeline") / "lua"
+    if (folder / name).is_dir():
+        parts = sorted(
+            (p for p in (folder / name).iterdir() if p.name.endswith(".lua")), key=lambda p: p.name
+        )
+        return "\n".join(part.read_text("utf-8") for part in parts)
+    return (folder / f"{name}.lua").read_text("utf-8")
 
 
 def lua_source(name: str, constants: Mapping[str, str | int] | None = None) -> str:
-    """The text of the script ``pipeline/lua/<name>.lua`` (package data, installed with the
-    code), each ``{{NAME}}`` in it replaced by ``constants[NAME]``: sizes, positions and
-    counter names come from the Python constants they mirror. Each file opens with what the
-    script does, its KEYS and its ARGV."""
+    """The text of the script ``pipeline/lua/<name>.lua`` or ``pipeline/lua/<name>/``
+    (package data, installed with the code), each ``{{NAME}}`` in it replaced by
+    ``constants[NAME]``: sizes, positions and counter names come from the Python constants they
+    mirror. Each script opens with what it does, its KEYS and its ARGV."""
     given = dict(constants or {})
     text = _lua_file(name)
     wanted = set(_PLACEHOLDER.findall(text))

@@ -9,7 +9,10 @@ import pytest
 from pipeline import keys, publish
 
 LUA = importlib.resources.files("pipeline") / "lua"
-NAMES = sorted(p.name.removesuffix(".lua") for p in LUA.iterdir() if p.name.endswith(".lua"))
+# A script is a file, or a folder of parts joined in name order.
+NAMES = sorted(
+    p.name.removesuffix(".lua") for p in LUA.iterdir() if p.name.endswith(".lua") or p.is_dir()
+)
 LOADED = {
     "acquire_host_slot": keys.ACQUIRE_HOST_SLOT,
     "add_feeds": keys.ADD_FEEDS,
@@ -48,3 +51,10 @@ def test_placeholders_must_all_be_filled_and_nothing_else_given() -> None:
         keys.lua_source("publish_item")
     with pytest.raises(ValueError, match="placeholders"):
         keys.lua_source("claim_entry", {"UNUSED": 1})
+
+
+def test_a_script_in_parts_is_its_files_in_name_order() -> None:
+    parts = sorted(p.name for p in (LUA / "publish_item").iterdir())
+    assert parts[0] == "00_arguments.lua" and len(parts) > 1
+    texts = [(LUA / "publish_item" / name).read_text("utf-8") for name in parts]
+    assert keys._lua_file("publish_item") == "\n".join(texts)

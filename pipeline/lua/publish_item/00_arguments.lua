@@ -1,0 +1,53 @@
+-- Publish an item exactly once, or record why not. One script, so there is no window between
+-- "is it new?" and "publish" in which another worker or a retried task could slip in:
+--   1. its URL was published (retry, redelivery, same article in two feeds) -> nothing;
+--   2. the same normalized text was published under another URL -> feedpipe:duplicates;
+--   3. near-duplicate: candidates from the window's slot table (one BITFIELD_RO reads the
+--      slots of the item's 40 LSH bands) are verified
+--      (MinHash resemblance, containment, leads, the lead's number words; see
+--      pipeline/dedupe.py, the reference) and the
+--      best match found makes it a duplicate -> feedpipe:duplicates, kept item's cluster grows
+--      and the copy is indexed under the kept item's id, naming the kept item's record (a later
+--      item joins through it only if the slot check passes against both: docs/dedupe.md);
+--   4. otherwise XADD to the output stream and write its bands into the window's slot table.
+-- The script is the files of pipeline/lua/publish_item/ in name order, a step or its helpers
+-- each (marks, routes, exact, records, index, near, publish), run as one script.
+-- KEYS: 1 item_mark's HASH, 2 content_mark's HASH, 3 output stream, 4 duplicates stream,
+--       5 stats, 6 feed hash, 7 clusters ZSET, 8 legacy_item, 9 legacy_content,
+--       10 routes_version, 11.. the streams of the routes the item matches (ARGV[7]'s order)
+-- ARGV: 1 the item's arguments by name, one msgpack map (publish.PublishArgs says what each
+--         holds): id, today, keep_days, prune_days (the exact-dedupe marks), maxlen, item and
+--         duplicate (JSON), dedupe_content, near, index_prefix, days ("YYYYMMDD:code,..."
+--         today first, dedupe.window_arg), index_ttl, shingles, lead_shingles, jaccard,
+--         containment, lead, max_candidates, slot_load, slot_load_max, table_min_bytes,
+--         table_max_bytes, string_slack, chunk_bytes, copy_max_bytes, source, title,
+--         cluster_prefix, item_field, content_field;
+--       2-5 the byte strings (Redis's cmsgpack reads no msgpack bin): 2 signature, 3 lead
+--         signature, 4 record (dedupe.doc_record), 5 bands (position, 4 bytes big-endian, and
+--         check, 1 byte, each: dedupe.band_slot), "" when the item is not fingerprinted;
+--       6 slot-check verdicts so far, JSON {record: {"distinct": bool, "why": text}}, a record
+--         named "YYYYMMDD:number" as in the "verify" reply ({} on the first call;
+--         pipeline/publish.py fills it from the "verify" replies);
+--       7 routing, JSON {"version": routes version matched with, "names": [matched routes],
+--         "marks": Keys.routed_marks_prefix, "bucket": MARK_BUCKET_CHARS}
+-- Routes: a published item goes to each matched route's stream too; a copy goes to each of its
+-- routes that its story (the kept item's id in Keys.routed_mark) has not reached yet, as an
+-- item of the kept item's cluster. Routes matched with another version than KEYS[10]'s make
+-- the script return {"routes_changed"} before anything is written: the caller reloads them.
+-- Slot check (pipeline/align.py): a candidate the sketches call a copy and ARGV[6] has no
+-- verdict for makes the script return {"verify", record, slot record, ...} before it writes
+-- anything; the caller checks those records and calls again with their verdicts. The decision
+-- itself stays in one script run, over every candidate there is at that moment: a copy
+-- published by another worker between two calls is one more candidate to verify, never missed.
+-- A day's records are packed into chunk strings, each created at its full size (it fits its
+-- allocator size class and is never reallocated: one growing string per day would waste up to a
+-- size class's step and copy tens of MB now and then), found through the day's ``where``.
+-- Returns {"published", stream id} | {"duplicate_url", kept} | {"duplicate_content", kept}
+--       | {"duplicate_near", kept, jaccard, containment, lead}
+--       | {"verify", "YYYYMMDD:number", slot record, ...} | {"routes_changed"}
+-- Numbers reach redis.call as strings: converting a Lua number costs more than the command.
+local args = cmsgpack.unpack(ARGV[1])  -- the item's arguments by name (publish.PublishArgs)
+-- The item's byte strings: signatures, fingerprint record, bands.
+local sig, lead, my_record, my_bands = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local today, keep_days, prune_days = args.today, args.keep_days, args.prune_days
+local item_field, content_field = args.item_field, args.content_field
