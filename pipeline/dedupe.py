@@ -75,8 +75,8 @@ SLOT_LOAD_MAX = 0.7
 # new deployment's table grows more times.
 TABLE_MIN_BYTES = 1 << 20
 TABLE_MAX_BYTES = 1 << 29  # 512 MiB, Redis's largest string: 1.3 million items at SLOT_LOAD
-# Tables up to 4 MiB grow in place, copied (Redis is blocked ~30 ms copying 4 MiB into 16, ~110 ms
-# for 16 into 64); larger ones are kept and read until they leave the window.
+# Tables up to 4 MiB grow in place, copied (a copy blocks Redis for as long as it takes: the
+# figures are in docs/dedupe.md); larger ones are kept and read until they leave the window.
 COPY_MAX_BYTES = 1 << 22
 STRING_SLACK = 64  # bytes left for a string's header so that it fills its size class exactly
 # A day's fingerprint records are packed into strings of this size, each created whole so that

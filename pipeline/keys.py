@@ -71,8 +71,9 @@ class Keys:
         """(HASH, field): "<day>:<id of the item first published with this exact text>"."""
         return self._mark_bucket("texts", content_hash)
 
-    # The same as one STRING key per entry, as releases before 2026-11-25 wrote them: read (never
-    # written) until they expire, FEEDPIPE_SEEN_TTL_DAYS after the upgrade (docs/operations.md).
+    # The same as one STRING key per entry, as releases before the hash buckets wrote them: read
+    # (never written) until they expire, FEEDPIPE_SEEN_TTL_DAYS after the upgrade
+    # (docs/operations.md).
     def legacy_item(self, item_id: str) -> str:
         """STRING: the stream id an item was published under, or "dup:<kept item id>"."""
         return f"{PREFIX}:v1:item:{item_id}"
@@ -251,6 +252,7 @@ RECORD_FAILURE = LuaScript("record_failure")
 RECORD_FULLTEXT_CHECK = LuaScript("record_fulltext_check")
 ACQUIRE_HOST_SLOT = LuaScript("acquire_host_slot")
 SAVE_POLL = LuaScript("save_poll")
+SET_FEED_FIELDS = LuaScript("set_feed_fields")
 ADD_FEEDS = LuaScript("add_feeds")
 COUNT_NEW_FEEDS = LuaScript("count_new_feeds")
 

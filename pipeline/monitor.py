@@ -114,8 +114,8 @@ NEW_FEEDS_CHUNK = 2000
 async def count_new_feeds(redis: Redis, keys: Keys, chunk: int = NEW_FEEDS_CHUNK) -> int:
     """Feeds never polled yet. Redis keeps no count of them (a poll would have to keep it, and
     feeds stored before could not be in it): each feed's hash is looked at, by a script on
-    ``chunk`` feeds at a time so Redis is never held for long (bench/import_bench.py: 0.3 s of
-    Redis time per 100,000 feeds, in scripts of ~5 ms). Feeds rescheduled during the count may
+    ``chunk`` feeds at a time so Redis is never held for long (bench/import_bench.py measures
+    it; docs/operations.md has the figures). Feeds rescheduled during the count may
     be counted twice or missed: a gauge, not a ledger."""
     new = start = 0
     while True:

@@ -272,7 +272,7 @@ class PublishArgs(msgspec.Struct, frozen=True, omit_defaults=True):
     as text: converting a Lua number to text costs more than the command."""
 
     id: str  # the item's id
-    today: str  # unix day: the exact-dedupe marks' day (_marks_arg)
+    today: str  # unix day: the exact-dedupe marks' day (_marks_days)
     keep_days: str  # days a mark is kept (the TTL rounded up)
     prune_days: str  # a bucket is pruned this often
     maxlen: str  # of the output, duplicates and route streams (approximate trimming)
@@ -329,14 +329,12 @@ def _publish_args(
     """PUBLISH_ITEM's arguments but the two that change per call (the verdicts so far, the
     routes)."""
     near = policy.near
-    keep_days = -(-policy.dedupe_ttl_seconds // 86_400)
+    today, keep_days, prune_days = _marks_days(policy, now)
     return PublishArgs(
         id=item.id,
-        today=str(int(now.timestamp() // 86_400)),
-        keep_days=str(keep_days),
-        # A quarter of the days kept: entries live at most that much longer, and a bucket is
-        # read whole about once per quarter.
-        prune_days=str(max(1, keep_days // 4)),
+        today=today,
+        keep_days=keep_days,
+        prune_days=prune_days,
         maxlen=str(policy.maxlen),
         item=item_json(item).decode(),
         duplicate=_encode(_duplicate_record(item)).decode(),
@@ -372,10 +370,18 @@ def _publish_args(
     )
 
 
+def _marks_days(policy: PublishPolicy, now: datetime) -> tuple[str, str, str]:
+    """The exact-dedupe marks' days: today's unix day, the days a mark is kept (the TTL rounded
+    up) and how often a bucket is pruned (a quarter of that: entries live at most that much
+    longer, and a bucket is read whole about once per quarter)."""
+    keep_days = -(-policy.dedupe_ttl_seconds // 86_400)
+    return str(int(now.timestamp() // 86_400)), str(keep_days), str(max(1, keep_days // 4))
+
+
 def band_slots_arg(bands: Sequence[int]) -> bytes:
     """Band hashes as one argument of 5 bytes each, position (big-endian) then check
-    (PublishArgs.bands): one string.byte call reads them, where matching 40 "position:check"
-    pairs in Lua took ~20 us a call."""
+    (PublishArgs.bands): one string.byte call reads them all, where 40 "position:check" pairs
+    took a Lua pattern match each."""
     return b"".join(struct.pack(">IB", *band_slot(band)) for band in bands)
 
 

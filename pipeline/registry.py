@@ -23,7 +23,7 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from pipeline.errors import ConfigError
-from pipeline.keys import ADD_FEEDS, CLAIM_DUE_FEEDS, SAVE_POLL, Keys, reply_text
+from pipeline.keys import ADD_FEEDS, CLAIM_DUE_FEEDS, SAVE_POLL, SET_FEED_FIELDS, Keys, reply_text
 from pipeline.models import FULLTEXT_MODES, FeedSpec, FeedState, Fulltext, PollRecord
 from pipeline.netguard import DestinationRefused, NetworkPolicy
 from pipeline.normalize import absolute_url, feed_id
@@ -590,6 +590,15 @@ async def save_poll(
         [fid, repr(next_poll), errors, *fields],
     )
     return bool(saved)
+
+
+async def set_push_until(redis: Redis, keys: Keys, fid: str, until: float | None) -> None:
+    """The end of the WebSub lease a feed's hub granted (``FeedState.push_until``); None when
+    it has none. Written only while the feed exists."""
+    if until is None:
+        await redis.hdel(keys.feed(fid), "push_until")
+    else:
+        await SET_FEED_FIELDS(redis, [keys.feed(fid)], ["push_until", _field_text(until)])
 
 
 def poll_record_fields(record: PollRecord) -> dict[str, str]:

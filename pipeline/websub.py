@@ -244,7 +244,7 @@ async def verify_intent(
         until = now + lease
         active = msgspec.structs.replace(sub, state="active", changed_at=now, lease_until=until)
         await _save(redis, keys, active, now + lease * policy.renew_share)
-        await redis.hset(keys.feed(feed_id), "push_until", repr(until))
+        await registry.set_push_until(redis, keys, feed_id, until)
         log.info("websub subscribed", extra={"stage": "websub", "feed_url": sub.topic})
         return challenge
     if mode == "unsubscribe" and sub.state == "unsubscribing" and challenge:
@@ -257,7 +257,7 @@ async def verify_intent(
         reason = query.get("hub.reason", "")[:200]
         denied = msgspec.structs.replace(sub, state="denied", changed_at=now, lease_until=None)
         await _save(redis, keys, denied, now + policy.retry_seconds * 24)
-        await redis.hdel(keys.feed(feed_id), "push_until")
+        await registry.set_push_until(redis, keys, feed_id, None)
         log.warning(
             "websub denied", extra={"stage": "websub", "feed_url": sub.topic, "reason": reason}
         )

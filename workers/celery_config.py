@@ -6,6 +6,7 @@ with ``create_app(Settings(...))`` and send tasks by name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -13,16 +14,34 @@ from celery import Celery
 from pipeline.settings import POLL_WORK_LIMIT_SECONDS, Settings
 from workers.runtime import Runtime
 
-# The poll's work (budget + one request) fits POLL_WORK_LIMIT_SECONDS; see Settings.
-POLL_SOFT_LIMIT = POLL_WORK_LIMIT_SECONDS + 10
-POLL_HARD_LIMIT = POLL_SOFT_LIMIT + 20
+
+@dataclass(frozen=True)
+class TaskTimeLimits:
+    """Every time limit of the tasks, each from one rule, in seconds.
+
+    A poll task (``poll_feeds``, ``ingest_push``) ends its own work after ``poll_work``: the
+    poll budget plus one request, which Settings checks fits POLL_WORK_LIMIT_SECONDS. Celery's
+    soft limit comes 10 s later (the loop finishes or cancels cleanly first) and the hard limit
+    20 s after that. An extract task: FEEDPIPE_EXTRACT_TIME_LIMIT_SECONDS is the hard limit,
+    which kills the process (a retry follows); past three quarters of it, the soft limit, the
+    feed's text stands in for the page's."""
+
+    poll_work: int
+    poll_soft: int
+    poll_hard: int
+    extract_soft: int
+    extract_hard: int
 
 
-def extract_time_limits(settings: Settings) -> tuple[int, int]:
-    """(soft, hard) seconds of one extract task (FEEDPIPE_EXTRACT_TIME_LIMIT_SECONDS): past the
-    soft limit the feed's text stands in; the hard limit kills the process (a retry follows)."""
+def task_time_limits(settings: Settings) -> TaskTimeLimits:
     hard = settings.extract_time_limit_seconds
-    return max(1, hard * 3 // 4), hard
+    return TaskTimeLimits(
+        poll_work=POLL_WORK_LIMIT_SECONDS,
+        poll_soft=POLL_WORK_LIMIT_SECONDS + 10,
+        poll_hard=POLL_WORK_LIMIT_SECONDS + 30,
+        extract_soft=max(1, hard * 3 // 4),
+        extract_hard=hard,
+    )
 
 
 QUEUE_DISPATCH, QUEUE_FETCH, QUEUE_EXTRACT = "dispatch", "fetch", "extract"

@@ -23,15 +23,13 @@ from workers.app import app
 from workers.broker import KombuRedisView
 from workers.celery_config import (
     EXTRACT_TASK_ID_PREFIX,
-    POLL_HARD_LIMIT,
-    POLL_SOFT_LIMIT,
     TASK_DISPATCH,
     TASK_EXTRACT,
     TASK_INGEST_PUSH,
     TASK_POLL,
     TASK_REDELIVER,
     TASK_WEBSUB_MAINTAIN,
-    extract_time_limits,
+    task_time_limits,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +37,7 @@ log = logging.getLogger(__name__)
 # Lost connections to Redis are worth a retry; everything else in ingest is a bug or a bad page.
 REDIS_TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 REQUEUE_PAUSE = 5.0  # seconds before a message is put back because a retry could not be sent
+LIMITS = task_time_limits(app.settings)  # every task's time limits (celery_config)
 
 
 class CeleryExtractQueue:
@@ -76,14 +75,14 @@ def dispatch_due_feeds() -> int:
     return len(ids)
 
 
-@app.task(name=TASK_POLL, soft_time_limit=POLL_SOFT_LIMIT, time_limit=POLL_HARD_LIMIT)
+@app.task(name=TASK_POLL, soft_time_limit=LIMITS.poll_soft, time_limit=LIMITS.poll_hard)
 def poll_feeds(feed_ids: list[str]) -> dict[str, int]:
     rt = app.runtime
 
     async def run() -> list[Any]:
         ctx = await rt.poll_context(CeleryExtractQueue())
         # Finish (or cancel cleanly) before Celery's soft limit interrupts the loop.
-        async with asyncio.timeout(POLL_SOFT_LIMIT - 10):
+        async with asyncio.timeout(LIMITS.poll_work):
             return await poll.poll_feeds(ctx, feed_ids)
 
     outcomes = rt.run(run())
@@ -93,14 +92,14 @@ def poll_feeds(feed_ids: list[str]) -> dict[str, int]:
     return summary
 
 
-@app.task(name=TASK_INGEST_PUSH, soft_time_limit=POLL_SOFT_LIMIT, time_limit=POLL_HARD_LIMIT)
+@app.task(name=TASK_INGEST_PUSH, soft_time_limit=LIMITS.poll_soft, time_limit=LIMITS.poll_hard)
 def ingest_push(feed_id: str, body_key: str) -> int:
     """A hub's notification, stored by `feedpipe websub`: its new entries, as a poll takes them."""
     rt = app.runtime
 
     async def run() -> int:
         ctx = await rt.poll_context(CeleryExtractQueue())
-        async with asyncio.timeout(POLL_SOFT_LIMIT - 10):
+        async with asyncio.timeout(LIMITS.poll_work):
             return await poll.ingest_push(ctx, feed_id, body_key)
 
     return rt.run(run())
@@ -136,12 +135,9 @@ class ExtractTask(Task):
             return
         job = msgspec.convert(args[0], ExtractJob)
         rt = app.runtime
-        reason = f"hard time limit ({EXTRACT_LIMITS[1]} s) exceeded"
+        reason = f"hard time limit ({LIMITS.extract_hard} s) exceeded"
         rt.run(extract_stage.record_failure(rt.extract_context(), job, reason))
         self.apply_async(args=args, task_id=task_id, countdown=_backoff(1))
-
-
-EXTRACT_LIMITS = extract_time_limits(app.settings)
 
 
 @app.task(
@@ -149,8 +145,8 @@ EXTRACT_LIMITS = extract_time_limits(app.settings)
     base=ExtractTask,
     bind=True,
     max_retries=None,  # bounded by FEEDPIPE_EXTRACT_MAX_ATTEMPTS (and Redis outages by time)
-    soft_time_limit=EXTRACT_LIMITS[0],
-    time_limit=EXTRACT_LIMITS[1],
+    soft_time_limit=LIMITS.extract_soft,
+    time_limit=LIMITS.extract_hard,
 )
 def extract_article(self: Task, payload: dict[str, Any]) -> str:
     """Extract and publish one article. Every delivery counts as an attempt (in Redis, so a

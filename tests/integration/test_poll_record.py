@@ -75,3 +75,17 @@ async def test_a_script_the_server_lost_is_loaded_again(redis: Redis) -> None:
     assert await registry.save_poll(redis, KEYS, fid, PollRecord(errors=1), later + 5)
     assert await redis.script_exists(SAVE_POLL.sha) == [True]
     assert await redis.zscore(KEYS.feeds_erroring, fid) == 1
+
+
+async def test_a_lease_end_is_written_only_on_a_feed_that_still_exists(redis: Redis) -> None:
+    fid = "poll-record-lease"
+    await _stored_feed(redis, fid)
+    await registry.set_push_until(redis, KEYS, fid, 1234.5)
+    state = await registry.load_feed(redis, KEYS, fid)
+    assert state is not None and state.push_until == 1234.5
+    await registry.set_push_until(redis, KEYS, fid, None)
+    state = await registry.load_feed(redis, KEYS, fid)
+    assert state is not None and state.push_until is None
+    await registry.remove_feed(redis, KEYS, fid)
+    await registry.set_push_until(redis, KEYS, fid, 99.0)  # a hub's late verification
+    assert await redis.exists(KEYS.feed(fid)) == 0

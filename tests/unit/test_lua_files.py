@@ -23,6 +23,7 @@ LOADED = {
     "record_failure": keys.RECORD_FAILURE,
     "record_fulltext_check": keys.RECORD_FULLTEXT_CHECK,
     "save_poll": keys.SAVE_POLL,
+    "set_feed_fields": keys.SET_FEED_FIELDS,
 }
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pipeline.dedupe import DedupePolicy
 from pipeline.keys import Keys
-from pipeline.publish import PublishPolicy, _marks_arg
+from pipeline.publish import PublishPolicy, _marks_days
 
 NOW = datetime(2026, 11, 25, 23, 59, tzinfo=UTC)  # unix day 20782
 
@@ -24,6 +24,6 @@ def test_an_id_splits_into_its_bucket_and_field() -> None:
 
 
 def test_marks_are_kept_whole_days_and_pruned_every_quarter_of_them() -> None:
-    assert _marks_arg(policy(30 * 86_400), NOW) == "20782,30,7"
-    assert _marks_arg(policy(3600), NOW) == "20782,1,1"  # under a day: kept a whole day
-    assert _marks_arg(policy(86_400 + 1), NOW) == "20782,2,1"  # rounded up, never down
+    assert _marks_days(policy(30 * 86_400), NOW) == ("20782", "30", "7")
+    assert _marks_days(policy(3600), NOW) == ("20782", "1", "1")  # under a day: a whole day
+    assert _marks_days(policy(86_400 + 1), NOW) == ("20782", "2", "1")  # rounded up, never down
