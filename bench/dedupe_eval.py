@@ -145,7 +145,7 @@ async def overwrite_slots(
 ) -> None:
     """Overwrites each slot of the window table holding one of ``first``'s band entries with
     probability 1 - e^-per_slot, as ``per_slot`` later entries per slot landing at random would
-    (pipeline/lua/publish_item.lua); the other slots do not matter to ``first``'s copy."""
+    (pipeline/lua/publish_item/); the other slots do not matter to ``first``'s copy."""
     prefix, today = KEYS.dedupe_index(SCHEME), near.days()[0]
     tables = window_tables(await redis.get(f"{prefix}tables"))
     fp = fingerprint(first.text, near)

@@ -4,7 +4,7 @@ A fingerprint is a 128-permutation MinHash of the text's character 8-grams (afte
 ``normalize_for_matching`` with spaces removed, so ZWNJ written as nothing, a space or U+200C
 is one spelling) plus a MinHash of its lead (first ``LEAD_CHARS`` characters). LSH bands of both
 find candidates in Redis; the decision is made inside one Lua script
-(pipeline/lua/publish_item.lua, ``publish.PUBLISH_ITEM``) that also inserts and publishes, so
+(pipeline/lua/publish_item/, ``publish.PUBLISH_ITEM``) that also inserts and publishes, so
 two workers finishing copies of one story publish one.
 
 ``similarity`` and ``is_duplicate`` here are the reference of what the script computes; unit tests

@@ -212,7 +212,7 @@ def lua_source(name: str, constants: Mapping[str, str | int] | None = None) -> s
     wanted = set(_PLACEHOLDER.findall(text))
     if wanted != set(given):
         raise ValueError(
-            f"pipeline/lua/{name}.lua: placeholders {sorted(wanted)}, given {sorted(given)}"
+            f"pipeline/lua/{name}: placeholders {sorted(wanted)}, given {sorted(given)}"
         )
     return _PLACEHOLDER.sub(lambda m: str(given[m.group(1)]), text)
 

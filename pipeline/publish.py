@@ -63,7 +63,7 @@ _encode = msgspec.json.Encoder().encode
 # Calls of the publish script for one item at most: each "verify" reply lists only candidates
 # published since the last call (by other workers, for the same story), so two is the rule.
 VERIFY_ROUNDS_MAX = 8
-# pipeline/lua/publish_item.lua, with the record layout (dedupe.doc_record) and the counter
+# pipeline/lua/publish_item/, with the record layout (dedupe.doc_record) and the counter
 # names it writes filled in from the constants they mirror.
 PUBLISH_ITEM = LuaScript(
     "publish_item",
@@ -177,7 +177,8 @@ _REPLY_KINDS: frozenset[str] = frozenset(get_args(ReplyKind))
 
 @dataclass(frozen=True)
 class ScriptReply:
-    """PUBLISH_ITEM's reply, read once (pipeline/lua/publish_item.lua lists its shapes)."""
+    """PUBLISH_ITEM's reply, read once (pipeline/lua/publish_item/00_arguments.lua lists its
+    shapes)."""
 
     kind: ReplyKind
     values: tuple[str, ...] = ()  # published: stream id; duplicate_*: kept id, then figures

@@ -211,8 +211,8 @@ def test_slot_table_steps_through_allocator_size_classes() -> None:
 
 
 def test_a_doc_record_carries_the_slot_record_between_the_numbers_and_the_source() -> None:
-    """The layout PUBLISH_ITEM reads (publish_item.lua: ITEM_ID, NUMBERS, slot_record; dedupe.RECORD_*_AT): positions as the
-    script computes them, 0-based here."""
+    """The layout PUBLISH_ITEM reads (lua/publish_item/40_records.lua; dedupe.RECORD_*_AT):
+    positions as the script computes them, 0-based here."""
     import struct
 
     from pipeline.align import AlignRecord, align_record
