@@ -12,6 +12,7 @@ import hashlib
 import importlib.resources
 import json
 import re
+import string
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -131,6 +132,12 @@ def _optional(template: str, value: str | None) -> str:
 
 
 ATOM_CONTENT = '<content type="html">{}</content>'
+# The pages' and feeds' markup, one file each: workers/demo/templates/ (string.Template, values
+# escaped here before they are put in).
+_TEMPLATES = {
+    path.name: string.Template(path.read_text("utf-8"))
+    for path in (importlib.resources.files("workers") / "demo" / "templates").iterdir()
+}
 
 
 def _full_content(template: str, feed: DemoFeed, article: DemoArticle) -> str:
@@ -142,68 +149,73 @@ def _full_content(template: str, feed: DemoFeed, article: DemoArticle) -> str:
 
 def _rss2(feed: DemoFeed, origin: str, items: list[Item]) -> str:
     entries = "".join(
-        f"<item><title>{_x(a.title)}</title><link>{_x(link)}</link>"
-        f'<guid isPermaLink="false">{_x(_guid(feed, a))}</guid>'
-        f"<pubDate>{_rfc822(a.published)}</pubDate>"
-        f"<description>{_x(a.summary)}</description>"
-        f"{_full_content('<content:encoded>{}</content:encoded>', feed, a)}"
-        f"{_optional('<dc:creator>{}</dc:creator>', a.author)}</item>\n"
+        _TEMPLATES["rss2_item.xml"].substitute(
+            title=_x(a.title),
+            link=_x(link),
+            guid=_x(_guid(feed, a)),
+            published=_rfc822(a.published),
+            summary=_x(a.summary),
+            content=_full_content("<content:encoded>{}</content:encoded>", feed, a),
+            author=_optional("<dc:creator>{}</dc:creator>", a.author),
+        )
         for a, link in items
     )
     newest = _newest(feed)
-    built = f"<lastBuildDate>{_rfc822(newest)}</lastBuildDate>" if newest else ""
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
-        'xmlns:atom="http://www.w3.org/2005/Atom">\n<channel>'
-        f"<title>{_x(feed.title)}</title><link>{_x(origin)}/</link>"
-        f"<description>{_x(feed.site_name)}</description><language>{_x(feed.language)}</language>"
-        f"{built}"
-        f'<atom:link href="{_x(origin + feed.path)}" rel="self" type="application/rss+xml"/>\n'
-        f"{entries}</channel>\n</rss>\n"
+    return _TEMPLATES["rss2.xml"].substitute(
+        title=_x(feed.title),
+        origin=_x(origin),
+        site_name=_x(feed.site_name),
+        language=_x(feed.language),
+        built=f"<lastBuildDate>{_rfc822(newest)}</lastBuildDate>" if newest else "",
+        self_url=_x(origin + feed.path),
+        entries=entries,
     )
 
 
 def _atom(feed: DemoFeed, origin: str, items: list[Item]) -> str:
     entries = "".join(
-        f"<entry><title>{_x(a.title)}</title><id>{_x(_guid(feed, a))}</id>"
-        f'<link rel="alternate" type="text/html" href="{_x(link)}"/>'
-        f"<published>{_iso(a.published)}</published><updated>{_iso(a.published)}</updated>"
-        f'<summary type="text">{_x(a.summary)}</summary>'
-        f"{_full_content(ATOM_CONTENT, feed, a)}"
-        f"{_optional('<author><name>{}</name></author>', a.author)}</entry>\n"
+        _TEMPLATES["atom_entry.xml"].substitute(
+            title=_x(a.title),
+            guid=_x(_guid(feed, a)),
+            link=_x(link),
+            published=_iso(a.published),
+            summary=_x(a.summary),
+            content=_full_content(ATOM_CONTENT, feed, a),
+            author=_optional("<author><name>{}</name></author>", a.author),
+        )
         for a, link in items
     )
-    updated = _iso(_newest(feed) or datetime(2025, 1, 1, tzinfo=UTC))
     # Atom requires an author on every entry; the feed-level one covers unsigned stories.
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{_x(feed.language)}">\n'
-        f"<title>{_x(feed.title)}</title><id>{_x(origin + feed.path)}</id>"
-        f'<link rel="self" type="application/atom+xml" href="{_x(origin + feed.path)}"/>'
-        f'<link rel="alternate" type="text/html" href="{_x(origin)}/"/>'
-        f"<updated>{updated}</updated><author><name>{_x(feed.site_name)}</name></author>\n"
-        f"{entries}</feed>\n"
+    return _TEMPLATES["atom.xml"].substitute(
+        language=_x(feed.language),
+        title=_x(feed.title),
+        self_url=_x(origin + feed.path),
+        origin=_x(origin),
+        updated=_iso(_newest(feed) or datetime(2025, 1, 1, tzinfo=UTC)),
+        site_name=_x(feed.site_name),
+        entries=entries,
     )
 
 
 def _rss1(feed: DemoFeed, origin: str, items: list[Item]) -> str:
-    sequence = "".join(f'<rdf:li rdf:resource="{_x(link)}"/>' for _, link in items)
     entries = "".join(
-        f'<item rdf:about="{_x(link)}"><title>{_x(a.title)}</title><link>{_x(link)}</link>'
-        f"<description>{_x(a.summary)}</description><dc:date>{_iso(a.published)}</dc:date>"
-        f"{_optional('<dc:creator>{}</dc:creator>', a.author)}</item>\n"
+        _TEMPLATES["rss1_item.xml"].substitute(
+            link=_x(link),
+            title=_x(a.title),
+            summary=_x(a.summary),
+            published=_iso(a.published),
+            author=_optional("<dc:creator>{}</dc:creator>", a.author),
+        )
         for a, link in items
     )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
-        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
-        f'<channel rdf:about="{_x(origin + feed.path)}"><title>{_x(feed.title)}</title>'
-        f"<link>{_x(origin)}/</link><description>{_x(feed.site_name)}</description>"
-        f"<dc:language>{_x(feed.language)}</dc:language>"
-        f"<items><rdf:Seq>{sequence}</rdf:Seq></items></channel>\n{entries}</rdf:RDF>\n"
+    return _TEMPLATES["rss1.xml"].substitute(
+        self_url=_x(origin + feed.path),
+        title=_x(feed.title),
+        origin=_x(origin),
+        site_name=_x(feed.site_name),
+        language=_x(feed.language),
+        sequence="".join(f'<rdf:li rdf:resource="{_x(link)}"/>' for _, link in items),
+        entries=entries,
     )
 
 
@@ -220,41 +232,36 @@ FEED_RENDERERS: dict[FeedFormat, Callable[[DemoFeed, str, list[Item]], str]] = {
 def article_page_html(
     feed: DemoFeed, article: DemoArticle, url: str, related: dict[str, str]
 ) -> str:
-    """A news page around the story; ``related`` maps headlines to paths on the same site."""
+    """A news page around the story (workers/demo/templates/article.html); ``related`` maps
+    headlines to paths on the same site."""
     chrome = CHROME.get(feed.language, CHROME["en"])
-    direction = "rtl" if feed.language in RTL_LANGUAGES else "ltr"
     section = zlib.crc32(article.slug.encode()) % len(SECTION_SLUGS)  # stable per story
-    return (
-        f'<!DOCTYPE html>\n<html lang="{_x(feed.language)}" dir="{direction}">\n'
-        f'{_head(feed, article, url, SECTION_SLUGS[section])}\n<body class="article-page">\n'
-        f'{_site_header(feed, chrome)}\n<main class="container">\n'
-        f"{_breadcrumb(feed, chrome, section)}\n"
-        f'<div class="columns">\n{_story(article, chrome, url)}\n'
-        f"{_sidebar(feed, chrome, related)}\n</div>\n{_newsletter(feed, chrome)}\n</main>\n"
-        f"{_site_footer(feed, chrome)}\n{TAIL_SCRIPT}\n</body>\n</html>\n"
+    return _TEMPLATES["article.html"].substitute(
+        lang=_x(feed.language),
+        dir="rtl" if feed.language in RTL_LANGUAGES else "ltr",
+        **_head(feed, article, url, SECTION_SLUGS[section]),
+        **_chrome_fields(feed, chrome, section, related),
+        **_story(article, chrome, url),
     )
 
 
-def _head(feed: DemoFeed, article: DemoArticle, url: str, section: str) -> str:
-    author = _optional('<meta name="author" content="{}">\n', article.author)
-    tracked = _script_json({"section": section, "slug": article.slug})
-    return (
-        '<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_x(article.title)} - {_x(feed.site_name)}</title>\n"
-        f'<meta name="description" content="{_x(article.summary)}">\n{author}'
-        f'<link rel="canonical" href="{_x(url)}">\n'
-        f'<link rel="alternate" type="{CONTENT_TYPES[feed.format]}" href="{_x(feed.path)}">\n'
-        '<meta property="og:type" content="article">\n'
-        f'<meta property="og:site_name" content="{_x(feed.site_name)}">\n'
-        f'<meta property="og:title" content="{_x(article.title)}">\n'
-        f'<meta property="og:url" content="{_x(url)}">\n'
-        f'<meta property="og:description" content="{_x(article.summary)}">\n'
-        f'<meta property="article:published_time" content="{_iso(article.published)}">\n'
-        f'<meta property="article:section" content="{section}">\n'
-        f"{_json_ld(feed, article, url)}\n<style>{STYLE}</style>\n"
-        f"<script>{ANALYTICS_STUB}track('pageview', {tracked});</script>\n</head>"
-    )
+def _head(feed: DemoFeed, article: DemoArticle, url: str, section: str) -> dict[str, str]:
+    return {
+        "title": _x(article.title),
+        "site_name": _x(feed.site_name),
+        "summary": _x(article.summary),
+        "author_meta": _optional('<meta name="author" content="{}">\n', article.author),
+        "url": _x(url),
+        "feed_type": CONTENT_TYPES[feed.format],
+        "feed_path": _x(feed.path),
+        "published_iso": _iso(article.published),
+        "section": section,
+        "json_ld": _json_ld(feed, article, url),
+        "style": STYLE,
+        "analytics": ANALYTICS_STUB,
+        "tracked": _script_json({"section": section, "slug": article.slug}),
+        "tail_script": TAIL_SCRIPT,
+    }
 
 
 def _json_ld(feed: DemoFeed, article: DemoArticle, url: str) -> str:
@@ -286,85 +293,62 @@ def _links(pairs: Iterable[tuple[str, str]], css: str = "") -> str:
     return "".join(f'<li{cls}><a href="{_x(href)}">{_x(text)}</a></li>' for href, text in pairs)
 
 
-def _sections(feed: DemoFeed, chrome: Chrome) -> Iterable[tuple[str, str]]:
-    return zip((f"/{feed.language}/{s}/" for s in SECTION_SLUGS), chrome.sections, strict=True)
-
-
-def _site_header(feed: DemoFeed, chrome: Chrome) -> str:
-    return (
-        '<header class="site-header">\n<div class="topbar"><a href="/">'
-        f'{_x(chrome.home)}</a> <a href="{_x(feed.path)}">RSS</a></div>\n'
-        f'<div class="brand"><a class="logo" href="/">{_x(feed.site_name)}</a></div>\n'
-        '<nav class="main-nav" aria-label="sections">'
-        f"<ul>{_links(_sections(feed, chrome), 'nav-item')}</ul></nav>\n</header>"
+def _sections(feed: DemoFeed, chrome: Chrome) -> list[tuple[str, str]]:
+    return list(
+        zip((f"/{feed.language}/{s}/" for s in SECTION_SLUGS), chrome.sections, strict=True)
     )
 
 
-def _breadcrumb(feed: DemoFeed, chrome: Chrome, section: int) -> str:
-    # Links only, never the headline: a plain-text crumb would be one more line that can leak.
-    crumbs = [("/", chrome.home), list(_sections(feed, chrome))[section]]
-    return f'<nav class="breadcrumb" aria-label="breadcrumb"><ol>{_links(crumbs)}</ol></nav>'
-
-
-def _story(article: DemoArticle, chrome: Chrome, url: str) -> str:
-    byline = _optional(f'<span class="author">{_x(chrome.by)} {{}}</span> · ', article.author)
-    body = "\n".join(f"<p>{_x(paragraph)}</p>" for paragraph in article.paragraphs)
-    shares = ((f"https://share.invalid/{s}?url={quote(url, safe='')}", s) for s in SHARE_TO)
-    # Title and byline live in the article's <header>, the story alone in its body <div>:
-    # trafilatura drops <time> and author-classed elements, so neither date nor name leaks.
-    return (
-        '<article class="news-article">\n'
-        f'<header class="article-header"><h1>{_x(article.title)}</h1>\n'
-        f'<div class="byline">{byline}<time datetime="{_iso(article.published)}">'
-        f"{_x(chrome.published)} {article.published:%Y-%m-%d %H:%M} UTC</time></div></header>\n"
-        f'<div class="article-body">\n{body}\n</div>\n'
-        f'<div class="share-buttons"><span>{_x(chrome.share)}</span>'
-        f"<ul>{_links(shares, 'share')}</ul></div>\n</article>"
-    )
-
-
-def _sidebar(feed: DemoFeed, chrome: Chrome, related: dict[str, str]) -> str:
+def _chrome_fields(
+    feed: DemoFeed, chrome: Chrome, section: int, related: dict[str, str]
+) -> dict[str, str]:
+    """Everything on the page around the story: navigation, breadcrumb, sidebar, newsletter,
+    footer, in the outlet's language."""
     archive = {h: f"/{feed.language}/news/archive-{n}.html" for n, h in enumerate(chrome.headlines)}
     # The site's other stories first, then filler headlines: always five related links.
     picks = [(href, title) for title, href in {**related, **archive}.items()][:5]
-    most_read = [(href, title) for title, href in archive.items()][3:8]
-    return (
-        '<aside class="sidebar">\n'
-        f'<section class="related"><h2>{_x(chrome.related)}</h2><ul>{_links(picks)}</ul>'
-        f'</section>\n<section class="most-read"><h2>{_x(chrome.most_read)}</h2>'
-        f"<ol>{_links(most_read)}</ol></section>\n</aside>"
-    )
-
-
-def _newsletter(feed: DemoFeed, chrome: Chrome) -> str:
-    return (
-        f'<aside class="newsletter"><h2>{_x(chrome.newsletter)}</h2>'
-        f'<form action="/{_x(feed.language)}/newsletter" method="post">'
-        f"<label>{_x(chrome.newsletter_text)}"
-        f'<input type="email" name="email" placeholder="{_x(chrome.email)}"></label>'
-        f'<button type="submit">{_x(chrome.subscribe)}</button></form></aside>'
-    )
-
-
-def _site_footer(feed: DemoFeed, chrome: Chrome) -> str:
     pages = zip((f"/{feed.language}/{p}.html" for p in FOOTER_PAGES), chrome.footer, strict=True)
-    return (
-        f'<footer class="site-footer">\n<ul class="footer-links">{_links(pages)}</ul>\n'
-        f'<ul class="footer-sections">{_links(_sections(feed, chrome))}</ul>\n'
-        f'<p class="copyright">© 2025 {_x(feed.site_name)}. {_x(chrome.rights)}</p>\n</footer>'
-    )
+    # Breadcrumb links only, never the headline: a plain-text crumb would be one more line
+    # that can leak into the extracted text.
+    crumbs = [("/", chrome.home), _sections(feed, chrome)[section]]
+    return {
+        "home": _x(chrome.home),
+        "nav": _links(_sections(feed, chrome), "nav-item"),
+        "crumbs": _links(crumbs),
+        "related": _x(chrome.related),
+        "related_links": _links(picks),
+        "most_read": _x(chrome.most_read),
+        "most_read_links": _links([(href, title) for title, href in archive.items()][3:8]),
+        "newsletter": _x(chrome.newsletter),
+        "newsletter_text": _x(chrome.newsletter_text),
+        "email": _x(chrome.email),
+        "subscribe": _x(chrome.subscribe),
+        "footer_links": _links(pages),
+        "footer_sections": _links(_sections(feed, chrome)),
+        "rights": _x(chrome.rights),
+    }
+
+
+def _story(article: DemoArticle, chrome: Chrome, url: str) -> dict[str, str]:
+    # Title and byline live in the article's <header>, the story alone in its body <div>:
+    # trafilatura drops <time> and author-classed elements, so neither date nor name leaks.
+    shares = ((f"https://share.invalid/{s}?url={quote(url, safe='')}", s) for s in SHARE_TO)
+    return {
+        "byline": _optional(f'<span class="author">{_x(chrome.by)} {{}}</span> · ', article.author),
+        "published_label": _x(chrome.published),
+        "published_text": f"{article.published:%Y-%m-%d %H:%M}",
+        "body": "\n".join(f"<p>{_x(paragraph)}</p>" for paragraph in article.paragraphs),
+        "share": _x(chrome.share),
+        "shares": _links(shares, "share"),
+    }
 
 
 def _index(site: NewsSite) -> str:
-    items = "".join(
+    feeds = "".join(
         f'<li><a href="{_x(f.path)}">{_x(f.title)}</a> ({_x(f.site_name)}, {f.format})</li>'
         for f in site.feeds.values()
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>feedpipe demo feeds</title></head>\n<body><h1>Demo feeds</h1><ul>{items}</ul>"
-        "</body></html>\n"
-    )
+    return _TEMPLATES["index.html"].substitute(feeds=feeds)
 
 
 # --- HTTP ----------------------------------------------------------------------------------
