@@ -310,10 +310,11 @@ def _chrome_fields(
     pages = zip((f"/{feed.language}/{p}.html" for p in FOOTER_PAGES), chrome.footer, strict=True)
     # Breadcrumb links only, never the headline: a plain-text crumb would be one more line
     # that can leak into the extracted text.
-    crumbs = [("/", chrome.home), _sections(feed, chrome)[section]]
+    sections = _sections(feed, chrome)
+    crumbs = [("/", chrome.home), sections[section]]
     return {
         "home": _x(chrome.home),
-        "nav": _links(_sections(feed, chrome), "nav-item"),
+        "nav": _links(sections, "nav-item"),
         "crumbs": _links(crumbs),
         "related": _x(chrome.related),
         "related_links": _links(picks),
@@ -324,7 +325,7 @@ def _chrome_fields(
         "email": _x(chrome.email),
         "subscribe": _x(chrome.subscribe),
         "footer_links": _links(pages),
-        "footer_sections": _links(_sections(feed, chrome)),
+        "footer_sections": _links(sections),
         "rights": _x(chrome.rights),
     }
 
