@@ -224,7 +224,9 @@ class LuaScript:
     and again only where the server lost it (a restart, SCRIPT FLUSH). ``script.queue(pipe,
     keys, args)`` adds it to a pipeline as EVAL of the text without its header comments: a
     pipeline cannot reload a missing script halfway, and redis-py's way (SCRIPT EXISTS before
-    every pipeline) costs a round trip each time."""
+    every pipeline) costs a round trip each time. Not redis-py's ``AsyncScript`` for the
+    EVALSHA side: it binds to one client when it is made, where these module-level scripts
+    serve every client of every process; the fallback it would give is the four lines below."""
 
     def __init__(self, name: str, constants: Mapping[str, str | int] | None = None) -> None:
         self.name = name
