@@ -11,7 +11,7 @@ whose words the other text does not have at all, is a slot.
 
 The check runs only on a pair the sketches already call duplicates, and can only turn that
 verdict into "distinct". It compares two small per-item records (``AlignRecord``, at most
-``3 + 3 * 40 + 4 * 12 + 2 * 12 = 195`` bytes at the default policy):
+``4 + 3 * 40 + 4 * 12 + 2 * 12 + 2 * 4 = 204`` bytes at the default policy):
 
 - the first ``lead_tokens`` tokens of the normalized text, each a 16-bit word (a 14-bit hash
   of the token's folded, light-stemmed form, and 2 bits of kind: content, function word, digits,
@@ -22,10 +22,15 @@ verdict into "distinct". It compares two small per-item records (``AlignRecord``
 - the text's **number marks**: each number written in digits anywhere in the text, with the two
   words before and the two after it (24-bit hash of that context, 8-bit hash of the value).
   Two texts that have the same four words around different figures are two events ("winds at
-  15-35 km/h" vs "10-30 km/h" in two days' weather reports), however alike the rest.
+  15-35 km/h" vs "10-30 km/h" in two days' weather reports), however alike the rest;
+- the text's **event dates**: each full date it names past its dateline (day, month and year,
+  in digits or with a Gregorian, Hijri or Persian month's name), a 16-bit hash of (year, month,
+  day). A statement about a convict executed on 14 Shawwal and one about another executed on
+  the 15th share everything but a name and the day, both far past the lead.
 
 The rule, for a port (``differs_in_slots``; all integers, words compared for equality only):
 
+0. Event dates: both records have some and none is in both: distinct.
 1. Number marks: group each record's marks by context (``mark >> 8``); a context in both whose
    value sets (``mark & 0xFF``) have nothing in common is a differing figure: distinct.
 2. Align the two lead word arrays (``align``): common prefix and suffix matched as they are,
@@ -60,7 +65,7 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from pipeline.normalize import normalize_for_matching, number_value
 
@@ -74,6 +79,7 @@ HASH_BITS = 14  # of a token word; the other 2 bits are its kind
 JOIN_BITS = 8  # of the hash of a token joined with the next one
 CONTEXT_BITS = 24  # of a number mark's context hash
 VALUE_BITS = 8  # of a number mark's value hash
+DATE_BITS = 16  # of an event date's hash
 # The record's version: any change to the word lists, the stemming, the hashes or the layout
 # bumps it, and with it the dedupe index's scheme (pipeline/dedupe.py SCHEME).
 ALIGN_VERSION = 1
@@ -84,8 +90,8 @@ _PERSON = b"feedpipe-align%d" % ALIGN_VERSION  # keys every hash
 class SlotPolicy:
     """The check's parameters (chosen in bench/template_study.py; see its report).
 
-    ``lead_tokens``, ``numbers_max`` and ``title_tokens`` fix the stored record's size:
-    ``3 + 3 * lead_tokens + 4 * numbers_max + 2 * title_tokens`` bytes at most."""
+    ``lead_tokens``, ``numbers_max``, ``title_tokens`` and ``dates_max`` fix the stored
+    record's size (``record_bytes_max``)."""
 
     lead_tokens: int = 40  # tokens of the normalized text aligned (from its start)
     title_tokens: int = 12  # tokens of the normalized title kept (90 % of titles are shorter)
@@ -95,6 +101,15 @@ class SlotPolicy:
     min_slots: int = 2  # content slots that make two texts distinct (a typed slot: one)
     headline_slots: int = 1  # headline slots that do (0: never); see Slot.headline
     number_context: int = 2  # words on each side of a number mark
+    dates_max: int = 4  # event dates kept per item (the text's first ones)
+    dateline_tokens: int = 12  # leading tokens whose dates are the outlet's dateline, not kept
+
+    @property
+    def record_bytes_max(self) -> int:
+        """The largest ``AlignRecord.to_bytes()`` under this policy."""
+        counts = 4  # one byte each: lead words, number marks, title words, dates
+        lead = 3 * self.lead_tokens  # a 2-byte word and a join byte per token
+        return counts + lead + 4 * self.numbers_max + 2 * self.title_tokens + 2 * self.dates_max
 
 
 @dataclass(frozen=True)
@@ -105,11 +120,13 @@ class AlignRecord:
     joins: tuple[int, ...]  # per token: 8 bits of the hash of it joined with the next (0 last)
     numbers: tuple[int, ...] = ()  # number marks: context hash << 8 | value hash (32 bits each)
     title: tuple[int, ...] = ()  # the title's first tokens, words as in the lead (16 bits each)
+    dates: tuple[int, ...] = ()  # event dates: hashes of (year, month, day) (16 bits each)
     tokens: tuple[str, ...] = field(default=(), compare=False)  # diagnostics only, not stored
 
     def to_bytes(self) -> bytes:
         """``n, n words (2 B each, big-endian), n joins (1 B each), m, m marks (4 B each),
-        t, t title words (2 B each)``."""
+        t, t title words (2 B each), d, d dates (2 B each)``. A record written before dates
+        were kept ends after the title: it has none."""
         return (
             bytes([len(self.words)])
             + b"".join(w.to_bytes(2, "big") for w in self.words)
@@ -118,6 +135,8 @@ class AlignRecord:
             + b"".join(m.to_bytes(4, "big") for m in self.numbers)
             + bytes([len(self.title)])
             + b"".join(w.to_bytes(2, "big") for w in self.title)
+            + bytes([len(self.dates)])
+            + b"".join(d.to_bytes(2, "big") for d in self.dates)
         )
 
     @classmethod
@@ -131,7 +150,16 @@ class AlignRecord:
         at += 1 + 4 * m
         t = data[at]
         title = struct.unpack(f">{t}H", data[at + 1 : at + 1 + 2 * t])
-        return cls(words=tuple(words), joins=joins, numbers=tuple(numbers), title=tuple(title))
+        at += 1 + 2 * t
+        d = data[at] if at < len(data) else 0
+        dates = struct.unpack(f">{d}H", data[at + 1 : at + 1 + 2 * d])
+        return cls(
+            words=tuple(words),
+            joins=joins,
+            numbers=tuple(numbers),
+            title=tuple(title),
+            dates=tuple(dates),
+        )
 
 
 SlotKind = Literal["content", "digits", "number_word", "weekday"]
@@ -160,7 +188,8 @@ class Slot:
 @dataclass(frozen=True)
 class SlotVerdict:
     distinct: bool
-    reason: str  # "" (no evidence), "numbers" (a number mark differs), "digits", "number_word",
+    reason: str  # "" (no evidence), "dates" (the events' dates differ), "numbers" (a number mark
+    # differs), "digits", "number_word",
     # "weekday" (a typed slot), "headline" (headline_slots headline slots), "slots" (min_slots
     # content slots)
     slots: tuple[Slot, ...] = ()
@@ -373,6 +402,7 @@ def align_record(
         joins=(*joins, 0) if words else (),
         numbers=number_marks(raw, policy),
         title=tuple(_words_of(normalize_for_matching(title).split(), policy.title_tokens)[0]),
+        dates=event_dates(raw, policy),
         tokens=tuple(forms),
     )
 
@@ -415,6 +445,105 @@ def number_marks(tokens: Sequence[str], policy: SlotPolicy) -> tuple[int, ...]:
         if len(found) == 1:
             marks += [context << VALUE_BITS | _hash(str(v), VALUE_BITS) for v in sorted(found[0])]
     return tuple(marks[: policy.numbers_max])
+
+
+# Month names as normalize_for_matching spells them, by number: Gregorian (Gulf and Egyptian,
+# Levantine), Hijri, Persian solar and Persian Gregorian. The calendar is not kept: a date is
+# its (year, month, day), so "14 شوال 1436" is "14/10/1436"; two calendars giving one triple is
+# rare and only withholds the verdict "distinct".
+_MONTHS: dict[tuple[str, ...], int] = {
+    tuple(name.split("_")): number
+    for number, names in enumerate(
+        (
+            "ینایر کانون_الثانی محرم فروردین ژانویه",
+            "فبرایر شباط صفر اردیبهشت فوریه",
+            "مارس اذار ربیع_الاول خرداد",
+            "ابریل افریل نیسان ربیع_الثانی ربیع_الاخر تیر اوریل",
+            "مایو ایار جمادی_الاولی جمادی_الاول مرداد مه می",
+            "یونیو یونیه حزیران جمادی_الثانیه جمادی_الاخره جمادی_الاخر شهریور ژوین",
+            "یولیو یولیه تموز رجب مهر ژوییه",
+            "اغسطس اب شعبان ابان اوت",
+            "سبتمبر ایلول رمضان اذر سپتامبر",
+            "اکتوبر تشرین_الاول شوال دی اکتبر",
+            "نوفمبر تشرین_الثانی ذو_القعده ذی_القعده بهمن نوامبر",
+            "دیسمبر کانون_الاول ذو_الحجه ذی_الحجه اسفند دسامبر",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+_MONTH_WORDS = max(len(name) for name in _MONTHS)
+_BEFORE_MONTH = frozenset({"من", "شهر"})  # "14 من شهر شوال"
+_BEFORE_YEAR = frozenset({"عام", "لعام", "العام", "سنه", "لسنه", "ماه", "سال"})
+
+
+def _year(value: int | None) -> bool:
+    return value is not None and (1300 <= value <= 1500 or 1900 <= value <= 2100)
+
+
+def _day_month(day: int | None, month: int | None) -> bool:
+    return day is not None and month is not None and 1 <= day <= 31 and 1 <= month <= 12
+
+
+def _digit_value(token: str) -> int | None:
+    return int(match.group(1)) if (match := _DIGITS.match(token)) else None
+
+
+def _numeric_date(values: Sequence[int | None]) -> tuple[int, int, int] | None:
+    """ "14 10 1436" (day first) or "1436 10 15" (year first): separators are spaces by now."""
+    first, month, last = values
+    if _year(last) and _day_month(first, month):
+        return cast(int, last), cast(int, month), cast(int, first)
+    if _year(first) and _day_month(last, month):
+        return cast(int, first), cast(int, month), cast(int, last)
+    return None
+
+
+def _named_date(tokens: Sequence[str], i: int) -> tuple[int, int, int] | None:
+    """ "14 شوال 1436", "31 من شهر یولیو عام 2015", "12 فروردین ماه 1402" starting at ``i``."""
+    day = _digit_value(tokens[i])
+    j = i + 1
+    while j < len(tokens) and tokens[j] in _BEFORE_MONTH:
+        j += 1
+    for width in range(_MONTH_WORDS, 0, -1):
+        month = _MONTHS.get(tuple(tokens[j : j + width]))
+        if month is None:
+            continue
+        k = j + width
+        while k < len(tokens) and tokens[k] in _BEFORE_YEAR:
+            k += 1
+        year = _digit_value(tokens[k]) if k < len(tokens) else None
+        if _year(year) and _day_month(day, month):
+            return cast(int, year), month, cast(int, day)
+        return None
+    return None
+
+
+def event_dates(tokens: Sequence[str], policy: SlotPolicy) -> tuple[int, ...]:
+    """The full dates the text names (day, month and year; in digits, or with a month's name in
+    any of the calendars above), each a 16-bit hash of (year, month, day), the first
+    ``dates_max`` distinct ones. A date in the first ``dateline_tokens`` tokens is the outlet's
+    dateline, not the event's: a copy republished the next day rewrites it."""
+    found: list[int] = []
+    for i in range(policy.dateline_tokens, len(tokens)):
+        if not tokens[i][:1].isdigit():
+            continue
+        values = [_digit_value(t) for t in tokens[i : i + 3]]
+        date = _numeric_date(values) if len(values) == 3 else None
+        date = date or _named_date(tokens, i)
+        if date is not None:
+            value = _hash("{}-{}-{}".format(*date), DATE_BITS)
+            if value not in found:
+                found.append(value)
+                if len(found) == policy.dates_max:
+                    break
+    return tuple(found)
+
+
+def dates_differ(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Both texts name the day of what they report, and no day is named by both: two events of
+    one template (the same statement on two convicts executed on different days)."""
+    return bool(a and b and not set(a) & set(b))
 
 
 def numbers_differ(a: Sequence[int], b: Sequence[int]) -> int:
@@ -594,13 +723,17 @@ def slots_of(found: Iterable[Substitution], policy: SlotPolicy) -> tuple[Slot, .
     )
 
 
-def verdict(found: Iterable[Slot], differ: int, policy: SlotPolicy) -> SlotVerdict:
+def verdict(
+    found: Iterable[Slot], differ: int, policy: SlotPolicy, *, dates: bool = False
+) -> SlotVerdict:
     """The decision from the slots and the differing number marks (``differs_in_slots``)."""
     found = tuple(found)
     typed = next((s.kind for s in found if s.kind != "content"), None)
     content = sum(1 for s in found if s.kind == "content")
     headlines = sum(1 for s in found if s.headline)
-    if differ:
+    if dates:
+        reason = "dates"
+    elif differ:
         reason = "numbers"
     elif typed:
         reason = typed
@@ -616,13 +749,15 @@ def verdict(found: Iterable[Slot], differ: int, policy: SlotPolicy) -> SlotVerdi
 def differs_in_slots(a: AlignRecord, b: AlignRecord, policy: SlotPolicy) -> SlotVerdict:
     """Whether two texts the sketches call copies are two events of one template.
 
-    Distinct when a number mark differs (the same four words around different figures), when a
-    typed slot is found (a number or a weekday substituted in the lead), when a headline slot is
-    (what was swapped is what both headlines name), or when ``min_slots`` content slots are: one
-    plain content slot is not enough, because copies also swap a word for a synonym between
-    identical words ("نصب" / "اقیم", "شکر" / "ثمن")."""
+    Distinct when both texts name the day of what they report and no day is named by both
+    (``dates_differ``), when a number mark differs (the same four words around different
+    figures), when a typed slot is found (a number or a weekday substituted in the lead), when a
+    headline slot is (what was swapped is what both headlines name), or when ``min_slots``
+    content slots are: one plain content slot is not enough, because copies also swap a word for
+    a synonym between identical words ("نصب" / "اقیم", "شکر" / "ثمن")."""
     found = slots_of(substitutions(a, b), policy)
-    return verdict(found, numbers_differ(a.numbers, b.numbers), policy)
+    differ = numbers_differ(a.numbers, b.numbers)
+    return verdict(found, differ, policy, dates=dates_differ(a.dates, b.dates))
 
 
 def describe(record: AlignRecord, start: int, end: int) -> str:
