@@ -442,9 +442,7 @@ def bench_slot_records(articles: list[Story], slots: SlotPolicy) -> dict[str, An
     result: dict[str, Any] = latency_summary(time_each(run, stories))
     sizes = [len(run(story).to_bytes()) for story in stories]
     result["record_bytes"] = size_summary(sizes)
-    result["record_bytes_max_by_policy"] = (
-        3 + 3 * slots.lead_tokens + 4 * slots.numbers_max + 2 * slots.title_tokens
-    )
+    result["record_bytes_max_by_policy"] = slots.record_bytes_max
     result["length_prefix_bytes"] = 2  # before the record in a doc record (dedupe.doc_record)
     return result
 
