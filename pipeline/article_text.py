@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-import zlib
 from dataclasses import dataclass
 
 import html5lib
@@ -18,6 +17,7 @@ from trafilatura.settings import Document, Extractor
 from pipeline.decode import codec_for_label
 from pipeline.models import Article, Entry
 from pipeline.normalize import clean_line, clean_text
+from pipeline.page_store import DEFAULT_MAX_PAGE_BYTES
 
 log = logging.getLogger(__name__)
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml"})
@@ -40,11 +40,14 @@ class ExtractionPolicy:
     """When an extraction counts as good enough, and trafilatura's options (built once)."""
 
     min_text_chars: int
+    max_page_bytes: int  # a stored page inflating past this is not read (page_store.decode)
     options: Extractor
     fallback: Extractor  # a second attempt when ``options`` give too little
 
     @classmethod
-    def create(cls, min_text_chars: int) -> ExtractionPolicy:
+    def create(
+        cls, min_text_chars: int, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
+    ) -> ExtractionPolicy:
         # Precision over recall and no comments: measured best F1 on real news pages
         # (research/extraction.md: 0.964 vs 0.953 for the defaults). No metadata: trafilatura
         # spent as long on it as on the text (its byline search deep-copies and prunes the
@@ -60,17 +63,7 @@ class ExtractionPolicy:
         # Only for pages the precise setting fails (_extract_page): trafilatura's balanced setting,
         # which itself retries in recall mode when its result covers little of the page.
         fallback = Extractor(output_format="python", comments=False, with_metadata=False)
-        return cls(min_text_chars=min_text_chars, options=options, fallback=fallback)
-
-
-def compress_html(body: bytes) -> bytes:
-    # Level 1: the blob lives in Redis for minutes; level 6 cost 2.9 ms per 130 KB page on
-    # the fetch worker (0.7 ms at level 1) for ~15 % less memory (docs/performance.md).
-    return zlib.compress(body, 1)
-
-
-def decompress_html(blob: bytes) -> bytes:
-    return zlib.decompress(blob)
+        return cls(min_text_chars, max_page_bytes, options=options, fallback=fallback)
 
 
 def is_html(content_type: str | None) -> bool:

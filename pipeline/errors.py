@@ -17,7 +17,8 @@
             ├── BlockedDestination  SSRF guard: not http(s), or a private/loopback/... address
             ├── RedirectError       too many redirects, a loop, a redirect without Location
             ├── TLSError            certificate or handshake failure (never retried unverified)
-            ├── ResponseTooLarge
+            ├── ResponseTooLarge    past the feed or page size cap (counted decompressed)
+            ├── BadEncoding         a stored page whose Content-Encoding cannot be undone
             └── NotAFeed            empty, HTML, image, JSON that is not a JSON Feed, garbage
 
     * also an HTTPStatusError (FeedError): the server answered, with ``status``.
@@ -140,6 +141,11 @@ class TLSError(PermanentError):
 
 class ResponseTooLarge(PermanentError):
     pass
+
+
+class BadEncoding(PermanentError):
+    """A page kept as the server sent it (pipeline/page_store.py) whose Content-Encoding is
+    not one we decode, or whose compressed body is broken or cut short."""
 
 
 class NotAFeed(PermanentError):

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from pipeline import redeliver
-from pipeline.article_text import ExtractionPolicy, decompress_html, extract_article
+from pipeline import page_store, redeliver
+from pipeline.article_text import ExtractionPolicy, extract_article
+from pipeline.errors import FeedError
 from pipeline.fulltext import FulltextPolicy, feed_text_is_article, should_compare
 from pipeline.keys import (
     RECORD_FAILURE,
@@ -179,4 +180,21 @@ async def _load_html(ctx: ExtractContext, job: ExtractJob) -> bytes | None:
             },
         )
         return None
-    return decompress_html(blob)
+    try:
+        return page_store.decode(
+            blob,
+            ctx.extraction.max_page_bytes,
+            feed_url=job.feed.url,
+            url=job.page_url or job.entry.url or "",
+        )
+    except FeedError as err:  # a bomb or a broken body: the feed's text stands in, as above
+        log.warning(
+            "article page not readable",
+            extra={
+                "stage": "extract",
+                "feed_url": job.feed.url,
+                "entry_url": job.entry.url,
+                "reason": str(err),
+            },
+        )
+        return None

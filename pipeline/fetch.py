@@ -20,6 +20,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from pipeline import page_store
 from pipeline.errors import (
     BlockedDestination,
     ClientError,
@@ -88,6 +89,9 @@ class Request:
     headers: Mapping[str, str]
     deadline: float  # monotonic; waiting for a politeness slot never goes past it
     form: Mapping[str, str] | None = None  # POSTed form-encoded when given (WebSub hubs)
+    # The body as sent (Content-Encoding not undone, ``FetchResult.content_encoding``); the
+    # cap then counts bytes as received, and whoever decodes it caps what it inflates to.
+    encoded: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,21 @@ class Fetcher:
         return await self.get(Request(state.fetch_target, state.url, limits, headers, deadline))
 
     async def fetch_page(
-        self, url: str, *, feed_url: str, limits: FetchLimits, deadline: float
+        self,
+        url: str,
+        *,
+        feed_url: str,
+        limits: FetchLimits,
+        deadline: float,
+        encoded: bool = False,
     ) -> FetchResult:
-        return await self.get(Request(url, feed_url, limits, {"Accept": PAGE_ACCEPT}, deadline))
+        """GET an HTML page. ``encoded``: keep the body as the server sent it, for storage (only
+        the codings pipeline/page_store.py decodes are asked for)."""
+        headers = {"Accept": PAGE_ACCEPT}
+        if encoded:
+            headers["Accept-Encoding"] = page_store.ACCEPT_ENCODING
+        request = Request(url, feed_url, limits, headers, deadline, encoded=encoded)
+        return await self.get(request)
 
     async def post_form(
         self, url: str, form: Mapping[str, str], *, feed_url: str, limits: FetchLimits
@@ -154,6 +170,7 @@ class Fetcher:
                     data=request.form,
                     timeout=request.limits.timeout,
                     allow_redirects=False,
+                    auto_decompress=not request.encoded,
                 ) as response,
             ):
                 yield response
@@ -219,6 +236,7 @@ async def _result(
         fresh_for=freshness_seconds(response.headers),
         hub_link=_link_header(response, "hub"),
         self_link=_link_header(response, "self"),
+        content_encoding=response.headers.get("Content-Encoding") if request.encoded else None,
     )
 
 
@@ -260,10 +278,12 @@ async def _read_capped(response: aiohttp.ClientResponse, request: Request, url: 
     """Read the body as aiohttp decompresses it, refusing to hold more than ``max_bytes``.
 
     Counting decompressed bytes is what stops a gzip/deflate/brotli bomb: a 10 KB response
-    that inflates to gigabytes fails at the cap, after at most one chunk past it."""
+    that inflates to gigabytes fails at the cap, after at most one chunk past it. An
+    ``encoded`` request's body is counted as received; page_store.decode caps the rest."""
     limit = request.limits.max_bytes
     declared = response.content_length
-    if declared is not None and declared > limit and not response.headers.get("Content-Encoding"):
+    as_received = request.encoded or not response.headers.get("Content-Encoding")
+    if declared is not None and declared > limit and as_received:
         message = f"Content-Length {declared} exceeds the {limit}-byte cap"
         raise ResponseTooLarge(request.feed_url, message, url=url)
     chunks: list[bytes] = []
@@ -271,7 +291,8 @@ async def _read_capped(response: aiohttp.ClientResponse, request: Request, url: 
     async for chunk in response.content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > limit:
-            message = f"response larger than {limit} bytes (after decompression)"
+            stage = "as received" if request.encoded else "after decompression"
+            message = f"response larger than {limit} bytes ({stage})"
             raise ResponseTooLarge(request.feed_url, message, url=url)
         chunks.append(chunk)
     return b"".join(chunks)

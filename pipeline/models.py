@@ -123,6 +123,9 @@ class FetchResult(msgspec.Struct, frozen=True):
     # WebSub discovery from the Link header: rel="hub" and rel="self" (pipeline/websub.py).
     hub_link: str | None = None
     self_link: str | None = None
+    # Set when ``body`` is as the server sent it, its Content-Encoding not undone (``encoded``
+    # requests: pages stored for extraction, decoded where they are used: pipeline/page_store.py).
+    content_encoding: str | None = None
 
     @property
     def not_modified(self) -> bool:

@@ -17,8 +17,8 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from pipeline import redeliver, registry
-from pipeline.article_text import compress_html, is_html
+from pipeline import page_store, redeliver, registry
+from pipeline.article_text import is_html
 from pipeline.errors import (
     FeedError,
     HostBusy,
@@ -299,19 +299,22 @@ async def _prepare_job(
         return job
     try:
         page = await ctx.fetcher.fetch_page(
-            entry.url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline
+            entry.url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline, encoded=True
+        )
+        if not is_html(page.content_type):
+            reason = f"not an HTML page ({page.content_type})"
+            log.info("article page skipped", extra=_fields(state, entry, "fetch", reason))
+            return msgspec.structs.replace(job, page_url=page.final_url, page_error=reason)
+        blob = page_store.encode(
+            page.body, page.content_encoding, feed_url=state.url, url=page.final_url
         )
     except HostBusy:
         return None
     except FeedError as err:
         log.info("article page failed", extra=_fields(state, entry, "fetch", str(err)))
         return msgspec.structs.replace(job, page_url=entry.url, page_error=str(err))
-    if not is_html(page.content_type):
-        reason = f"not an HTML page ({page.content_type})"
-        log.info("article page skipped", extra=_fields(state, entry, "fetch", reason))
-        return msgspec.structs.replace(job, page_url=page.final_url, page_error=reason)
     key = ctx.keys.html(iid)
-    await ctx.redis.set(key, compress_html(page.body), ex=ctx.policy.html_ttl_seconds)
+    await ctx.redis.set(key, blob, ex=ctx.policy.html_ttl_seconds)
     return msgspec.structs.replace(job, html_key=key, page_url=page.final_url, charset=page.charset)
 
 

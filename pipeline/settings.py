@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.errors import ConfigError
+from pipeline.page_store import DEFAULT_MAX_PAGE_BYTES
 
 # A poll task must finish its work within this (the Celery soft limit minus a margin).
 POLL_WORK_LIMIT_SECONDS = 90
@@ -134,7 +135,7 @@ class Settings(BaseSettings):
     allow_private_networks: bool = False
     allowed_networks: Annotated[tuple[str, ...], NoDecode] = ()
     max_feed_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=MAX_BODY_BYTES)
-    max_page_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=MAX_BODY_BYTES)
+    max_page_bytes: int = Field(default=DEFAULT_MAX_PAGE_BYTES, ge=1024, le=MAX_BODY_BYTES)
     max_entries_per_poll: int = Field(default=200, ge=1, le=MAX_COUNT)
     # Requests in flight at once in one fetch process (feeds and pages together). A request
     # waiting for its host's turn (politeness) does not count: waiting is free.

@@ -301,7 +301,7 @@ def extract_context(settings: Settings, keys: Keys, redis: Redis) -> ExtractCont
     return ExtractContext(
         redis=redis,
         keys=keys,
-        extraction=ExtractionPolicy.create(settings.min_text_chars),
+        extraction=ExtractionPolicy.create(settings.min_text_chars, settings.max_page_bytes),
         publish=PublishPolicy(
             maxlen=settings.stream_maxlen,
             dedupe_ttl_seconds=settings.seen_ttl_days * 86_400,
