@@ -29,19 +29,26 @@ _GZIP = b"g"
 _DEFLATE = b"d"  # HTTP "deflate": zlib-wrapped, or raw deflate from some servers
 _BROTLI = b"b"
 _TAGS = {"gzip": _GZIP, "x-gzip": _GZIP, "deflate": _DEFLATE, "br": _BROTLI}
+# Compressions in the HTTP registry that page requests do not ask for and decode() cannot undo.
+_UNSUPPORTED = frozenset({"zstd", "compress", "x-compress", "dcb", "dcz", "aes128gcm", "exi"})
 # Blobs written before the tag (plain zlib) start with a zlib header: 0x78 at level 1.
 _LEGACY_FIRST_BYTE = 0x78
 
 
 def encode(body: bytes, content_encoding: str | None, *, feed_url: str, url: str) -> bytes:
-    """The blob to store for a page ``body`` sent with ``content_encoding`` (None: as is)."""
-    coding = (content_encoding or "identity").strip().lower()
-    if coding in ("", "identity"):
+    """The blob to store for a page ``body`` sent with ``content_encoding`` (None: as is).
+
+    A label that names no compression ("none", "utf-8", "binary": misconfigured servers) is
+    read as identity, as aiohttp and browsers do; a compression we did not ask for ("zstd",
+    "compress") or two stacked is refused."""
+    codings = [c for c in (content_encoding or "").lower().replace(" ", "").split(",") if c]
+    compressions = [c for c in codings if c in _TAGS or c in _UNSUPPORTED]
+    if not compressions:
         return _ZLIB + zlib.compress(body, 1)
-    tag = _TAGS.get(coding)
-    if tag is None:  # "zstd", "compress", stacked codings: not asked for, not decoded
-        raise BadEncoding(feed_url, f"unsupported Content-Encoding {coding[:40]!r}", url=url)
-    return tag + body
+    if len(compressions) > 1 or compressions[0] in _UNSUPPORTED:
+        label = ", ".join(codings)[:40]
+        raise BadEncoding(feed_url, f"unsupported Content-Encoding {label!r}", url=url)
+    return _TAGS[compressions[0]] + body
 
 
 def decode(blob: bytes, max_bytes: int, *, feed_url: str, url: str) -> bytes:

@@ -46,8 +46,9 @@ def test_raw_deflate_and_gzip_labelled_zlib_decode_too() -> None:
     assert page_store.decode(mislabelled, CAP, **WHERE) == PAGE
 
 
-@pytest.mark.parametrize("coding", [None, "", "identity", " Identity "])
+@pytest.mark.parametrize("coding", [None, "", "identity", " Identity ", "none", "UTF-8", "binary"])
 def test_an_uncompressed_page_is_compressed_here(coding: str | None) -> None:
+    """Labels that name no compression are what misconfigured servers send with plain pages."""
     blob = page_store.encode(PAGE, coding, **WHERE)
     assert len(blob) < len(PAGE) // 4
     assert page_store.decode(blob, CAP, **WHERE) == PAGE
@@ -58,7 +59,7 @@ def test_a_blob_stored_before_the_tag_still_decodes() -> None:
     assert page_store.decode(legacy, CAP, **WHERE) == PAGE
 
 
-@pytest.mark.parametrize("coding", ["zstd", "compress", "gzip, br", "bogus" * 40])
+@pytest.mark.parametrize("coding", ["zstd", "compress", "gzip, br", "gzip,gzip", "ZSTD, identity"])
 def test_a_coding_we_did_not_ask_for_is_refused_at_the_fetch(coding: str) -> None:
     with pytest.raises(BadEncoding, match="unsupported Content-Encoding"):
         page_store.encode(b"\x28\xb5\x2f\xfd...", coding, **WHERE)
