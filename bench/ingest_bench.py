@@ -17,6 +17,12 @@ extraction limit and a naive loop, all three in one run.
    - ``polite``: the defaults (at most one request start per second per host). A cold start
      then waits on politeness: each farm host serves a feed and its 20 pages.
 
+The raw limit is measured twice, before the naive loop and right after the unthrottled run,
+and the ratio is taken against their mean: on a shared virtual machine the speed of the cores
+moved by up to 1.7x between phases minutes apart, and a raw limit measured once, minutes away
+from the pipeline, made the ratio read anything from 0.33 to 0.58 for the same code. When the two
+raw figures differ by more than ``DRIFT_LIMIT``, the report says the ratio is not reliable.
+
 Target (issue 6): feedpipe (unthrottled) >= 85 % of the raw rate. Writes
 bench/reports/ingest.json.
 """
@@ -50,6 +56,7 @@ from pipeline.article_text import ExtractionPolicy
 from pipeline.keys import STAT_DUPLICATES, STAT_PUBLISHED
 
 TARGET = 0.85
+DRIFT_LIMIT = 0.15  # raw before vs after, relative to their mean: above it, the ratio is noise
 UNTHROTTLED = {"FEEDPIPE_HOST_MIN_GAP_SECONDS": "0"}
 _PAGES: list[str] = []  # filled before the pool forks: children read it without pickling
 OPTIONS = ExtractionPolicy.create(200).options  # the pipeline's trafilatura options
@@ -161,17 +168,26 @@ def main() -> None:
         naive = naive_loop(farm.feed_urls()[: args.naive_feeds])
         print(f"  {naive['articles_per_s']} articles/s; feedpipe ...", flush=True)
         pipeline = feedpipe_run(farm, expected, settings | UNTHROTTLED)
-        print(f"  {pipeline['articles_per_s']} articles/s", flush=True)
+        print(f"  {pipeline['articles_per_s']} articles/s; raw limit again ...", flush=True)
+        pages = [farm.page_html(n, k) for n, k in farm.entries_until(farm.started)]
+        raw_after = raw_extraction(pages, args.extract_concurrency)
+        del pages
+        print(f"  {raw_after['pages_per_s']} pages/s", flush=True)
         polite = None
         if args.polite:
             print("feedpipe with default politeness ...", flush=True)
             polite = feedpipe_run(farm, expected, settings)
         served = dict(farm.served)
-    share = ratio(pipeline["articles_per_s"], raw["pages_per_s"])
+    raw_mean = (raw["pages_per_s"] + raw_after["pages_per_s"]) / 2
+    drift = round(abs(raw["pages_per_s"] - raw_after["pages_per_s"]) / raw_mean, 3)
+    share = ratio(pipeline["articles_per_s"], raw_mean)
     verdict = "met" if share >= TARGET else "missed"
+    if drift > DRIFT_LIMIT:
+        verdict += f" (not reliable: the raw limit moved by {drift:.0%} during the run)"
     print(
         f"feedpipe {pipeline['articles_per_s']} articles/s = {share:.0%} of the raw extraction "
-        f"limit ({raw['pages_per_s']}/s; target {TARGET:.0%}: {verdict}); "
+        f"limit ({raw['pages_per_s']}/s before, {raw_after['pages_per_s']}/s after; "
+        f"target {TARGET:.0%}: {verdict}); "
         f"{ratio(pipeline['articles_per_s'], naive['articles_per_s'])}x the naive loop "
         f"({naive['articles_per_s']}/s); {pipeline['decided']}/{expected} articles decided"
     )
@@ -185,11 +201,17 @@ def main() -> None:
         {
             "farm": vars(farm.config) | {"page_kb": list(farm.config.page_kb)},
             "raw_extraction": raw,
+            "raw_extraction_after": raw_after,
             "naive": naive,
             "feedpipe": pipeline,
             "feedpipe_polite": polite,
             "ratios": {
                 "feedpipe_vs_raw": share,
+                "feedpipe_vs_raw_before": ratio(pipeline["articles_per_s"], raw["pages_per_s"]),
+                "feedpipe_vs_raw_after": ratio(
+                    pipeline["articles_per_s"], raw_after["pages_per_s"]
+                ),
+                "raw_drift": drift,
                 "feedpipe_vs_naive": ratio(pipeline["articles_per_s"], naive["articles_per_s"]),
             },
             "target": {"feedpipe_vs_raw": TARGET, "verdict": verdict},
