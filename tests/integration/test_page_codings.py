@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import brotli
@@ -38,7 +39,15 @@ def page(name: str) -> bytes:
     ).encode()
 
 
-BOMB = b"<html>" + b" " * (50 * 1024 * 1024)  # inflates past the 5 MiB default cap
+def bomb() -> bytes:
+    """~50 KB of gzip that inflates to 50 MB, past the 5 MiB default cap (made when served)."""
+    return gzip.compress(b"<html>" + b" " * (50 * 1024 * 1024), 9)
+
+
+def cut(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
 # name: (Content-Encoding, bytes sent); what the page decodes to is page(name).
 SENT: dict[str, tuple[str | None, bytes]] = {
     "gzip": ("gzip", gzip.compress(page("gzip"))),
@@ -47,10 +56,10 @@ SENT: dict[str, tuple[str | None, bytes]] = {
     "brotli": ("br", brotli.compress(page("brotli"))),
     "plain": (None, page("plain")),
 }
-BAD: dict[str, tuple[str | None, bytes]] = {
-    "bomb": ("gzip", gzip.compress(BOMB, 9)),
-    "cut": ("gzip", gzip.compress(page("cut"))[:900]),
-    "zstd": ("zstd", b"\x28\xb5\x2f\xfd" + b"\0" * 64),
+BAD: dict[str, tuple[str | None, Callable[[], bytes]]] = {
+    "bomb": ("gzip", bomb),
+    "cut": ("gzip", lambda: cut(gzip.compress(page("cut")))),
+    "zstd": ("zstd", lambda: b"\x28\xb5\x2f\xfd" + b"\0" * 64),
 }
 
 
@@ -68,7 +77,11 @@ class Site:
     async def article(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.accept_encoding[name] = request.headers.get("Accept-Encoding", "")
-        coding, body = (SENT | BAD)[name]
+        if name in BAD:
+            coding, make = BAD[name]
+            body = make()
+        else:
+            coding, body = SENT[name]
         headers = {"Content-Type": "text/html; charset=utf-8"}
         if coding:
             headers["Content-Encoding"] = coding
