@@ -79,6 +79,11 @@ def raw_extraction(pages: list[str], processes: int) -> dict[str, Any]:
     }
 
 
+def farm_pages(farm: Farm) -> list[str]:
+    """Every page of the farm's cold start, as HTML (the raw limit's input)."""
+    return [farm.page_html(n, k) for n, k in farm.entries_until(farm.started)]
+
+
 def _extract_one(index: int) -> int:
     document = trafilatura.bare_extraction(_PAGES[index], options=OPTIONS)
     return int(bool(document and document.text))
@@ -160,7 +165,7 @@ def main() -> None:
     with FarmServer(farm):
         print(f"rendering {args.feeds * args.entries} pages ...", flush=True)
         expected = farm.prerender()
-        pages = [farm.page_html(n, k) for n, k in farm.entries_until(farm.started)]
+        pages = farm_pages(farm)
         print("raw extraction limit ...", flush=True)
         raw = raw_extraction(pages, args.extract_concurrency)
         del pages
@@ -169,7 +174,7 @@ def main() -> None:
         print(f"  {naive['articles_per_s']} articles/s; feedpipe ...", flush=True)
         pipeline = feedpipe_run(farm, expected, settings | UNTHROTTLED)
         print(f"  {pipeline['articles_per_s']} articles/s; raw limit again ...", flush=True)
-        pages = [farm.page_html(n, k) for n, k in farm.entries_until(farm.started)]
+        pages = farm_pages(farm)
         raw_after = raw_extraction(pages, args.extract_concurrency)
         del pages
         print(f"  {raw_after['pages_per_s']} pages/s", flush=True)

@@ -333,8 +333,8 @@ def _word(form: str, kind: int) -> int:
 
 
 def _value(token: str) -> int | None:
-    if match := _DIGITS.match(token):
-        return int(match.group(1))
+    if (value := _digit_value(token)) is not None:
+        return value
     if (value := number_value(token)) is not None:
         return value
     for clitic in _CLITICS:

@@ -170,15 +170,7 @@ async def _load_html(ctx: ExtractContext, job: ExtractJob) -> bytes | None:
     blob = await ctx.redis.get(job.html_key)
     if not isinstance(blob, bytes):
         # Expired (FEEDPIPE_HTML_TTL_SECONDS) before this task ran: the feed's text stands in.
-        log.warning(
-            "article page expired before extraction",
-            extra={
-                "stage": "extract",
-                "feed_url": job.feed.url,
-                "entry_url": job.entry.url,
-                "reason": "html_expired",
-            },
-        )
+        _no_page(job, "article page expired before extraction", "html_expired")
         return None
     try:
         return page_store.decode(
@@ -188,13 +180,11 @@ async def _load_html(ctx: ExtractContext, job: ExtractJob) -> bytes | None:
             url=job.page_url or job.entry.url or "",
         )
     except FeedError as err:  # a bomb or a broken body: the feed's text stands in, as above
-        log.warning(
-            "article page not readable",
-            extra={
-                "stage": "extract",
-                "feed_url": job.feed.url,
-                "entry_url": job.entry.url,
-                "reason": str(err),
-            },
-        )
+        _no_page(job, "article page not readable", str(err))
         return None
+
+
+def _no_page(job: ExtractJob, message: str, reason: str) -> None:
+    """The stored page cannot be used: said once, and the feed's text stands in."""
+    extra = {"stage": "extract", "feed_url": job.feed.url, "entry_url": job.entry.url}
+    log.warning(message, extra=extra | {"reason": reason})

@@ -22,11 +22,7 @@ from pipeline.settings import Settings
 from tests.integration.conftest import KEYS, add_feeds, wait_for_items
 from tests.integration.hostile import rss, rss_item, text
 from tests.integration.test_fetching import Jobs, poll, settings
-
-
-def raw_deflate(data: bytes) -> bytes:
-    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-    return packer.compress(data) + packer.flush()
+from tests.unit.test_page_store import raw_deflate
 
 
 def page(name: str) -> bytes:
