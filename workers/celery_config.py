@@ -94,7 +94,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events in batches (workers/consumer.py); no ``task-sent`` event: Flower shows a
+        # task from its ``task-received`` on, and the queues' depth is on the metrics.
+        "worker_consumer": "workers.consumer:BatchedEventsConsumer",
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "task_routes": {

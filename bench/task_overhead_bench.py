@@ -1,0 +1,180 @@
+"""What Celery costs per task in feedpipe's configuration, A/B in one run (issue 21, part 1).
+
+    .venv/bin/python -m bench.task_overhead_bench            # ~3 min: 3 rounds x 3 ways x 4,000 tasks
+
+The extract worker's main process (prefork, 2 pool processes, late acks, prefetch 1, recycling
+every 200 tasks, as `feedpipe run` starts it) receives each task, hands it to a pool process,
+acks it and sends its task events for Flower. This runs that worker over a backlog of tasks
+that each burn ~1 ms of CPU (``bench/task_overhead_app.py``), three ways in alternating rounds:
+
+- ``celery``: Celery's own consumer, which flushes buffered task events on every loop turn;
+- ``batched``: feedpipe's (workers/consumer.py), flushing them every 0.1 s;
+- ``off``: no task events at all (what Flower could not show).
+
+Per task: the main process's CPU (its own, not its pool's), the pool processes' CPU (live and
+recycled), and the wall time of the backlog. Then the producer's side (the fetch worker sending
+an extract task), ``apply_async`` CPU per send with and without the ``task-sent`` event.
+Everything against a private redis-server. Writes ``bench/reports/task_overhead.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.harness import CLOCK_TICKS, process_tree, ratio, write_report
+from workers.embedded_redis import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "reports" / "task_overhead.json"
+WAYS = ("celery", "batched", "off")
+WARMUP = 200  # tasks done before the measurement starts
+JOB = {"item_id": "0" * 16, "url": "https://news.example/2026/12/03/" + "a" * 60}
+
+
+def own_cpu(pid: int) -> tuple[float, float]:
+    """(the process's own CPU, its reaped children's) in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS
+
+
+def pool_cpu(main: int) -> float:
+    """CPU of a worker's pool processes: the live ones and those recycled (reaped by ``main``).
+    One that exits between the listing and the read is missed until it is reaped."""
+    total = own_cpu(main)[1]
+    for pid in process_tree(main)[1:]:
+        with contextlib.suppress(OSError):
+            total += own_cpu(pid)[0]
+    return total
+
+
+def worker_round(url: str, way: str, tasks: int) -> dict[str, float]:
+    os.environ["FEEDPIPE_REDIS_URL"] = url
+    from bench.task_overhead_app import QUEUE, spin  # noqa: PLC0415 (the URL is read at import)
+
+    client = redis.Redis.from_url(url)
+    client.flushall()
+    for n in range(tasks):
+        spin.apply_async((JOB,), task_id=f"{way}-{n}")
+    env = os.environ | {"BENCH_EVENTS": way}
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "bench.task_overhead_app",
+        "worker",
+        "-Q",
+        QUEUE,
+        "-c",
+        "2",
+        "--prefetch-multiplier=1",
+        "--max-tasks-per-child=200",
+        "-l",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    command += [] if way == "off" else ["-E"]
+    log = Path(tempfile.gettempdir()) / f"task_overhead_{way}.log"  # as `feedpipe run` keeps logs
+    with log.open("wb") as sink:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    start: tuple[float, float, float, int] | None = None  # wall, main, pool CPU, tasks done
+    while client.llen(QUEUE) or client.hlen("unacked"):
+        done = tasks - client.llen(QUEUE) - client.hlen("unacked")
+        if start is None and done >= WARMUP:  # the worker's start-up (imports) is not per task
+            start = (time.monotonic(), own_cpu(worker.pid)[0], pool_cpu(worker.pid), done)
+        time.sleep(0.05)
+    assert start is not None
+    wall_end, main_end, pool_end = time.monotonic(), own_cpu(worker.pid)[0], pool_cpu(worker.pid)
+    measured = tasks - start[3]
+    worker.terminate()
+    worker.wait(60)
+    client.close()
+    return {
+        "main_ms": round(1000 * (main_end - start[1]) / measured, 3),
+        "pool_ms": round(1000 * (pool_end - start[2]) / measured, 3),
+        "wall_ms": round(1000 * (wall_end - start[0]) / measured, 3),
+    }
+
+
+def send_round(sent_event: bool, sends: int) -> float:
+    from bench.task_overhead_app import app, spin  # noqa: PLC0415
+
+    app.conf.task_send_sent_event = sent_event
+    started = time.process_time()
+    for n in range(sends):
+        spin.apply_async((JOB,), task_id=f"send-{sent_event}-{n}")
+    return round(1000 * (time.process_time() - started) / sends, 3)
+
+
+def median_of(rounds: list[dict[str, float]], key: str) -> float:
+    return round(statistics.median(r[key] for r in rounds), 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedRedis(Path(tmp) / "redis", persistent=False)
+        server.start()
+        try:
+            rounds: dict[str, list[dict[str, float]]] = {way: [] for way in WAYS}
+            for k in range(args.rounds):
+                for way in WAYS:
+                    rounds[way].append(worker_round(server.url, way, args.tasks))
+                    print(f"round {k + 1} {way:8} {rounds[way][-1]}", flush=True)
+            sends: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(args.rounds):
+                for sent_event in (True, False):
+                    sends[sent_event].append(send_round(sent_event, args.tasks))
+                redis.Redis.from_url(server.url).flushall()
+        finally:
+            server.stop()
+    worker: dict[str, Any] = {
+        way: {key: median_of(rounds[way], key) for key in ("main_ms", "pool_ms", "wall_ms")}
+        | {"rounds": rounds[way]}
+        for way in WAYS
+    }
+    base = worker["celery"]["main_ms"]
+    report = {
+        "tasks_per_round": args.tasks,
+        "worker_per_task": worker,
+        "main_process_ratio_to_celery": {w: ratio(worker[w]["main_ms"], base) for w in WAYS},
+        "events_cost_ms": {
+            w: round(worker[w]["main_ms"] - worker["off"]["main_ms"], 3)
+            for w in ("celery", "batched")
+        },
+        "send_cpu_ms": {
+            "with_task_sent": round(statistics.median(sends[True]), 3),
+            "without_task_sent": round(statistics.median(sends[False]), 3),
+            "rounds": {"with_task_sent": sends[True], "without_task_sent": sends[False]},
+        },
+    }
+    for way in WAYS:
+        print(
+            f"{way:8} main {worker[way]['main_ms']} ms/task, pool {worker[way]['pool_ms']}, "
+            f"wall {worker[way]['wall_ms']}"
+        )
+    print(
+        f"send: {report['send_cpu_ms']['with_task_sent']} ms with task-sent, "
+        f"{report['send_cpu_ms']['without_task_sent']} without"
+    )
+    write_report(OUT, report)
+
+
+if __name__ == "__main__":
+    main()
