@@ -67,7 +67,9 @@ def worker_round(url: str, way: str, tasks: int) -> dict[str, float]:
     client.flushall()
     for n in range(tasks):
         spin.apply_async((JOB,), task_id=f"{way}-{n}")
-    env = os.environ | {"BENCH_EVENTS": way}
+    # As the other benchmarks run workers: WARNING, a log line per task would be part of the cost.
+    level = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
+    env = os.environ | {"BENCH_EVENTS": way, "FEEDPIPE_LOG_LEVEL": level}
     command = [
         sys.executable,
         "-m",
