@@ -14,13 +14,21 @@ that each burn ~1 ms of CPU (``bench/task_overhead_app.py``), three ways in alte
 Per task: the main process's CPU (its own, not its pool's), the pool processes' CPU (live and
 recycled), and the wall time of the backlog. Then the producer's side (the fetch worker sending
 an extract task), ``apply_async`` CPU per send with and without the ``task-sent`` event.
-Everything against a private redis-server. Writes ``bench/reports/task_overhead.json``.
+Everything against a private redis-server.
+
+Last, what a pool process pays for its first article (once per process: the extract worker
+recycles them every 200 tasks): a parent process that has imported the extract stage as the
+worker's main process does forks pool processes, each of which times the CPU of extracting one
+page and detecting its language, twice; ``cold``: the parent did nothing more; ``warm``: it
+called ``extract_stage.warm_up`` first, as the extract worker now does (workers/app.py).
+Writes ``bench/reports/task_overhead.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -121,6 +129,67 @@ def send_round(sent_event: bool, sends: int) -> float:
     return round(1000 * (time.process_time() - started) / sends, 3)
 
 
+def farm_page(folder: Path) -> Path:
+    """One farm news page (50-200 KB), written to a file: the probe's parent must not hold the
+    farm's texts (a worker's main process does not), or its children's collections would walk
+    them."""
+    from bench.feedfarm import Farm, FarmConfig, load_stories, shared_dir  # noqa: PLC0415
+
+    farm = Farm(FarmConfig(feeds=1, entries=1, hosts=1), load_stories(shared_dir()))
+    farm.ports.append(8)  # pages name their own URL; nothing is served
+    path = folder / "page.html"
+    path.write_text(farm.page_html(0, 0), encoding="utf-8")
+    return path
+
+
+def first_articles(page: Path, warm: bool, children: int) -> list[dict[str, float]]:
+    """In a fresh interpreter (a parent in the state the worker's main process is in), fork
+    ``children`` processes one after another; each returns the CPU ms of its first and second
+    article."""
+    way = "warm" if warm else "cold"
+    command = [sys.executable, "-m", "bench.task_overhead_bench", "--probe", way, str(page)]
+    out = subprocess.run(
+        [*command, "--children", str(children)], cwd=ROOT, check=True, capture_output=True
+    )
+    result: list[dict[str, float]] = json.loads(out.stdout)
+    return result
+
+
+def probe(page_file: Path, warm: bool, children: int) -> None:
+    """The parent of ``first_articles``: prints a JSON list, one entry per child."""
+    from pipeline import extract_stage  # noqa: PLC0415
+    from pipeline.article_text import ExtractionPolicy, extract_article  # noqa: PLC0415
+    from pipeline.language import LanguagePolicy, detect_language  # noqa: PLC0415
+    from pipeline.models import Entry  # noqa: PLC0415
+
+    extraction, language = ExtractionPolicy.create(200), LanguagePolicy()
+    if warm:
+        extract_stage.warm_up(extraction, language)
+    page = page_file.read_bytes()
+    entry = Entry(identity="probe", title="probe")
+
+    def one_article() -> float:
+        started = time.process_time()
+        article = extract_article(page, "utf-8", entry, extraction)
+        detect_language(article.title, article.text, None, language)
+        return round(1000 * (time.process_time() - started), 2)
+
+    results = []
+    for _ in range(children):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the pool process
+            os.close(read)
+            os.write(write, json.dumps([one_article(), one_article()]).encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            first, second = json.loads(pipe.read())
+        os.waitpid(pid, 0)
+        results.append({"first_ms": first, "second_ms": second})
+    print(json.dumps(results))
+
+
 def median_of(rounds: list[dict[str, float]], key: str) -> float:
     return round(statistics.median(r[key] for r in rounds), 3)
 
@@ -129,7 +198,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--children", type=int, default=10)
+    parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)  # way, page file
     args = parser.parse_args()
+    if args.probe:
+        way, page = args.probe
+        probe(Path(page), way == "warm", args.children)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp) / "redis", persistent=False)
         server.start()
@@ -146,6 +221,12 @@ def main() -> None:
                 redis.Redis.from_url(server.url).flushall()
         finally:
             server.stop()
+    starts: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        page = farm_page(Path(tmp))
+        for _ in range(args.rounds):
+            for way in starts:
+                starts[way] += first_articles(page, way == "warm", args.children)
     worker: dict[str, Any] = {
         way: {key: median_of(rounds[way], key) for key in ("main_ms", "pool_ms", "wall_ms")}
         | {"rounds": rounds[way]}
@@ -165,6 +246,14 @@ def main() -> None:
             "without_task_sent": round(statistics.median(sends[False]), 3),
             "rounds": {"with_task_sent": sends[True], "without_task_sent": sends[False]},
         },
+        "pool_process_first_article_cpu_ms": {
+            way: {
+                "first": round(statistics.median(c["first_ms"] for c in starts[way]), 2),
+                "second": round(statistics.median(c["second_ms"] for c in starts[way]), 2),
+                "children": starts[way],
+            }
+            for way in starts
+        },
     }
     for way in WAYS:
         print(
@@ -175,6 +264,10 @@ def main() -> None:
         f"send: {report['send_cpu_ms']['with_task_sent']} ms with task-sent, "
         f"{report['send_cpu_ms']['without_task_sent']} without"
     )
+    for way, first in report["pool_process_first_article_cpu_ms"].items():
+        print(
+            f"pool process forked {way}: first article {first['first']} ms, second {first['second']}"
+        )
     write_report(OUT, report)
 
 

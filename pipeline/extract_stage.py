@@ -25,7 +25,7 @@ from pipeline.keys import (
 )
 from pipeline.language import LanguagePolicy, detect_language
 from pipeline.logs import elapsed_ms
-from pipeline.models import Article, Discarded, ExtractJob, PublishOutcome
+from pipeline.models import Article, Discarded, Entry, ExtractJob, PublishOutcome
 from pipeline.publish import PublishPolicy, build_item, publish_item
 from pipeline.routes import Router
 
@@ -41,6 +41,25 @@ class ExtractContext:
     fulltext: FulltextPolicy
     router: Router  # this process's routes, reloaded when they change (pipeline/routes.py)
     language: LanguagePolicy
+
+
+WARM_UP_PAGE = (
+    b"<html><head><title>feedpipe</title></head><body><article><h1>feedpipe</h1>"
+    + b"".join(
+        b"<p>Paragraph %d of a news story, long enough to be kept as text.</p>" % n
+        for n in range(8)
+    )
+    + b"</article></body></html>"
+)
+
+
+def warm_up(extraction: ExtractionPolicy, language: LanguagePolicy) -> None:
+    """Load in this process what extraction loads on first use: the language model, and
+    trafilatura's and lxml's lazy state. A process that forks extract workers calls it first,
+    so that each of them (a recycled one too) starts with these loaded instead of loading them."""
+    entry = Entry(identity="warm-up", title="feedpipe")
+    article = extract_article(WARM_UP_PAGE, "utf-8", entry, extraction)
+    detect_language(article.title, article.text, None, language)
 
 
 async def ingest_article(ctx: ExtractContext, job: ExtractJob) -> PublishOutcome:

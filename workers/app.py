@@ -5,21 +5,27 @@ Run with ``celery -A workers.app worker -Q fetch,dispatch`` / ``-Q extract`` / `
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from celery.signals import (
     setup_logging,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_shutdown,
 )
 from pydantic import ValidationError
 
-from pipeline import logs
+from pipeline import extract_stage, logs
 from pipeline.errors import ConfigError
+from pipeline.language import LanguagePolicy
 from pipeline.settings import Settings
-from workers.celery_config import create_app
-from workers.runtime import Runtime
+from workers.celery_config import QUEUE_EXTRACT, create_app
+from workers.runtime import Runtime, extraction_policy
+
+log = logging.getLogger(__name__)
 
 try:
     app = create_app(Settings())
@@ -32,6 +38,19 @@ except (ConfigError, ValidationError) as exc:
 def _configure_logging(**_: Any) -> None:
     # Connecting this signal stops Celery from installing its own handlers over ours.
     logs.configure(app.settings.log_level)
+
+
+@worker_init.connect
+def _warm_up_extraction(sender: Any, **_: Any) -> None:
+    # In the extract worker's main process, before it forks its pool processes (and again each
+    # time one is recycled): they inherit the loaded model instead of loading it each.
+    if QUEUE_EXTRACT in sender.app.amqp.queues.consume_from:
+        start = time.monotonic()
+        extract_stage.warm_up(extraction_policy(app.settings), LanguagePolicy())
+        log.info(
+            "extraction loaded before the pool starts",
+            extra={"stage": "extract", "duration_ms": logs.elapsed_ms(start)},
+        )
 
 
 @worker_process_init.connect

@@ -297,11 +297,15 @@ def poll_context(
     )
 
 
+def extraction_policy(settings: Settings) -> ExtractionPolicy:
+    return ExtractionPolicy.create(settings.min_text_chars, settings.max_page_bytes)
+
+
 def extract_context(settings: Settings, keys: Keys, redis: Redis) -> ExtractContext:
     return ExtractContext(
         redis=redis,
         keys=keys,
-        extraction=ExtractionPolicy.create(settings.min_text_chars, settings.max_page_bytes),
+        extraction=extraction_policy(settings),
         publish=PublishPolicy(
             maxlen=settings.stream_maxlen,
             dedupe_ttl_seconds=settings.seen_ttl_days * 86_400,
