@@ -45,6 +45,7 @@ def _warm_up_extraction(sender: Any, **_: Any) -> None:
     # In the extract worker's main process, before it forks its pool processes (and again each
     # time one is recycled): they inherit the loaded model instead of loading it each.
     if QUEUE_EXTRACT in sender.app.amqp.queues.consume_from:
+        logs.configure(app.settings.log_level)  # Celery sets logging up after this signal
         start = time.monotonic()
         extract_stage.warm_up(extraction_policy(app.settings), LanguagePolicy())
         log.info(
