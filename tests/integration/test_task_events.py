@@ -7,19 +7,18 @@ workers' heartbeats. No ``task-sent`` (workers/celery_config.py says why).
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as sync_redis
+from redis.asyncio import Redis
 
-from pipeline.normalize import feed_id
 from pipeline.settings import Settings
-from tests.integration.conftest import KEYS, Workers
+from tests.integration.conftest import KEYS, Workers, add_feeds
 from tests.integration.servers import ServerThread
 from tests.integration.test_crash_safety import farm_app
 from tests.integration.test_redeliver import wait
@@ -64,23 +63,18 @@ class Events:
         self._thread.join(10)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    redis = EmbeddedRedis(tmp_path / "redis", persistent=False)
-    redis.start()
-    yield redis
-    redis.stop()
+async def register(redis_url: str, feed_url: str) -> None:
+    """The feed, due now, as `feedpipe add` registers it."""
+    async with Redis.from_url(redis_url) as client:
+        await add_feeds(client, feed_url)
 
 
-def test_flower_sees_every_task_of_a_run_through_batched_events(
-    server: EmbeddedRedis, tmp_path: Path
-) -> None:
+def test_flower_sees_every_task_of_a_run_through_batched_events(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", persistent=False)
+    server.start()
     farm = ServerThread(farm_app(ENTRIES))
+    asyncio.run(register(server.url, farm.url("/feed/0")))
     client = sync_redis.Redis.from_url(server.url)
-    url = farm.url("/feed/0")
-    fid = feed_id(url)
-    client.hset(KEYS.feed(fid), mapping={"id": fid, "url": url, "tags": "[]", "interval": ""})
-    client.zadd(KEYS.feeds_due, {fid: time.time()})
     events = Events(server.url)
     workers = Workers(server.url, tmp_path, node="events")
     try:
@@ -105,3 +99,4 @@ def test_flower_sees_every_task_of_a_run_through_batched_events(
         events.stop()
         client.close()
         farm.stop()
+        server.stop()
