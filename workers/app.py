@@ -42,8 +42,8 @@ def _configure_logging(**_: Any) -> None:
 
 @worker_init.connect
 def _warm_up_extraction(sender: Any, **_: Any) -> None:
-    # In the extract worker's main process, before it forks its pool processes (and again each
-    # time one is recycled): they inherit the loaded model instead of loading it each.
+    # Once, in the extract worker's main process, before it forks its pool processes: they, and
+    # those that replace recycled ones, inherit the loaded model instead of each loading it.
     if QUEUE_EXTRACT in sender.app.amqp.queues.consume_from:
         logs.configure(app.settings.log_level)  # Celery sets logging up after this signal
         start = time.monotonic()
