@@ -92,7 +92,7 @@ def worker_round(url: str, way: str, tasks: int) -> dict[str, float]:
         "--prefetch-multiplier=1",
         "--max-tasks-per-child=200",
         "-l",
-        "INFO",
+        level,
         "--without-gossip",
         "--without-mingle",
     ]
