@@ -95,8 +95,8 @@ def test_flower_sees_every_task_of_a_run_through_batched_events(tmp_path: Path) 
         assert "worker-heartbeat" in events.types or "worker-online" in events.types
         assert "task-sent" not in events.types
     finally:
+        events.stop()  # first: the workers' heartbeats wake its loop to see it should stop
         workers.stop()
-        events.stop()
         client.close()
         farm.stop()
         server.stop()
