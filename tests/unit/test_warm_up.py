@@ -5,8 +5,9 @@ from __future__ import annotations
 import multiprocessing
 
 from pipeline import extract_stage, language
-from pipeline.article_text import ExtractionPolicy
+from pipeline.article_text import ExtractionPolicy, extract_article
 from pipeline.language import LanguagePolicy
+from pipeline.models import Entry
 
 
 def _model_loaded(result: multiprocessing.SimpleQueue[int]) -> None:
@@ -23,13 +24,11 @@ def test_a_process_forked_after_the_warm_up_has_the_language_model_already() -> 
     child = fork.Process(target=_model_loaded, args=(result,))
     child.start()
     child.join(30)
+    assert child.exitcode == 0
     assert result.get() == 1  # loaded before any call in the child
 
 
 def test_the_warm_up_page_is_extracted_from_the_page_not_the_feed() -> None:
-    from pipeline.article_text import extract_article
-    from pipeline.models import Entry
-
     entry = Entry(identity="warm-up", title="feedpipe")
     article = extract_article(
         extract_stage.WARM_UP_PAGE, "utf-8", entry, ExtractionPolicy.create(200)
