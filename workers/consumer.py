@@ -25,6 +25,11 @@ class BatchedEventsConsumer(Consumer):
         if self.hub is None or self._flush_scheduled:
             return
         self._flush_scheduled = True
+        # A threads pool sends events from its threads: call_soon is the hub's thread-safe way
+        # in (what Celery's own consumer uses); its timers are armed from the loop's thread only.
+        self.hub.call_soon(self._arm_flush_timer)
+
+    def _arm_flush_timer(self) -> None:
         self.hub.call_later(EVENT_FLUSH_SECONDS, self._flush_scheduled_events)
 
     def _flush_scheduled_events(self) -> None:
