@@ -345,13 +345,15 @@ def _text_option(value: str) -> str | None:
 
 _TLS_VERSIONS = sorted(str(v.value) for v in ssl.TLSVersion if v.value >= 0)
 
-# The query options redis-py reads from a URL (redis.connection.URL_QUERY_ARGUMENT_PARSERS,
-# the same in redis.asyncio), plus the string keywords its connection classes take, which it
-# passes through as they are. Left out: retry_on_error (it takes exception classes, which a
-# URL cannot name), timeout (read by BlockingConnectionPool only: every other client
-# feedpipe builds from the URL would fail with a TypeError), and lib_name/lib_version
-# (deprecated by redis-py). tests/unit/test_config.py checks this list against the installed
-# redis.
+# The query options both redis-py clients read from a URL (URL_QUERY_ARGUMENT_PARSERS of
+# redis.connection and of redis.asyncio.connection), plus the string keywords both clients'
+# connection classes take, which redis-py passes through as they are. feedpipe gives one URL
+# to both clients (Celery and kombu use the sync one), so an option only one of them reads
+# (ssl_validate_ocsp*, sync only) would be a TypeError in the other. Left out: retry_on_error
+# (it takes exception classes, which a URL cannot name), timeout (read by
+# BlockingConnectionPool only: every other client feedpipe builds from the URL would fail
+# with a TypeError), and lib_name/lib_version (deprecated by redis-py).
+# tests/unit/test_config.py checks this list against the installed redis.
 REDIS_URL_OPTIONS: Mapping[str, Callable[[str], str | None]] = {
     "db": _int_option(0, MAX_REDIS_DB),
     "socket_timeout": _seconds_option,
