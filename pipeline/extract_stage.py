@@ -43,6 +43,14 @@ class ExtractContext:
     language: LanguagePolicy
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery of an extract job, as ``begin_attempt`` found it."""
+
+    number: int  # 1 = the first delivery
+    stored_page: bytes | None  # the page as the fetch worker kept it; None: none, or expired
+
+
 WARM_UP_PAGE = (
     b"<html><head><title>feedpipe</title></head><body><article><h1>feedpipe</h1>"
     + b"".join(
@@ -62,9 +70,9 @@ def warm_up(extraction: ExtractionPolicy, language: LanguagePolicy) -> None:
     detect_language(article.title, article.text, None, language)
 
 
-async def ingest_article(ctx: ExtractContext, job: ExtractJob) -> PublishOutcome:
+async def ingest_article(ctx: ExtractContext, job: ExtractJob, attempt: Attempt) -> PublishOutcome:
     start = time.monotonic()
-    html = await _load_html(ctx, job)
+    html = _read_page(ctx, job, attempt.stored_page)
     article = extract_article(html, job.charset, job.entry, ctx.extraction)
     language = detect_language(article.title, article.text, article.language, ctx.language)
     item = build_item(job, article, language)
@@ -112,8 +120,9 @@ ATTEMPTS_TTL = 86_400  # an article still failing a day later is a new story to 
 CRASHED = "the worker process died while extracting it (killed, out of memory or crashed)"
 
 
-async def begin_attempt(ctx: ExtractContext, job: ExtractJob) -> int:
-    """Count one more delivery of this article; returns the attempt number (1 = first).
+async def begin_attempt(ctx: ExtractContext, job: ExtractJob) -> Attempt:
+    """Count one more delivery of this article, and read its stored page in the same round
+    trip.
 
     Counted in Redis, not in the message: a process killed mid-task never gets to update its
     message, and the broker redelivers the same one (task_reject_on_worker_lost)."""
@@ -122,8 +131,11 @@ async def begin_attempt(ctx: ExtractContext, job: ExtractJob) -> int:
         pipe.hincrby(key, "count", 1)
         pipe.expire(key, ATTEMPTS_TTL)
         redeliver.touch(pipe, ctx.keys, job.item_id, time.time())
-        count, *_ = await pipe.execute()
-    return int(count)
+        if job.html_key:
+            pipe.get(job.html_key)
+        count, *rest = await pipe.execute()
+    stored_page = rest[-1] if job.html_key else None
+    return Attempt(int(count), stored_page if isinstance(stored_page, bytes) else None)
 
 
 async def record_failure(ctx: ExtractContext, job: ExtractJob, reason: str) -> None:
@@ -183,11 +195,10 @@ async def _last_reason(ctx: ExtractContext, job: ExtractJob, attempts: int) -> s
     return CRASHED
 
 
-async def _load_html(ctx: ExtractContext, job: ExtractJob) -> bytes | None:
+def _read_page(ctx: ExtractContext, job: ExtractJob, blob: bytes | None) -> bytes | None:
     if not job.html_key:
         return None
-    blob = await ctx.redis.get(job.html_key)
-    if not isinstance(blob, bytes):
+    if blob is None:
         # Expired (FEEDPIPE_HTML_TTL_SECONDS) before this task ran: the feed's text stands in.
         _no_page(job, "article page expired before extraction", "html_expired")
         return None

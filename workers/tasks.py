@@ -154,12 +154,13 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
     job = msgspec.convert(payload, ExtractJob)
     rt = app.runtime
     ctx = rt.extract_context()
-    attempt = 1
+    attempt_number = 1
     try:
         attempt = rt.run(extract_stage.begin_attempt(ctx, job))
-        if attempt > app.settings.extract_max_attempts:
-            return rt.run(extract_stage.dead_letter(ctx, job, attempt - 1)).reason
-        outcome = rt.run(extract_stage.ingest_article(ctx, job))
+        attempt_number = attempt.number
+        if attempt.number > app.settings.extract_max_attempts:
+            return rt.run(extract_stage.dead_letter(ctx, job, attempt.number - 1)).reason
+        outcome = rt.run(extract_stage.ingest_article(ctx, job, attempt))
     except REDIS_TRANSIENT as exc:
         # Redis away is not the article's fault: retried until it is back (capped backoff).
         raise _retry_later(self, exc, _backoff(self.request.retries)) from exc
@@ -171,7 +172,7 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
         )
         with contextlib.suppress(*REDIS_TRANSIENT):  # the retry matters more than the reason
             rt.run(extract_stage.record_failure(ctx, job, f"{type(exc).__name__}: {exc}"))
-        raise _retry_later(self, exc, _backoff(attempt)) from exc
+        raise _retry_later(self, exc, _backoff(attempt_number)) from exc
     return outcome.stream_id if isinstance(outcome, Published) else outcome.reason
 
 

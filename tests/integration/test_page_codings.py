@@ -8,6 +8,7 @@ import gzip
 import time
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import brotli
@@ -18,11 +19,16 @@ from redis.asyncio import Redis
 
 from pipeline import page_store
 from pipeline.errors import ResponseTooLarge
+from pipeline.extract_stage import begin_attempt, ingest_article
+from pipeline.models import Entry, ExtractJob, FeedRef, Published
+from pipeline.normalize import short_hash
 from pipeline.settings import Settings
-from tests.integration.conftest import KEYS, add_feeds, wait_for_items
+from tests.conftest import RedisServer
+from tests.integration.conftest import KEYS, add_feeds, stream_items, wait_for_items
 from tests.integration.hostile import rss, rss_item, text
 from tests.integration.test_fetching import Jobs, poll, settings
 from tests.unit.test_page_store import raw_deflate
+from workers.runtime import extract_context
 
 
 def page(name: str) -> bytes:
@@ -140,3 +146,41 @@ async def test_workers_extract_every_coding_and_fall_back_on_bad_pages(
     for name in BAD:  # a bomb, a body cut short, an unsupported coding: never a broken text
         assert by_name[name]["extraction"] == "feed", name
         assert by_name[name]["text"] == text(f"feed-{name}")
+
+
+async def test_an_attempt_reads_its_stored_page_and_an_expired_one_leaves_the_feeds_text(
+    tmp_path: Path,
+) -> None:
+    redis_server = RedisServer(tmp_path / "redis")
+    client = Redis.from_url(redis_server.url)
+    ctx = extract_context(Settings(redis_url=redis_server.url), KEYS, client)
+    feed = FeedRef(id="f", url="https://harbour.example/rss", title=None)
+
+    def job(name: str) -> ExtractJob:
+        url = f"https://harbour.example/a/{name}"
+        entry = Entry(f"guid:{name}", f"{name} story", url=url, content=text(f"feed-{name}", 60))
+        item_id = short_hash(url)
+        return ExtractJob(item_id, feed, entry, fetched_at="-", html_key=KEYS.html(item_id))
+
+    try:
+        kept, expired = job("kept"), job("expired")
+        blob = page_store.encode(gzip.compress(page("kept")), "gzip", feed_url="f", url="kept")
+        await client.set(kept.html_key or "", blob)
+        attempt = await begin_attempt(ctx, kept)
+        assert (attempt.number, attempt.stored_page) == (1, blob)
+        published = await ingest_article(ctx, kept, attempt)
+        attempt = await begin_attempt(ctx, expired)  # nothing under its key
+        assert (attempt.number, attempt.stored_page) == (1, None)
+        fallback = await ingest_article(ctx, expired, attempt)
+        items = await stream_items(client)
+        leftovers = await client.keys(KEYS.html("*"))
+    finally:
+        await client.aclose()
+        redis_server.stop()
+    assert isinstance(published, Published) and isinstance(fallback, Published)
+    by_title = {item["title"]: item for item in items}
+    assert by_title["kept story"]["extraction"] == "trafilatura"
+    assert text("kept-1", 80) in by_title["kept story"]["text"]
+    assert by_title["expired story"]["extraction"] == "feed"
+    assert by_title["expired story"]["text"] == text("feed-expired", 60)
+    assert leftovers == []

@@ -113,9 +113,9 @@ async def test_the_dead_letter_gives_the_last_attempts_reason(tmp_path: Path) ->
 
     try:
         raised_then_died = job("a")
-        assert await begin_attempt(ctx, raised_then_died) == 1
+        assert (await begin_attempt(ctx, raised_then_died)).number == 1
         await record_failure(ctx, raised_then_died, "ValueError: bad page")
-        assert await begin_attempt(ctx, raised_then_died) == 2  # its process dies
+        assert (await begin_attempt(ctx, raised_then_died)).number == 2  # its process dies
         await dead_letter(ctx, raised_then_died, 2)
         died_then_raised = job("b")
         await begin_attempt(ctx, died_then_raised)  # its process dies
