@@ -382,6 +382,8 @@ REDIS_URL_OPTIONS: Mapping[str, Callable[[str], str | None]] = {
 }
 # redis-py hands these to the TLS connection only: on redis:// they are a TypeError.
 TLS_ONLY_OPTIONS = frozenset(name for name in REDIS_URL_OPTIONS if name.startswith("ssl_"))
+# ... and these to a TCP connection only: on unix:// they are a TypeError.
+TCP_ONLY_OPTIONS = frozenset({"socket_keepalive"})
 
 
 def check_redis_url(url: str) -> str:
@@ -499,6 +501,8 @@ def _query_options(query: str, scheme: str) -> dict[str, str]:
             raise ValueError(f"option {name!r} is given twice")
         if name in TLS_ONLY_OPTIONS and scheme != "rediss":
             raise ValueError(f"option {name!r} needs a rediss:// URL")
+        if name in TCP_ONLY_OPTIONS and scheme == "unix":
+            raise ValueError(f"option {name!r} needs a redis:// or rediss:// URL, not a socket")
         if not equals or not value:
             raise ValueError(f"option {name!r} has no value")
         problem = REDIS_URL_OPTIONS[name](value)

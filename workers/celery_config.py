@@ -6,14 +6,13 @@ with ``create_app(Settings(...))`` and send tasks by name.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery import Celery
 
 from pipeline.settings import POLL_WORK_LIMIT_SECONDS, Settings
+from workers.broker_connection import broker_connection
 from workers.runtime import Runtime
 
 
@@ -69,20 +68,9 @@ class FeedpipeCelery(Celery):
         self.runtime = Runtime(settings)
 
 
-def broker_tls(url: str) -> dict[str, Any] | bool:
-    """The broker connection's TLS options: on a rediss:// URL, the server's certificate is
-    verified, as redis-py (the rest of feedpipe) does by default. kombu does not: given a
-    rediss:// URL without ssl_* options, it logs a warning and connects with CERT_NONE, so a
-    man in the middle would get the Redis password. ``ssl_*`` options in the URL (checked by
-    Settings) still replace these, as kombu reads them; ``ssl_cert_reqs=none`` is the way to
-    turn verification off, written where everyone reading the URL sees it."""
-    if urlsplit(url).scheme != "rediss":
-        return False
-    return {"ssl_cert_reqs": ssl.CERT_REQUIRED}
-
-
 def celery_config(settings: Settings) -> dict[str, Any]:
     visibility = settings.visibility_timeout_seconds
+    broker = broker_connection(settings.celery_broker_url)
     transport = {
         "visibility_timeout": visibility,
         "socket_keepalive": True,
@@ -92,9 +80,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "unacked_restore_throttle": max(1, min(10, visibility // 180)),
     }
     return {
-        "broker_url": settings.celery_broker_url,
-        "broker_use_ssl": broker_tls(settings.celery_broker_url),
-        "broker_transport_options": transport,
+        # The URL as kombu reads it (workers/broker_connection.py): its options, TLS included,
+        # each where kombu takes them.
+        "broker_url": broker.url,
+        "broker_use_ssl": dict(broker.tls) if broker.tls else False,
+        "broker_transport_options": transport | dict(broker.transport_options),
         "result_backend_transport_options": transport,
         "visibility_timeout": visibility,
         "broker_connection_retry_on_startup": True,

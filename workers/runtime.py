@@ -16,6 +16,7 @@ import ipaddress
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -103,7 +104,7 @@ class Runtime:
                 max_connections=REDIS_POOL_SIZE,
                 timeout=REDIS_POOL_WAIT_SECONDS,
                 health_check_interval=30,
-                socket_keepalive=True,
+                **_keepalive(self.settings.require_redis_url()),
             )
             self._redis = Redis.from_pool(pool)
         return self._redis
@@ -145,9 +146,8 @@ class Runtime:
             return self.redis()
         with self._lock:
             if self._broker is None:
-                self._broker = Redis.from_url(
-                    self.settings.celery_broker_url, socket_keepalive=True
-                )
+                url = self.settings.celery_broker_url
+                self._broker = Redis.from_url(url, **_keepalive(url))
             return self._broker
 
     def close(self) -> None:
@@ -316,3 +316,9 @@ def extract_context(settings: Settings, keys: Keys, redis: Redis) -> ExtractCont
         router=Router(),
         language=LanguagePolicy(),
     )
+
+
+def _keepalive(url: str) -> dict[str, bool]:
+    """TCP keepalive (a peer gone without a word is noticed) where there is TCP: redis-py's
+    unix socket connection takes no such option."""
+    return {} if urlsplit(url).scheme == "unix" else {"socket_keepalive": True}

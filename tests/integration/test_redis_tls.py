@@ -2,7 +2,7 @@
 
 A real redis-server with a TLS port and a certificate from a test CA (trustme). redis-py
 verifies by default; kombu (Celery's broker connection) does not, unless told to
-(workers/celery_config.py: broker_tls). The URL's own ``ssl_ca_certs`` names the CA.
+(workers/broker_connection.py). The URL's own ``ssl_ca_certs`` names the CA.
 """
 
 from __future__ import annotations

@@ -16,7 +16,13 @@ from pydantic import ValidationError
 from pipeline.errors import ConfigError
 from pipeline.models import FeedSpec
 from pipeline.registry import load_feeds_file, parse_feeds_yaml, parse_opml
-from pipeline.settings import REDIS_URL_OPTIONS, TLS_ONLY_OPTIONS, Settings, check_redis_url
+from pipeline.settings import (
+    REDIS_URL_OPTIONS,
+    TCP_ONLY_OPTIONS,
+    TLS_ONLY_OPTIONS,
+    Settings,
+    check_redis_url,
+)
 
 
 def test_feeds_yaml() -> None:
@@ -268,6 +274,7 @@ def test_good_redis_urls_pass_and_redis_py_reads_them(url: str) -> None:
         ("redis://h/0?socket_timeout", "'socket_timeout' has no value"),
         ("redis://h/0?socket_timeout=1&socket_timeout=2", "given twice"),
         ("redis://h/0?ssl_cert_reqs=required", "needs a rediss:// URL"),
+        ("unix:///run/redis.sock?socket_keepalive=true", "not a socket"),
         ("rediss://h/0?ssl_cert_reqs=CERT_REQUIRED", "must be one of none, optional, required"),
         ("rediss://h/0?ssl_include_verify_flags=VERIFY_NOTHING", "comma-separated list"),
         ("rediss://h/0?ssl_min_version=1", "must be one of"),
@@ -328,6 +335,11 @@ def test_the_options_are_those_both_redis_py_clients_read() -> None:
     assert passed_through <= _keywords(*sync_classes) & _keywords(*async_classes)
     tls = _keywords(sync_classes[1]) & _keywords(async_classes[1])
     assert tls & accepted == TLS_ONLY_OPTIONS
+    unix = _keywords(redis.connection.UnixDomainSocketConnection, sync_classes[0]) & _keywords(
+        redis.asyncio.connection.UnixDomainSocketConnection, async_classes[0]
+    )
+    pool_options = {"max_connections"}  # read by the connection pool, whatever the socket
+    assert accepted - unix - TLS_ONLY_OPTIONS - pool_options == TCP_ONLY_OPTIONS
 
 
 @given(st.text(max_size=200))
