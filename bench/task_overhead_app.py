@@ -1,18 +1,19 @@
 """The Celery app `bench.task_overhead_bench` runs a worker of: feedpipe's configuration
-(workers/celery_config.py) with one task that burns a fixed amount of CPU, and the way task
-events are sent chosen by BENCH_EVENTS (``batched``: feedpipe's consumer; ``celery``: Celery's
-own consumer, one flush per loop turn; ``off``: no task events)."""
+(workers/celery_config.py) with one task that burns a fixed amount of CPU and logs a line as
+the extract stage does, the way task events are sent chosen by BENCH_EVENTS (``batched``:
+feedpipe's consumer; ``celery``: Celery's own consumer, one flush per loop turn; ``off``: no
+task events), and BENCH_CELERY_LINES=on putting Celery's per-task log lines back."""
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from celery.signals import setup_logging
 
-from pipeline import logs
 from pipeline.settings import Settings
-from workers.celery_config import create_app
+from workers.celery_config import CELERY_PER_TASK_LOGGERS, configure_worker_logging, create_app
 
 NOOP = "bench.spin"
 QUEUE = "bench"
@@ -30,7 +31,13 @@ match os.environ.get("BENCH_EVENTS", "batched"):
 
 @setup_logging.connect
 def _configure_logging(**_: Any) -> None:
-    logs.configure(app.settings.log_level)  # as workers/app.py: feedpipe's log lines and level
+    configure_worker_logging(app.settings.log_level)  # as workers/app.py
+    if os.environ.get("BENCH_CELERY_LINES") == "on":
+        for name in CELERY_PER_TASK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+log = logging.getLogger("pipeline.extract_stage")
 
 
 @app.task(name=NOOP)
@@ -38,4 +45,6 @@ def spin(job: dict[str, str]) -> int:
     total = 0
     for i in range(SPIN):
         total += i
+    extra = {"stage": "extract", "entry_url": job["url"], "reason": "published", "duration_ms": 1}
+    log.info("article", extra=extra)
     return total

@@ -1,6 +1,6 @@
 """What Celery costs per task in feedpipe's configuration, A/B in one run (issue 21, part 1).
 
-    .venv/bin/python -m bench.task_overhead_bench            # ~3 min: 3 rounds x 3 ways x 4,000 tasks
+    .venv/bin/python -m bench.task_overhead_bench    # ~5 min: 3 rounds x (3 + 2) ways x 4,000 tasks
 
 The extract worker's main process (prefork, 2 pool processes, late acks, prefetch 1, recycling
 every 200 tasks, as `feedpipe run` starts it) receives each task, hands it to a pool process,
@@ -12,7 +12,10 @@ that each burn ~1 ms of CPU (``bench/task_overhead_app.py``), three ways in alte
 - ``off``: no task events at all (what Flower could not show).
 
 Per task: the main process's CPU (its own, not its pool's), the pool processes' CPU (live and
-recycled), and the wall time of the backlog. Then the producer's side (the fetch worker sending
+recycled), and the wall time of the backlog. These run at log level WARNING, as the other
+benchmarks do; then the batched worker at INFO (feedpipe's default; the task logs a line as the
+extract stage does), with Celery's per-task lines ("Task ... received", "... succeeded in") as
+before and without them, as workers/celery_config.py now sets its loggers. Then the producer's side (the fetch worker sending
 an extract task), ``apply_async`` CPU per send with and without the ``task-sent`` event.
 Everything against a private redis-server.
 
@@ -35,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,9 @@ from workers.embedded_redis import EmbeddedRedis
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "reports" / "task_overhead.json"
 WAYS = ("celery", "batched", "off")
+# At INFO (feedpipe's default), the batched worker with Celery's per-task log lines ("Task ...
+# received", "... succeeded in"), as before, and without them (workers/celery_config.py).
+LOG_WAYS = {"info_with_celery_lines": True, "info_feedpipe_lines_only": False}
 WARMUP = 200  # tasks done before the measurement starts
 JOB = {"item_id": "0" * 16, "url": "https://news.example/2026/12/03/" + "a" * 60}
 
@@ -67,7 +75,9 @@ def pool_cpu(main: int) -> float:
     return total
 
 
-def worker_round(url: str, way: str, tasks: int) -> dict[str, float]:
+def worker_round(
+    url: str, way: str, tasks: int, level: str = "", celery_lines: bool = False
+) -> dict[str, float]:
     os.environ["FEEDPIPE_REDIS_URL"] = url
     from bench.task_overhead_app import QUEUE, spin  # noqa: PLC0415 (the URL is read at import)
 
@@ -75,9 +85,14 @@ def worker_round(url: str, way: str, tasks: int) -> dict[str, float]:
     client.flushall()
     for n in range(tasks):
         spin.apply_async((JOB,), task_id=f"{way}-{n}")
-    # As the other benchmarks run workers: WARNING, a log line per task would be part of the cost.
-    level = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
-    env = os.environ | {"BENCH_EVENTS": way, "FEEDPIPE_LOG_LEVEL": level}
+    # As the other benchmarks run workers: WARNING, a log line per task would be part of the
+    # cost (measured apart: LOG_WAYS).
+    level = level or os.environ.get("BENCH_LOG_LEVEL", "WARNING")
+    env = os.environ | {
+        "BENCH_EVENTS": way,
+        "FEEDPIPE_LOG_LEVEL": level,
+        "BENCH_CELERY_LINES": "on" if celery_lines else "off",
+    }
     command = [
         sys.executable,
         "-m",
@@ -190,6 +205,37 @@ def probe(page_file: Path, warm: bool, children: int) -> None:
     print(json.dumps(results))
 
 
+def worker_ways(ways: dict[str, Callable[[], dict[str, float]]], rounds: int) -> dict[str, Any]:
+    """Each way's worker round, ``rounds`` times in alternation; medians per task, and rounds."""
+    runs: dict[str, list[dict[str, float]]] = {way: [] for way in ways}
+    for k in range(rounds):
+        for way, run in ways.items():
+            runs[way].append(run())
+            print(f"round {k + 1} {way:8} {runs[way][-1]}", flush=True)
+    return {
+        way: {key: median_of(runs[way], key) for key in ("main_ms", "pool_ms", "wall_ms")}
+        | {"rounds": runs[way]}
+        for way in ways
+    }
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    for ways in (report["worker_per_task"], report["worker_per_task_at_info"]):
+        for way, figures in ways.items():
+            print(
+                f"{way:8} main {figures['main_ms']} ms/task, pool {figures['pool_ms']}, "
+                f"wall {figures['wall_ms']}"
+            )
+    sends = report["send_cpu_ms"]
+    print(
+        f"send: {sends['with_task_sent']} ms with task-sent, {sends['without_task_sent']} without"
+    )
+    for way, first in report["pool_process_first_article_cpu_ms"].items():
+        print(
+            f"pool process forked {way}: first article {first['first']} ms, second {first['second']}"
+        )
+
+
 def median_of(rounds: list[dict[str, float]], key: str) -> float:
     return round(statistics.median(r[key] for r in rounds), 3)
 
@@ -209,11 +255,17 @@ def main() -> None:
         server = EmbeddedRedis(Path(tmp) / "redis", persistent=False)
         server.start()
         try:
-            rounds: dict[str, list[dict[str, float]]] = {way: [] for way in WAYS}
-            for k in range(args.rounds):
-                for way in WAYS:
-                    rounds[way].append(worker_round(server.url, way, args.tasks))
-                    print(f"round {k + 1} {way:8} {rounds[way][-1]}", flush=True)
+            worker = worker_ways(
+                {way: partial(worker_round, server.url, way, args.tasks) for way in WAYS},
+                args.rounds,
+            )
+            at_info = worker_ways(
+                {
+                    way: partial(worker_round, server.url, "batched", args.tasks, "INFO", lines)
+                    for way, lines in LOG_WAYS.items()
+                },
+                args.rounds,
+            )
             sends: dict[bool, list[float]] = {True: [], False: []}
             for _ in range(args.rounds):
                 for sent_event in (True, False):
@@ -227,11 +279,6 @@ def main() -> None:
         for _ in range(args.rounds):
             for way in starts:
                 starts[way] += first_articles(page, way == "warm", args.children)
-    worker: dict[str, Any] = {
-        way: {key: median_of(rounds[way], key) for key in ("main_ms", "pool_ms", "wall_ms")}
-        | {"rounds": rounds[way]}
-        for way in WAYS
-    }
     base = worker["celery"]["main_ms"]
     report = {
         "tasks_per_round": args.tasks,
@@ -240,6 +287,13 @@ def main() -> None:
         "events_cost_ms": {
             w: round(worker[w]["main_ms"] - worker["off"]["main_ms"], 3)
             for w in ("celery", "batched")
+        },
+        "worker_per_task_at_info": at_info,
+        "celery_lines_cost_ms": {
+            key: round(
+                at_info["info_with_celery_lines"][key] - at_info["info_feedpipe_lines_only"][key], 3
+            )
+            for key in ("main_ms", "pool_ms")
         },
         "send_cpu_ms": {
             "with_task_sent": round(statistics.median(sends[True]), 3),
@@ -255,19 +309,7 @@ def main() -> None:
             for way in starts
         },
     }
-    for way in WAYS:
-        print(
-            f"{way:8} main {worker[way]['main_ms']} ms/task, pool {worker[way]['pool_ms']}, "
-            f"wall {worker[way]['wall_ms']}"
-        )
-    print(
-        f"send: {report['send_cpu_ms']['with_task_sent']} ms with task-sent, "
-        f"{report['send_cpu_ms']['without_task_sent']} without"
-    )
-    for way, first in report["pool_process_first_article_cpu_ms"].items():
-        print(
-            f"pool process forked {way}: first article {first['first']} ms, second {first['second']}"
-        )
+    print_summary(report)
     write_report(OUT, report)
 
 

@@ -22,7 +22,7 @@ from pipeline import extract_stage, logs
 from pipeline.errors import ConfigError
 from pipeline.language import LanguagePolicy
 from pipeline.settings import Settings
-from workers.celery_config import QUEUE_EXTRACT, create_app
+from workers.celery_config import QUEUE_EXTRACT, configure_worker_logging, create_app
 from workers.runtime import Runtime, extraction_policy
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ except (ConfigError, ValidationError) as exc:
 @setup_logging.connect
 def _configure_logging(**_: Any) -> None:
     # Connecting this signal stops Celery from installing its own handlers over ours.
-    logs.configure(app.settings.log_level)
+    configure_worker_logging(app.settings.log_level)
 
 
 @worker_init.connect
@@ -45,7 +45,7 @@ def _warm_up_extraction(sender: Any, **_: Any) -> None:
     # Once, in the extract worker's main process, before it forks its pool processes: they, and
     # those that replace recycled ones, inherit the loaded model instead of each loading it.
     if QUEUE_EXTRACT in sender.app.amqp.queues.consume_from:
-        logs.configure(app.settings.log_level)  # Celery sets logging up after this signal
+        configure_worker_logging(app.settings.log_level)  # Celery's own setup comes later
         start = time.monotonic()
         extract_stage.warm_up(extraction_policy(app.settings), LanguagePolicy())
         log.info(

@@ -6,11 +6,13 @@ with ``create_app(Settings(...))`` and send tasks by name.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
 
+from pipeline import logs
 from pipeline.settings import POLL_WORK_LIMIT_SECONDS, Settings
 from workers.broker_connection import broker_connection
 from workers.runtime import Runtime
@@ -66,6 +68,21 @@ class FeedpipeCelery(Celery):
         super().__init__("feedpipe", **kwargs)
         self.settings = settings
         self.runtime = Runtime(settings)
+
+
+# Celery's line for every task ("Task ... received", "Task ... succeeded in 0.01s: ..."), without
+# the fixed keys, says what feedpipe's own "article" and "polled" lines say with them, and costs
+# the extract worker CPU per article (docs/performance.md). Failures (ERROR) still show; retries
+# are logged by feedpipe (workers/tasks.py). At DEBUG Celery's lines are back.
+CELERY_PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
+
+
+def configure_worker_logging(level: str) -> None:
+    """feedpipe's log lines (pipeline/logs.py) in a Celery worker, at ``level``."""
+    logs.configure(level)
+    per_task_level = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    for name in CELERY_PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(per_task_level)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -163,7 +163,17 @@ def extract_article(self: Task, payload: dict[str, Any]) -> str:
         outcome = rt.run(extract_stage.ingest_article(ctx, job, attempt))
     except REDIS_TRANSIENT as exc:
         # Redis away is not the article's fault: retried until it is back (capped backoff).
-        raise _retry_later(self, exc, _backoff(self.request.retries)) from exc
+        countdown = _backoff(self.request.retries)
+        log.warning(
+            "extract attempt retried: Redis unreachable",
+            extra={
+                "stage": "extract",
+                "feed_url": job.feed.url,
+                "entry_url": job.entry.url,
+                "reason": f"{type(exc).__name__}: {exc} (again in {countdown} s)",
+            },
+        )
+        raise _retry_later(self, exc, countdown) from exc
     # Anything else is this article's problem (or a bug): recorded as its reason, retried,
     # and dead-lettered once the attempts are spent; the worker log has the traceback.
     except Exception as exc:

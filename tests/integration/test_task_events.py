@@ -94,6 +94,11 @@ def test_flower_sees_every_task_of_a_run_through_batched_events(tmp_path: Path) 
         assert all(events.by_task[t][:3] == lifecycle for t in polls)
         assert "worker-heartbeat" in events.types or "worker-online" in events.types
         assert "task-sent" not in events.types
+        # The log says each article once, in feedpipe's line (Celery's per-task lines are off).
+        extract_log = workers.log("extract")
+        assert " article stage=extract " in extract_log
+        assert "succeeded in" not in extract_log and "] received" not in extract_log
+        assert "] received" not in workers.log("fetch")
     finally:
         events.stop()  # first: the workers' heartbeats wake its loop to see it should stop
         workers.stop()

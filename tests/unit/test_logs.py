@@ -32,3 +32,22 @@ def test_a_value_with_a_newline_stays_on_its_line() -> None:
     record.reason = "denied\nFAKE 2026 ERROR forged line"
     line = KeyValueFormatter().format(record)
     assert "\n" not in line and 'reason="denied\\nFAKE 2026 ERROR forged line"' in line
+
+
+def test_celerys_per_task_lines_are_off_but_at_debug() -> None:
+    from workers.celery_config import CELERY_PER_TASK_LOGGERS, configure_worker_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_worker_logging("INFO")
+        for name in CELERY_PER_TASK_LOGGERS:
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+            assert logging.getLogger(name).isEnabledFor(logging.ERROR)  # failures still show
+        assert logging.getLogger("pipeline.extract_stage").isEnabledFor(logging.INFO)
+        configure_worker_logging("DEBUG")
+        assert all(logging.getLogger(n).isEnabledFor(logging.INFO) for n in CELERY_PER_TASK_LOGGERS)
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        for name in CELERY_PER_TASK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
