@@ -69,15 +69,21 @@ def test_a_run_on_a_unix_socket_with_options_publishes_every_story(
     socket_redis: Path, tmp_path: Path
 ) -> None:
     url = f"unix://{socket_redis}?db=3&{OPTIONS}"
+    publish_one_feed(url, tmp_path, node="socket")
+    with sync_redis.Redis(unix_socket_path=str(socket_redis), db=0) as db0:
+        assert db0.dbsize() == 0  # the broker's queues are in db 3 too
+
+
+def publish_one_feed(redis_url: str, data_dir: Path, node: str) -> None:
+    """A loopback feed of ENTRIES articles through real fetch, extract and beat workers on
+    ``redis_url``: every story is published, once."""
     farm = ServerThread(farm_app(ENTRIES))
-    asyncio.run(_register(url, farm.url("/feed/0")))
-    workers = Workers(url, tmp_path, node="socket")
+    asyncio.run(_register(redis_url, farm.url("/feed/0")))
+    workers = Workers(redis_url, data_dir, node=node)
     try:
-        with sync_redis.Redis.from_url(url) as client:
+        with sync_redis.Redis.from_url(redis_url) as client:
             wait(lambda: client.xlen(KEYS.output_stream) >= ENTRIES, 60, "every story published")
             assert client.xlen(KEYS.output_stream) == ENTRIES
-        with sync_redis.Redis(unix_socket_path=str(socket_redis), db=0) as db0:
-            assert db0.dbsize() == 0  # the broker's queues are in db 3 too
     finally:
         workers.stop()
         farm.stop()

@@ -7,7 +7,6 @@ verifies by default; kombu (Celery's broker connection) does not, unless told to
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,17 +16,11 @@ from pathlib import Path
 import pytest
 import redis as sync_redis
 import trustme
-from redis.asyncio import Redis
 
 from pipeline.settings import Settings
-from tests.integration.conftest import KEYS, Workers, add_feeds
-from tests.integration.servers import ServerThread
-from tests.integration.test_crash_safety import farm_app
-from tests.integration.test_redeliver import wait
+from tests.integration.test_broker_urls import publish_one_feed
 from workers.celery_config import create_app
 from workers.embedded_redis import find_redis_server, free_port
-
-ENTRIES = 4
 
 
 @dataclass(frozen=True)
@@ -115,18 +108,4 @@ def test_the_broker_connection_takes_the_urls_tls_options(tls_redis: TlsRedis) -
 
 @pytest.mark.slow
 def test_a_run_over_tls_publishes_every_story(tls_redis: TlsRedis, tmp_path: Path) -> None:
-    farm = ServerThread(farm_app(ENTRIES))
-    asyncio.run(_register(tls_redis.trusted_url, farm.url("/feed/0")))
-    workers = Workers(tls_redis.trusted_url, tmp_path, node="tls")
-    try:
-        with sync_redis.Redis.from_url(tls_redis.trusted_url) as client:
-            wait(lambda: client.xlen(KEYS.output_stream) >= ENTRIES, 60, "every story published")
-            assert client.xlen(KEYS.output_stream) == ENTRIES
-    finally:
-        workers.stop()
-        farm.stop()
-
-
-async def _register(redis_url: str, feed_url: str) -> None:
-    async with Redis.from_url(redis_url) as client:
-        await add_feeds(client, feed_url)
+    publish_one_feed(tls_redis.trusted_url, tmp_path, node="tls")
