@@ -10,7 +10,7 @@ import logging
 import os
 from typing import Any
 
-from celery.signals import setup_logging
+from celery.signals import celeryd_after_setup, setup_logging
 
 from pipeline.settings import Settings
 from workers.celery_config import CELERY_PER_TASK_LOGGERS, configure_worker_logging, create_app
@@ -32,6 +32,12 @@ match os.environ.get("BENCH_EVENTS", "batched"):
 @setup_logging.connect
 def _configure_logging(**_: Any) -> None:
     configure_worker_logging(app.settings.log_level)  # as workers/app.py
+
+
+@celeryd_after_setup.connect
+def _celery_lines_back(**_: Any) -> None:
+    # After every setup_logging receiver (workers/app.py has one too, imported with the
+    # consumer), before the consumer and the pool processes read the loggers' levels.
     if os.environ.get("BENCH_CELERY_LINES") == "on":
         for name in CELERY_PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
