@@ -72,8 +72,9 @@ class FeedpipeCelery(Celery):
 
 # Celery's line for every task ("Task ... received", "Task ... succeeded in 0.01s: ..."), without
 # the fixed keys, says what feedpipe's own "article" and "polled" lines say with them: two more
-# lines per article in the logs. Failures (ERROR) still show; retries are logged by feedpipe
-# (workers/tasks.py). At DEBUG Celery's lines are back.
+# lines per article, and CPU in both of the extract worker's processes (docs/performance.md).
+# Failures (ERROR) still show; retries are logged by feedpipe (workers/tasks.py). At DEBUG
+# Celery's lines are back.
 CELERY_PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 
