@@ -48,6 +48,7 @@ def test_celerys_per_task_lines_are_off_but_at_debug() -> None:
         configure_worker_logging("DEBUG")
         assert all(logging.getLogger(n).isEnabledFor(logging.INFO) for n in CELERY_PER_TASK_LOGGERS)
     finally:
-        root.handlers[:], root.level = saved[0], saved[1]
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])  # through setLevel: it clears the loggers' cached levels
         for name in CELERY_PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
