@@ -4,6 +4,7 @@
     ├── ConfigError                 bad settings or feeds file; fix and restart
     ├── PublishContention           the publish script kept meeting new candidates; retried
     ├── QueueUnavailable            the task broker refused a job (its Redis is down)
+    ├── MalformedJob                an extract message that is no job of this version; set aside
     └── FeedError (feed_url)        something went wrong with one feed or one of its pages
         ├── TransientError          worth retrying later: timeouts, 5xx, 429, connection resets
         │   ├── FetchTimeout
@@ -51,6 +52,12 @@ class QueueUnavailable(FeedpipeError):
     """The task broker could not take an extract job (its Redis is down). Like Redis itself
     being gone, it ends the whole poll task, to be retried: the job waits in the ledger
     (pipeline/redeliver.py), whose sweep sends it again; it is not the feed's failure."""
+
+
+class MalformedJob(FeedpipeError):
+    """An extract task's message that is not an ExtractJob this version can run (another
+    version's layout, a damaged or forged message). It goes to the dead-letter stream as it
+    came and is not retried: no later attempt could read it either."""
 
 
 class FeedError(FeedpipeError):

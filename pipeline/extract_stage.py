@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from pipeline import page_store, redeliver
 from pipeline.article_text import ExtractionPolicy, extract_article
-from pipeline.errors import FeedError
+from pipeline.errors import FeedError, MalformedJob
 from pipeline.fulltext import FulltextPolicy, feed_text_is_article, should_compare
 from pipeline.keys import (
     RECORD_FAILURE,
@@ -59,6 +62,54 @@ WARM_UP_PAGE = (
     )
     + b"</article></body></html>"
 )
+
+
+# pipeline.normalize.item_id: 24 hex digits of a SHA-256. Keys are built from it, so nothing
+# else may pass for one.
+ITEM_ID = re.compile(r"[0-9a-f]{24}")
+MESSAGE_ID_CHARS = 64  # of an unreadable message's item_id, kept in its dead letter
+
+
+def read_job(payload: Any, keys: Keys) -> ExtractJob:
+    """An extract task's message, validated where it enters the worker. The page key must be
+    the one this item's page is stored under: a message naming any other key would have the
+    worker read it as a page and delete it with the dead letter."""
+    try:
+        job = msgspec.convert(payload, ExtractJob)
+    except msgspec.ValidationError as exc:
+        raise MalformedJob(f"not an extract job of this version: {exc}") from exc
+    if not ITEM_ID.fullmatch(job.item_id):
+        raise MalformedJob("item_id is not 24 lowercase hex digits")
+    if job.html_key is not None and job.html_key != keys.html(job.item_id):
+        raise MalformedJob("html_key is not the key of the item's stored page")
+    return job
+
+
+async def set_aside(ctx: ExtractContext, payload: Any, error: MalformedJob) -> Discarded:
+    """A message ``read_job`` refused goes to the dead-letter stream whole, to be read and
+    re-sent by hand. Nothing keyed by its item is touched: the ledger may hold a readable copy
+    of the job, which the redelivery sweep sends again (pipeline/redeliver.py)."""
+    item_id = payload.get("item_id") if isinstance(payload, dict) else None
+    record = {
+        "item_id": item_id[:MESSAGE_ID_CHARS] if isinstance(item_id, str) else None,
+        "attempts": 0,
+        "reason": f"malformed extract message: {error}",
+        "message": payload,
+    }
+    async with ctx.redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(
+            ctx.keys.dead_letter_stream,
+            {"dead": json.dumps(record, ensure_ascii=False, default=repr)},
+            maxlen=ctx.publish.maxlen,
+            approximate=True,
+        )
+        pipe.hincrby(ctx.keys.stats, STAT_DEAD_LETTERED, 1)
+        await pipe.execute()
+    log.error(
+        "extract message set aside on the dead-letter stream",
+        extra={"stage": "extract", "reason": record["reason"]},
+    )
+    return Discarded(item_id=record["item_id"] or "", reason="dead_letter")
 
 
 def warm_up(extraction: ExtractionPolicy, language: LanguagePolicy) -> None:

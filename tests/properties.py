@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from hypothesis import strategies as st
 
 from pipeline.decode import decode_xml_body
 from pipeline.errors import FeedpipeError
+from pipeline.extract_stage import read_job
 from pipeline.jsonfeed import parse_json_feed
-from pipeline.models import FetchResult, ParsedFeed
+from pipeline.keys import Keys
+from pipeline.models import Entry, ExtractJob, FeedRef, FetchResult, ParsedFeed
 from pipeline.normalize import (
     absolute_url,
     canonical_url,
@@ -33,6 +36,7 @@ from pipeline.registry import parse_feeds_yaml, parse_opml
 
 FEED_URL = "https://agency.example/fa/rss"
 MAX_ENTRIES = 50
+KEYS = Keys()
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,25 @@ opml_files = st.one_of(
     ),
 )  # fmt: skip
 
+_GOOD_JOB = msgspec.to_builtins(
+    ExtractJob(
+        item_id="a" * 24,
+        feed=FeedRef(id="f" * 16, url=FEED_URL, title=None),
+        entry=Entry(identity="guid:1", title="t"),
+        fetched_at="-",
+        html_key=KEYS.html("a" * 24),
+    )
+)
+# Extract messages: anything at all, and a good job with one field replaced by anything.
+extract_messages = st.one_of(
+    json_values,
+    st.builds(
+        lambda field, value: _GOOD_JOB | {field: value},
+        st.sampled_from([*_GOOD_JOB, "unknown"]),
+        json_values,
+    ),
+)
+
 # -------------------------------------------------------------------------------------- checks
 
 
@@ -182,6 +205,10 @@ def check_opml(raw: bytes) -> None:
     _typed_or_feedpipe_error(lambda: parse_opml(raw, "fuzz.opml"), list)
 
 
+def check_read_job(payload: Any) -> None:
+    _typed_or_feedpipe_error(lambda: read_job(payload, KEYS), ExtractJob)
+
+
 TARGETS = (
     Target("parse_feed", fetch_results(st.one_of(st.binary(), rss_documents())), check_parse_feed),
     Target("parse_json_feed", fetch_results(json_feed_bodies), check_parse_json_feed),
@@ -190,4 +217,5 @@ TARGETS = (
     Target("decode_xml_body", st.one_of(st.binary(), rss_documents()), check_decode),
     Target("parse_feeds_yaml", feeds_files, check_feeds_yaml),
     Target("parse_opml", opml_files, check_opml),
+    Target("read_job", extract_messages, check_read_job),
 )

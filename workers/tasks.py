@@ -15,7 +15,7 @@ from celery import Task
 from celery.exceptions import Reject, TimeLimitExceeded
 
 from pipeline import extract_stage, poll, redeliver, registry
-from pipeline.errors import QueueUnavailable
+from pipeline.errors import MalformedJob, QueueUnavailable
 from pipeline.models import ExtractJob, Published
 from pipeline.schedule import dispatch_batches
 from pipeline.websub import maintain_subscriptions
@@ -151,9 +151,15 @@ class ExtractTask(Task):
 def extract_article(self: Task, payload: dict[str, Any]) -> str:
     """Extract and publish one article. Every delivery counts as an attempt (in Redis, so a
     killed process counts too); past FEEDPIPE_EXTRACT_MAX_ATTEMPTS it is dead-lettered."""
-    job = msgspec.convert(payload, ExtractJob)
     rt = app.runtime
     ctx = rt.extract_context()
+    try:
+        job = extract_stage.read_job(payload, ctx.keys)
+    except MalformedJob as malformed:
+        try:
+            return rt.run(extract_stage.set_aside(ctx, payload, malformed)).reason
+        except REDIS_TRANSIENT as exc:
+            raise _retry_later(self, exc, _backoff(self.request.retries)) from exc
     attempt_number = 1
     try:
         attempt = rt.run(extract_stage.begin_attempt(ctx, job))

@@ -3,11 +3,12 @@ Redis stream, with a private redis-server and Celery worker subprocesses."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from aiohttp.test_utils import TestServer
@@ -346,6 +347,55 @@ async def test_same_extract_task_twice_publishes_once(
     items = [i for i in await stream_items(redis) if i["id"] == "b" * 24]
     assert len(items) == 1 and items[0]["extraction"] == "feed"
     validate(items[0], item_schema)
+
+
+async def test_malformed_extract_messages_are_set_aside_and_block_nothing(
+    redis_server: Any, redis: Redis, workers: Any
+) -> None:
+    """Messages no extract job of this version reads (another layout, an id keys cannot be
+    built from, a page key that is not the item's) go to the dead-letter stream as they came,
+    once each, with one log line naming what is wrong; the key a forged message names is left
+    alone, and the good job sent after them is published."""
+    producer = create_app(Settings(redis_url=redis_server.url))
+    feed = FeedRef(id="f" * 16, url="http://127.0.0.1:1/feed", title="Malformed")
+
+    def job(item_id: str, **fields: Any) -> dict[str, Any]:
+        entry = Entry(identity=f"guid:{item_id}", title=f"Story {item_id}", summary=TEXT)
+        made = ExtractJob(item_id=item_id, feed=feed, entry=entry, fetched_at="-", **fields)
+        return cast(dict[str, Any], msgspec.to_builtins(made))
+
+    await redis.set("victim", b"kept")
+    log = workers.logs["extract"]
+    logged_before = log.read_text(errors="replace").count("extract message set aside")
+    bad = [
+        {"item_id": 3, "feed": "?"},
+        job("../" + "c" * 21),
+        job("d" * 24, html_key="victim"),
+    ]
+    for payload in [*bad, job("e" * 24)]:
+        producer.send_task(TASK_EXTRACT, args=[payload])
+    await wait_for(lambda: _stat(redis, "published", 1), what="the good job published")
+    await wait_for(lambda: _stat(redis, "dead_lettered", 3), what="three set aside")
+    letters = [json.loads(f[b"dead"]) for _id, f in await redis.xrange(KEYS.dead_letter_stream)]
+    # Two pool processes: the letters come in either order.
+    reasons = {str(letter["message"]["item_id"]): letter["reason"] for letter in letters}
+    as_sent = sorted(json.dumps(letter["message"], sort_keys=True) for letter in letters)
+    assert as_sent == sorted(json.dumps(message, sort_keys=True) for message in bad)
+    assert "$.item_id" in reasons["3"] and "item_id is not 24" in reasons["../" + "c" * 21]
+    assert "html_key is not the key of the item's stored page" in reasons["d" * 24]
+    assert await redis.get("victim") == b"kept"
+    assert [i["id"] for i in await stream_items(redis)] == ["e" * 24]
+
+    async def logged() -> list[str]:  # a line follows its letter; repeats are held back
+        lines = log.read_text(errors="replace").splitlines()
+        return [line for line in lines if "extract message set aside" in line][logged_before:]
+
+    # One line per message and process every 30 s (pipeline.logs.RepeatedErrorFilter).
+    lines = await wait_for(logged, what="the set-aside logged")
+    assert all('reason="malformed extract message: ' in line for line in lines)
+
+
+TEXT = "A story told at length enough to be published from the feed's own text. " * 6
 
 
 async def _stat(redis: Redis, name: str, value: int) -> bool:
