@@ -3,7 +3,6 @@ dead letter: load the page, extract, build, fingerprint, publish; attempts per d
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -28,7 +27,14 @@ from pipeline.keys import (
 )
 from pipeline.language import LanguagePolicy, detect_language
 from pipeline.logs import elapsed_ms
-from pipeline.models import Article, Discarded, Entry, ExtractJob, PublishOutcome
+from pipeline.models import (
+    Article,
+    DeadLetter,
+    Discarded,
+    Entry,
+    ExtractJob,
+    PublishOutcome,
+)
 from pipeline.publish import PublishPolicy, build_item, publish_item
 from pipeline.routes import Router
 
@@ -90,26 +96,31 @@ async def set_aside(ctx: ExtractContext, payload: Any, error: MalformedJob) -> D
     re-sent by hand. Nothing keyed by its item is touched: the ledger may hold a readable copy
     of the job, which the redelivery sweep sends again (pipeline/redeliver.py)."""
     item_id = payload.get("item_id") if isinstance(payload, dict) else None
-    record = {
-        "item_id": item_id[:MESSAGE_ID_CHARS] if isinstance(item_id, str) else None,
-        "attempts": 0,
-        "reason": f"malformed extract message: {error}",
-        "message": payload,
-    }
+    letter = DeadLetter(
+        item_id=item_id[:MESSAGE_ID_CHARS] if isinstance(item_id, str) else None,
+        attempts=0,
+        reason=f"malformed extract message: {error}",
+        message=payload,
+    )
     async with ctx.redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(
-            ctx.keys.dead_letter_stream,
-            {"dead": json.dumps(record, ensure_ascii=False, default=repr)},
-            maxlen=ctx.publish.maxlen,
-            approximate=True,
-        )
-        pipe.hincrby(ctx.keys.stats, STAT_DEAD_LETTERED, 1)
+        _add_dead_letter(ctx, pipe, letter)
         await pipe.execute()
     log.error(
         "extract message set aside on the dead-letter stream",
-        extra={"stage": "extract", "reason": record["reason"]},
+        extra={"stage": "extract", "reason": letter.reason},
     )
-    return Discarded(item_id=record["item_id"] or "", reason="dead_letter")
+    return Discarded(item_id=letter.item_id or "", reason="dead_letter")
+
+
+def _add_dead_letter(ctx: ExtractContext, pipe: Pipeline, letter: DeadLetter) -> None:
+    pipe.xadd(
+        ctx.keys.dead_letter_stream,
+        # repr: a type a message can carry that JSON has no form for is kept as its text.
+        {"dead": msgspec.json.encode(letter, enc_hook=repr)},
+        maxlen=ctx.publish.maxlen,
+        approximate=True,
+    )
+    pipe.hincrby(ctx.keys.stats, STAT_DEAD_LETTERED, 1)
 
 
 def warm_up(extraction: ExtractionPolicy, language: LanguagePolicy) -> None:
@@ -200,24 +211,17 @@ async def record_failure(ctx: ExtractContext, job: ExtractJob, reason: str) -> N
 
 async def dead_letter(ctx: ExtractContext, job: ExtractJob, attempts: int) -> Discarded:
     """Give the article up: a record on the dead-letter stream, its claim check freed."""
-    reason = await _last_reason(ctx, job, attempts)
-    record = {
-        "item_id": job.item_id,
-        "feed_url": job.feed.url,
-        "entry_url": job.entry.url,
-        "title": job.entry.title,
-        "attempts": attempts,
-        "reason": reason,
-        "fetched_at": job.fetched_at,
-    }
+    letter = DeadLetter(
+        item_id=job.item_id,
+        attempts=attempts,
+        reason=await _last_reason(ctx, job, attempts),
+        feed_url=job.feed.url,
+        entry_url=job.entry.url,
+        title=job.entry.title,
+        fetched_at=job.fetched_at,
+    )
     async with ctx.redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(
-            ctx.keys.dead_letter_stream,
-            {"dead": json.dumps(record, ensure_ascii=False)},
-            maxlen=ctx.publish.maxlen,
-            approximate=True,
-        )
-        pipe.hincrby(ctx.keys.stats, STAT_DEAD_LETTERED, 1)
+        _add_dead_letter(ctx, pipe, letter)
         pipe.delete(ctx.keys.attempts(job.item_id))
         redeliver.forget(pipe, ctx.keys, job.item_id)
         if job.html_key:
@@ -229,7 +233,7 @@ async def dead_letter(ctx: ExtractContext, job: ExtractJob, attempts: int) -> Di
             "stage": "extract",
             "feed_url": job.feed.url,
             "entry_url": job.entry.url,
-            "reason": f"{record['reason']} ({attempts} attempts)",
+            "reason": f"{letter.reason} ({attempts} attempts)",
         },
     )
     return Discarded(item_id=job.item_id, reason="dead_letter")

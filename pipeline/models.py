@@ -6,7 +6,7 @@ the model in one call, which is all the Celery glue needs to do.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -255,6 +255,21 @@ class Discarded(msgspec.Struct, frozen=True):
 
 
 PublishOutcome = Published | Discarded
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """A record of ``feedpipe:dead-letter`` (field ``dead``, JSON): an article given up after
+    its attempts (the job's fields, ``message`` null), or an extract message no job of this
+    version reads (``message`` as it came, ``attempts`` 0, the job's fields null)."""
+
+    item_id: str | None
+    attempts: int
+    reason: str
+    feed_url: str | None = None
+    entry_url: str | None = None
+    title: str | None = None
+    fetched_at: str | None = None
+    message: Any = None
 
 
 class PollOutcome(msgspec.Struct, frozen=True):
