@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.task_overhead_bench    # ~5 min: 3 rounds x (3 + 2) ways x 4,000 tasks
 
-The extract worker's main process (prefork, 2 pool processes, late acks, prefetch 1, recycling
-every 200 tasks, as `feedpipe run` starts it) receives each task, hands it to a pool process,
-acks it and sends its task events for Flower. This runs that worker over a backlog of tasks
+The extract worker's main process (prefork, 2 pool processes, late acks, prefetch 1, a pool
+process replaced every ``EXTRACT_TASKS_PER_CHILD`` tasks, as `feedpipe run` starts it: 200
+before 2026-12-04, 1,000 since) receives each task, hands it to a pool process, acks it and
+sends its task events for Flower. This runs that worker over a backlog of tasks
 that each burn ~1 ms of CPU (``bench/task_overhead_app.py``), three ways in alternating rounds:
 
 - ``celery``: Celery's own consumer, which flushes buffered task events on every loop turn;
@@ -15,13 +16,14 @@ Per task: the main process's CPU (its own, not its pool's), the pool processes' 
 recycled), and the wall time of the backlog. These run at log level WARNING, as the other
 benchmarks do; then the batched worker at INFO (feedpipe's default; the task logs a line as the
 extract stage does), with Celery's per-task lines ("Task ... received", "... succeeded in") as
-before and without them, as workers/celery_config.py now sets its loggers. Then the producer's side (the fetch worker sending
-an extract task), ``apply_async`` CPU per send with and without the ``task-sent`` event.
+before and without them, as workers/celery_config.py now sets its loggers. Then the producer's
+side (the fetch worker sending an extract task), ``apply_async`` CPU per send with and without
+the ``task-sent`` event.
 Everything against a private redis-server.
 
 Last, what a pool process pays for its first article (once per process: the extract worker
-recycles them every 200 tasks): a parent process that has imported the extract stage as the
-worker's main process does forks pool processes, each of which times the CPU of extracting one
+replaces them every ``EXTRACT_TASKS_PER_CHILD`` tasks): a parent process that has imported the
+extract stage as the worker's main process does forks pool processes, each of which times the CPU of extracting one
 page and detecting its language, twice; ``cold``: the parent did nothing more; ``warm``: it
 called ``extract_stage.warm_up`` first, as the extract worker now does (workers/app.py).
 Writes ``bench/reports/task_overhead.json``.
@@ -47,6 +49,7 @@ import redis
 
 from bench.harness import CLOCK_TICKS, process_tree, ratio, write_report
 from workers.embedded_redis import EmbeddedRedis
+from workers.supervisor import EXTRACT_TASKS_PER_CHILD
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "reports" / "task_overhead.json"
@@ -105,7 +108,7 @@ def worker_round(
         "-c",
         "2",
         "--prefetch-multiplier=1",
-        "--max-tasks-per-child=200",
+        f"--max-tasks-per-child={EXTRACT_TASKS_PER_CHILD}",
         "-l",
         level,
         "--without-gossip",

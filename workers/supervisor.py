@@ -34,6 +34,10 @@ from workers.parent_death import launcher
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
 STOP_TIMEOUT = 75.0  # above the extract hard time limit (60 s): warm shutdown may finish a task
+# An extract pool process is replaced after this many articles (or 400 MB): memory stays flat,
+# and a replacement costs a fork, caches started cold, and at times seconds with one pool
+# process missing (docs/performance.md, "Pool processes recycled less often").
+EXTRACT_TASKS_PER_CHILD = 1000
 
 
 def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
@@ -57,7 +61,7 @@ def celery_commands(settings: Settings, node: str) -> dict[str, list[str]]:
             "-c",
             str(settings.extract_concurrency),
             "--prefetch-multiplier=1",
-            "--max-tasks-per-child=200",
+            f"--max-tasks-per-child={EXTRACT_TASKS_PER_CHILD}",
             "--max-memory-per-child=400000",
             *common,
         ],

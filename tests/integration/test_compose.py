@@ -29,10 +29,12 @@ import pytest
 import redis as sync_redis
 import yaml
 
+from pipeline.settings import Settings
 from tests.conftest import ROOT
 from tests.integration.conftest import KEYS
 from tests.integration.servers import ServerThread
 from workers.embedded_redis import find_redis_server, free_port
+from workers.supervisor import celery_commands
 
 pytestmark = pytest.mark.slow
 
@@ -223,6 +225,21 @@ def test_every_service_has_a_command_and_restart_policy() -> None:
         assert service.get("restart") in ("unless-stopped", "no"), name
         if name != "feeds-import":
             assert service.get("healthcheck") or name == "beat", f"{name} has no healthcheck"
+
+
+def test_compose_workers_take_the_options_feedpipe_run_gives_them() -> None:
+    """The worker options (prefetch, recycling, events) are one choice, made in
+    workers/supervisor.py for `feedpipe run` and written again in docker-compose.yml."""
+    config = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    ours = celery_commands(Settings(), "compose")
+    for service, name in (("worker-extract", "extract"), ("worker-fetch", "fetch")):
+        compose = config["services"][service]["command"]
+        assert _worker_options(compose) == _worker_options(ours[name]), service
+
+
+def _worker_options(command: list[str]) -> set[str]:
+    """The options written as one word (``--max-tasks-per-child=1000``, ``-E``)."""
+    return {arg for arg in command if arg.startswith("--") or arg == "-E"}
 
 
 def test_env_example_documents_every_compose_variable() -> None:
