@@ -219,6 +219,8 @@ async def dead_letter(ctx: ExtractContext, job: ExtractJob, attempts: int) -> Di
         entry_url=job.entry.url,
         title=job.entry.title,
         fetched_at=job.fetched_at,
+        feed_id=job.feed.id,
+        identity=job.entry.identity,
     )
     async with ctx.redis.pipeline(transaction=True) as pipe:
         _add_dead_letter(ctx, pipe, letter)

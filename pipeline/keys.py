@@ -57,6 +57,11 @@ class Keys:
         """STRING "claimed" (short TTL while being processed) or "done" (seen TTL)."""
         return f"{PREFIX}:v1:entry:{feed_id}:{identity_hash}"
 
+    def entry_seen_of(self, feed_id: str, identity: str) -> str:
+        """``entry_seen`` of the entry whose feed gives it this identity."""
+        digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+        return self.entry_seen(feed_id, digest)
+
     # Exact-dedupe marks: what was published (or discarded as a copy), by item id and by
     # text hash, for FEEDPIPE_SEEN_TTL_DAYS. Entries share HASH buckets chosen by the id's first
     # MARK_BUCKET_CHARS hex digits (the field is the rest): a key per entry cost ~165 B with

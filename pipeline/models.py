@@ -260,7 +260,9 @@ PublishOutcome = Published | Discarded
 class DeadLetter(msgspec.Struct, frozen=True):
     """A record of ``feedpipe:dead-letter`` (field ``dead``, JSON): an article given up after
     its attempts (the job's fields, ``message`` null), or an extract message no job of this
-    version reads (``message`` as it came, ``attempts`` 0, the job's fields null)."""
+    version reads (``message`` as it came, ``attempts`` 0, the job's fields null).
+    ``feed_id`` and ``identity`` (the entry's, as its feed gives it) let ``feedpipe dead-letters
+    retry`` have the entry taken again; letters written before they existed have neither."""
 
     item_id: str | None
     attempts: int
@@ -270,6 +272,8 @@ class DeadLetter(msgspec.Struct, frozen=True):
     title: str | None = None
     fetched_at: str | None = None
     message: Any = None
+    feed_id: str | None = None
+    identity: str | None = None
 
 
 class PollOutcome(msgspec.Struct, frozen=True):

@@ -54,7 +54,7 @@ from pipeline.models import (
     PollOutcome,
     PollRecord,
 )
-from pipeline.normalize import item_id, short_hash
+from pipeline.normalize import item_id
 from pipeline.parse import parse_feed
 from pipeline.politeness import HostQueues, NoSlot, host_key
 from pipeline.redeliver import ExtractQueue
@@ -555,7 +555,7 @@ def _failure_class(err: FeedError) -> str:
 
 
 def _seen_key(ctx: PollContext, state: FeedState, entry: Entry) -> str:
-    return ctx.keys.entry_seen(state.id, short_hash(entry.identity, 32))
+    return ctx.keys.entry_seen_of(state.id, entry.identity)
 
 
 def _seen_ttl(ctx: PollContext) -> int:

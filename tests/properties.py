@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 import msgspec
 from hypothesis import strategies as st
 
+from pipeline.dead_letters import StoredLetter, decode_letter
 from pipeline.decode import decode_xml_body
 from pipeline.errors import FeedpipeError
 from pipeline.extract_stage import read_job
 from pipeline.jsonfeed import parse_json_feed
 from pipeline.keys import Keys
-from pipeline.models import Entry, ExtractJob, FeedRef, FetchResult, ParsedFeed
+from pipeline.models import DeadLetter, Entry, ExtractJob, FeedRef, FetchResult, ParsedFeed
 from pipeline.normalize import (
     absolute_url,
     canonical_url,
@@ -158,6 +159,24 @@ extract_messages = st.one_of(
     ),
 )
 
+_GOOD_LETTER = msgspec.to_builtins(
+    DeadLetter(item_id="a" * 24, attempts=3, reason="r", feed_id="f" * 16, identity="guid:1")
+)
+# Dead-letter stream entries: written by feedpipe, another version, another program or by hand.
+dead_letter_fields = st.dictionaries(
+    st.one_of(st.just(b"dead"), st.just("dead"), st.binary(max_size=8)),
+    st.one_of(
+        st.binary(),
+        json_values.map(msgspec.json.encode),
+        st.builds(
+            lambda field, value: msgspec.json.encode(_GOOD_LETTER | {field: value}),
+            st.sampled_from([*_GOOD_LETTER, "unknown"]),
+            json_values,
+        ),
+    ),
+    max_size=3,
+)
+
 # -------------------------------------------------------------------------------------- checks
 
 
@@ -209,6 +228,11 @@ def check_read_job(payload: Any) -> None:
     _typed_or_feedpipe_error(lambda: read_job(payload, KEYS), ExtractJob)
 
 
+def check_decode_letter(fields: dict[Any, Any]) -> None:
+    stored = decode_letter("1-0", fields)
+    assert isinstance(stored, StoredLetter) and (stored.letter is None) == bool(stored.problem)
+
+
 TARGETS = (
     Target("parse_feed", fetch_results(st.one_of(st.binary(), rss_documents())), check_parse_feed),
     Target("parse_json_feed", fetch_results(json_feed_bodies), check_parse_json_feed),
@@ -218,4 +242,5 @@ TARGETS = (
     Target("parse_feeds_yaml", feeds_files, check_feeds_yaml),
     Target("parse_opml", opml_files, check_opml),
     Target("read_job", extract_messages, check_read_job),
+    Target("decode_letter", dead_letter_fields, check_decode_letter),
 )

@@ -21,7 +21,7 @@ import redis
 from pydantic import ValidationError
 from redis.asyncio import Redis as AsyncRedis
 
-from pipeline import registry
+from pipeline import dead_letters, registry
 from pipeline.errors import ConfigError, FeedError
 from pipeline.fulltext import FulltextPolicy
 from pipeline.fulltext import describe as describe_fulltext
@@ -431,6 +431,84 @@ def _joined_because(copy: ClusterCopy) -> str:
     figures = " ".join(f"{name} {value:.2f}" for name, value in copy.similarity.items())
     why = f"; {copy.alignment}" if copy.alignment else ""
     return f"{copy.source or '?'} [{copy.id}]: {figures}{why}"
+
+
+# -------------------------------------------------------------------------------- dead letters
+
+
+@main.group("dead-letters")
+def dead_letters_group() -> None:
+    """Articles given up after FEEDPIPE_EXTRACT_MAX_ATTEMPTS, and messages set aside."""
+
+
+@dead_letters_group.command("ls")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per letter.")
+def dead_letters_ls(limit: int, as_json: bool) -> None:
+    """The newest dead letters: when, attempts, reason, title, article and feed URLs."""
+    found = run_async(load_settings(), lambda r, k: dead_letters.read_letters(r, k, limit))
+    for stored in found:
+        if as_json:
+            row = {"id": stored.stream_id, "problem": stored.problem} | (
+                msgspec.to_builtins(stored.letter) if stored.letter else {}
+            )
+            click.echo(redact_text(json.dumps(row, ensure_ascii=False, default=repr)))
+        else:
+            click.echo("\n".join(_letter_lines(stored)))
+    if not found and not as_json:
+        click.echo("no dead letters")
+
+
+def _letter_lines(stored: dead_letters.StoredLetter) -> list[str]:
+    when = _when(int(stored.stream_id.split("-")[0]) / 1000)
+    letter = stored.letter
+    if letter is None:
+        return [f"{stored.stream_id}  {when}  unreadable: {redact_text(stored.problem or '')}"]
+    lines = [
+        f"{stored.stream_id}  {when}  {letter.attempts} attempts  {redact_text(letter.reason)}"
+    ]
+    if letter.title:
+        lines.append(f"    {letter.title}")
+    if letter.entry_url:
+        lines.append(f"    {redact_url(letter.entry_url)}")
+    if letter.feed_url:
+        lines.append(f"    feed {redact_url(letter.feed_url)}")
+    return lines
+
+
+@dead_letters_group.command("retry")
+@click.argument("letter_ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every letter that can be retried.")
+def dead_letters_retry(letter_ids: tuple[str, ...], every: bool) -> None:
+    """Has each letter's article taken again at its feed's next poll (now), and removes the
+    letter. LETTER_IDS are the IDs `feedpipe dead-letters ls` shows."""
+    if bool(letter_ids) == every:
+        raise click.UsageError("give the letters' IDs, or --all")
+    for letter_id in letter_ids:
+        if not dead_letters.is_stream_id(letter_id):
+            raise click.BadParameter(
+                f"{letter_id!r} is not a dead letter's ID (like 1733312345678-0)",
+                param_hint="LETTER_IDS",
+            )
+    results = run_async(load_settings(), lambda r, k: _retry(r, k, letter_ids))
+    for result in results:
+        click.echo(f"{result.stream_id}  {result.status}: {redact_text(result.detail)}")
+    if not results:
+        click.echo("no dead letters")
+    if any(result.status == "not_found" for result in results):
+        sys.exit(1)
+
+
+async def _retry(
+    client: AsyncRedis, keys: Keys, letter_ids: tuple[str, ...]
+) -> list[dead_letters.RetryResult]:
+    if not letter_ids:  # --all: the whole stream, as it is now
+        stored = await dead_letters.read_letters(client, keys, limit=2**31)
+        letter_ids = tuple(letter.stream_id for letter in reversed(stored))
+    return [
+        await dead_letters.retry_letter(client, keys, letter_id, time.time())
+        for letter_id in letter_ids
+    ]
 
 
 # ---------------------------------------------------------------------------- status / metrics

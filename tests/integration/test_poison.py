@@ -1,8 +1,9 @@
 """Poison articles: a page whose extraction kills the worker process every time, and one that
 hangs past the hard time limit every time, are each tried FEEDPIPE_EXTRACT_MAX_ATTEMPTS times
 and then recorded on the dead-letter stream with the reason; they never loop and never block
-the healthy articles of the same feed. Real workers, their own redis-server, a loopback site;
-the faults are injected by tests/faults/sitecustomize.py."""
+the healthy articles of the same feed. Once its page is fixed, `feedpipe dead-letters retry`
+brings an article back. Real workers, their own redis-server, a loopback site; the faults are
+injected by tests/faults/sitecustomize.py."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pipeline.settings import Settings
 from tests.conftest import ROOT, RedisServer
 from tests.integration.conftest import KEYS, Workers
 from tests.integration.hostile import rss, rss_item, text
+from tests.integration.test_cli import cli_env, feedpipe
 from workers.runtime import extract_context
 
 pytestmark = pytest.mark.slow
@@ -49,13 +51,15 @@ def page(slug: str, fault: str) -> str:
 async def test_poison_articles_are_dead_lettered_and_block_nothing(
     aiohttp_server: Any, tmp_path: Path
 ) -> None:
+    faults = dict(PAGES)
+
     async def feed(_r: web.Request) -> web.Response:
         items = [rss_item(f"{slug} story", text(slug, 10), link=f"/a/{slug}") for slug in PAGES]
         return web.Response(text=rss("poison", items), content_type="application/rss+xml")
 
     async def article(request: web.Request) -> web.Response:
         slug = request.match_info["slug"]
-        return web.Response(text=page(slug, PAGES[slug]), content_type="text/html")
+        return web.Response(text=page(slug, faults[slug]), content_type="text/html")
 
     app = web.Application()
     app.router.add_get("/feed", feed)
@@ -85,6 +89,20 @@ async def test_poison_articles_are_dead_lettered_and_block_nothing(
             "feedpipe:v1:attempts:*"
         )
         assert workers.alive(), workers.log("extract")
+        faults["crash"] = ""  # fixed at its source
+        crash_letter = next(
+            entry_id.decode()
+            for entry_id, f in await client.xrange(KEYS.dead_letter_stream)
+            if json.loads(f[b"dead"])["title"] == "crash story"
+        )
+        retried = feedpipe(
+            "dead-letters", "retry", crash_letter, env=cli_env(redis_server.url)
+        ).stdout
+        while await client.xlen(KEYS.output_stream) < 3:
+            assert time.monotonic() < deadline + 60, workers.log("fetch")
+            await asyncio.sleep(0.5)
+        back = json.loads((await client.xrevrange(KEYS.output_stream, count=1))[0][1][b"item"])
+        still_dead = await client.xlen(KEYS.dead_letter_stream)
     finally:
         workers.stop()
         await client.aclose()
@@ -97,6 +115,9 @@ async def test_poison_articles_are_dead_lettered_and_block_nothing(
     assert dead["hang story"]["attempts"] == 3
     assert dead["hang story"]["entry_url"] == str(server.make_url("/a/hang"))
     assert leftovers == []  # claim checks and attempt counters are cleaned up
+    assert f"{crash_letter}  retried" in retried
+    assert back["title"] == "crash story" and back["url"] == str(server.make_url("/a/crash"))
+    assert still_dead == 1  # the hang story's letter; the retried one left the stream
 
 
 async def test_the_dead_letter_gives_the_last_attempts_reason(tmp_path: Path) -> None:
