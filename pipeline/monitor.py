@@ -43,7 +43,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     feeds_overdue: int  # due now and not yet claimed by a dispatch
     oldest_overdue_seconds: float  # 0 when nothing is overdue: the scheduling lag
     queues: dict[str, int]  # broker queue -> tasks waiting
-    streams: dict[str, int]  # output / duplicates / each route's stream -> length
+    streams: dict[str, int]  # output / duplicates / dead letters / each route's stream -> length
     groups: tuple[GroupLag, ...]
     counters: dict[str, int]  # Keys.stats
     fetch_latency_ms: dict[str, int]  # Keys.fetch_latency, as stored (see keys.py)
@@ -70,7 +70,7 @@ async def take_snapshot(
     now = time.time() if now is None else now
     queue_names = list(queues)
     routed = (await stored_routes(redis, keys)).routes
-    streams = [keys.output_stream, keys.duplicates_stream]
+    streams = [keys.output_stream, keys.duplicates_stream, keys.dead_letter_stream]
     streams += [keys.route_stream(route.name) for route in routed]
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcard(keys.feeds_due)

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pipeline.keys import (
+    STAT_DEAD_LETTERED,
     STAT_DEFERRED,
     STAT_DUPLICATES,
     STAT_EXTRACT_FAILURES,
@@ -62,6 +63,10 @@ COUNTERS = {
         "Entries of full-content feeds taken from the feed, their page not fetched.",
     ),
     "extract_failures": (STAT_EXTRACT_FAILURES, "Extract tasks that raised."),
+    "articles_dead_lettered": (
+        STAT_DEAD_LETTERED,
+        "Articles given up and extract messages set aside, onto the dead-letter stream.",
+    ),
     "extract_jobs_redelivered": (STAT_REDELIVERED, "Extract jobs the broker lost, sent again."),
     "polls_deferred": (STAT_DEFERRED, "Polls put off because their host was busy."),
     "polls_unchanged": (STAT_UNCHANGED, "200 responses with the same body as last time."),

@@ -17,10 +17,12 @@ from pipeline.dead_letters import FEED_VALIDATORS
 from pipeline.errors import MalformedJob
 from pipeline.extract_stage import dead_letter, set_aside
 from pipeline.models import Entry, ExtractJob, FeedRef, FeedSpec
+from pipeline.monitor import take_snapshot
 from pipeline.normalize import feed_id
 from pipeline.settings import Settings
 from tests.integration.conftest import KEYS
 from tests.integration.test_cli import cli_env, feedpipe
+from workers.exporter import metrics_of
 from workers.runtime import extract_context
 
 SECRET = "s3cret-9f2"
@@ -120,3 +122,20 @@ async def test_retry_says_what_it_cannot_do(letters_db: str) -> None:
     assert f"{ids['unreadable']}  not_retryable: no `dead` field" in every
     assert SECRET not in every
     assert sync_redis.Redis.from_url(letters_db).xlen(KEYS.dead_letter_stream) == 4  # all kept
+
+
+async def test_dead_letters_are_counted_for_alerts_and_status(letters_db: str) -> None:
+    await write_letters(letters_db)
+    client = Redis.from_url(letters_db)
+    try:
+        snapshot = await take_snapshot(client, KEYS, queues=(), failing_after=3)
+    finally:
+        await client.aclose()
+    samples = {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in metrics_of(snapshot)
+        for sample in family.samples
+    }
+    # Two articles given up and one message set aside; the entry written by hand is not one.
+    assert samples[("feedpipe_articles_dead_lettered_total", ())] == 3
+    assert samples[("feedpipe_stream_length", (KEYS.dead_letter_stream,))] == 4
