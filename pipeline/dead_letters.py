@@ -90,7 +90,12 @@ async def retry_letter(redis: Redis, keys: Keys, stream_id: str, now: float) -> 
         pipe.zadd(keys.feeds_due, {feed_id: now}, xx=True)
         pipe.xdel(keys.dead_letter_stream, stream_id)
         await pipe.execute()
-    return RetryResult(stream_id, "retried", "its feed is polled now", stored.letter)
+    return RetryResult(
+        stream_id,
+        "retried",
+        "its feed is polled now; back if the feed still lists it",
+        stored.letter,
+    )
 
 
 def _retry_target(stored: StoredLetter) -> tuple[str, str] | str:
