@@ -442,7 +442,13 @@ def dead_letters_group() -> None:
 
 
 @dead_letters_group.command("ls")
-@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per letter.")
 def dead_letters_ls(limit: int, as_json: bool) -> None:
     """The newest dead letters: when, attempts, reason, title, article and feed URLs."""

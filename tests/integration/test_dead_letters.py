@@ -107,6 +107,7 @@ async def test_retry_says_what_it_cannot_do(letters_db: str) -> None:
     missing = feedpipe("dead-letters", "retry", "1-0", env=env, check=False)
     not_an_id = feedpipe("dead-letters", "retry", "1-0;FLUSHALL", env=env, check=False)
     neither = feedpipe("dead-letters", "retry", env=env, check=False)
+    no_limit = feedpipe("dead-letters", "ls", "--limit", "0", env=env, check=False)
     client = Redis.from_url(letters_db)
     try:
         await registry.remove_feed(client, KEYS, FEED_URL)
@@ -118,6 +119,7 @@ async def test_retry_says_what_it_cannot_do(letters_db: str) -> None:
     assert not_an_id.returncode == 2
     assert "'1-0;FLUSHALL' is not a dead letter's ID" in not_an_id.stderr
     assert neither.returncode == 2 and "give the letters' IDs, or --all" in neither.stderr
+    assert no_limit.returncode == 2 and "--limit" in no_limit.stderr
     assert f"{ids['crash']}  not_retryable: its feed is no longer registered" in every
     assert f"{ids['unreadable']}  not_retryable: no `dead` field" in every
     assert SECRET not in every
