@@ -115,6 +115,7 @@ def feedpipe_run(farm: Farm, expected: int, settings: dict[str, str]) -> dict[st
     with deployment(settings) as running:
         client = running.client
         cpu_before = cpu_by_role(running.supervisor, redis_pid(client))
+        client.config_resetstat()  # commands counted from here (worker start-up left out)
         start = time.monotonic()
         register_feeds(running.redis_url, farm.feed_urls())
         done, last = wait_until(lambda: decided(client), expected, stall=180)
@@ -122,6 +123,7 @@ def feedpipe_run(farm: Farm, expected: int, settings: dict[str, str]) -> dict[st
         cpu_after = cpu_by_role(running.supervisor, redis_pid(client))
         stats = client.hgetall(KEYS.stats)
         memory = client.info("memory")["used_memory"]
+        commands = redis_commands(client.info("commandstats"), max(done, 1))
         if done < expected:
             running.log_tails()
     cpu = {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 1) for k in cpu_after}
@@ -135,7 +137,22 @@ def feedpipe_run(farm: Farm, expected: int, settings: dict[str, str]) -> dict[st
         "cpu_seconds": cpu,
         "cpu_ms_per_article": {k: round(v * 1000 / max(done, 1), 2) for k, v in cpu.items()},
         "redis_used_memory_bytes": memory,
+        "redis_commands": commands,
         "settings": settings,
+    }
+
+
+def redis_commands(stats: dict[str, Any], articles: int, top: int = 12) -> dict[str, Any]:
+    """Redis's own time per article by command (INFO commandstats): calls and microseconds.
+    A script's time (evalsha) includes the commands it calls, which are also counted apart."""
+    ranked = sorted(stats.items(), key=lambda item: -item[1]["usec"])[:top]
+    return {
+        name.removeprefix("cmdstat_"): {
+            "calls_per_article": round(row["calls"] / articles, 2),
+            "usec_per_article": round(row["usec"] / articles, 1),
+            "usec_per_call": round(row["usec_per_call"], 1),
+        }
+        for name, row in ranked
     }
 
 
