@@ -20,6 +20,7 @@
             ├── TLSError            certificate or handshake failure (never retried unverified)
             ├── ResponseTooLarge    past the feed or page size cap (counted decompressed)
             ├── BadEncoding         a stored page whose Content-Encoding cannot be undone
+            ├── DisallowedByRobots  an article page robots.txt disallows (or was unreachable for)
             └── NotAFeed            empty, HTML, image, JSON that is not a JSON Feed, garbage
 
     * also an HTTPStatusError (FeedError): the server answered, with ``status``.
@@ -148,6 +149,11 @@ class TLSError(PermanentError):
 
 class ResponseTooLarge(PermanentError):
     pass
+
+
+class DisallowedByRobots(PermanentError):
+    """An article page its site's robots.txt disallows, or whose robots.txt was unreachable
+    (pipeline/robots.py): not fetched; the item is made from the feed's text."""
 
 
 class BadEncoding(PermanentError):

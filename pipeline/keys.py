@@ -188,6 +188,7 @@ STAT_NEW_ENTRIES = "new_entries"
 STAT_PUBLISHED = "published"
 STAT_DUPLICATES = "duplicates"
 STAT_FALLBACKS = "extract_fallbacks"
+STAT_PAGES_DISALLOWED = "pages_disallowed"  # article pages robots.txt refused (not fetched)
 STAT_PAGES_SKIPPED = "pages_skipped"  # entries of full-content feeds taken from the feed alone
 
 

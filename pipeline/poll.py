@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from pipeline import page_store, redeliver, registry
 from pipeline.article_text import is_html
 from pipeline.errors import (
+    DisallowedByRobots,
     FeedError,
     HostBusy,
     HTTPStatusError,
@@ -37,6 +38,7 @@ from pipeline.keys import (
     STAT_DEFERRED,
     STAT_NEW_ENTRIES,
     STAT_NOT_MODIFIED,
+    STAT_PAGES_DISALLOWED,
     STAT_PAGES_SKIPPED,
     STAT_POLL_ERRORS,
     STAT_POLLS,
@@ -58,6 +60,7 @@ from pipeline.normalize import item_id
 from pipeline.parse import parse_feed
 from pipeline.politeness import HostQueues, NoSlot, host_key
 from pipeline.redeliver import ExtractQueue
+from pipeline.robots import RobotsCache
 from pipeline.schedule import SchedulePolicy, estimate_rate, hint_seconds
 from pipeline.websub import WebSubPolicy, hub_link, load_push_body, note_hub, pushed_result
 
@@ -93,6 +96,7 @@ class PollContext:
     host_polls: HostQueues  # polls of one host's feeds take turns (``_host_turn``)
     fulltext: FulltextPolicy
     websub: WebSubPolicy | None  # None: FEEDPIPE_WEBSUB_BASE_URL unset, polling only
+    robots: RobotsCache | None = None  # None: FEEDPIPE_OBEY_ROBOTS_TXT=false
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -298,9 +302,7 @@ async def _prepare_job(
         await ctx.redis.hincrby(ctx.keys.stats, STAT_PAGES_SKIPPED, 1)
         return job
     try:
-        page = await ctx.fetcher.fetch_page(
-            entry.url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline, encoded=True
-        )
+        page = await _allowed_page(ctx, state, entry.url, deadline)
         if not is_html(page.content_type):
             reason = f"not an HTML page ({page.content_type})"
             log.info("article page skipped", extra=_fields(state, entry, "fetch", reason))
@@ -316,6 +318,22 @@ async def _prepare_job(
     key = ctx.keys.html(iid)
     await ctx.redis.set(key, blob, ex=ctx.policy.html_ttl_seconds)
     return msgspec.structs.replace(job, html_key=key, page_url=page.final_url, charset=page.charset)
+
+
+async def _allowed_page(
+    ctx: PollContext, state: FeedState, url: str, deadline: float
+) -> FetchResult:
+    """The article page, kept as sent, if its site's robots.txt lets us fetch it."""
+    if ctx.robots is not None:
+        refused = await ctx.robots.refuses(
+            ctx.fetcher, url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline
+        )
+        if refused is not None:
+            await ctx.redis.hincrby(ctx.keys.stats, STAT_PAGES_DISALLOWED, 1)
+            raise DisallowedByRobots(state.url, refused, url=url)
+    return await ctx.fetcher.fetch_page(
+        url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline, encoded=True
+    )
 
 
 async def _record_success(

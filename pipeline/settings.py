@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=POLL_WORK_LIMIT_SECONDS)
     read_timeout_seconds: float = Field(default=30.0, gt=0, le=POLL_WORK_LIMIT_SECONDS)
     max_redirects: int = Field(default=5, ge=0, le=20)
+    # Article pages are fetched only where their site's robots.txt allows feedpipe's product
+    # token (pipeline/robots.py); feeds are always fetched.
+    obey_robots_txt: bool = True
     # Politeness per host, shared by every worker through Redis.
     host_max_in_flight: int = Field(default=2, ge=1, le=MAX_COUNT)
     host_min_gap_seconds: float = Field(default=1.0, ge=0, le=3600)

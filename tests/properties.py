@@ -34,6 +34,7 @@ from pipeline.normalize import (
 )
 from pipeline.parse import parse_feed
 from pipeline.registry import parse_feeds_yaml, parse_opml
+from pipeline.robots import rules_from_body
 
 FEED_URL = "https://agency.example/fa/rss"
 MAX_ENTRIES = 50
@@ -177,6 +178,18 @@ dead_letter_fields = st.dictionaries(
     max_size=3,
 )
 
+# robots.txt as sites serve it: anything, and directive lines with hostile values.
+robots_bodies = st.one_of(
+    st.binary(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["User-agent", "Disallow", "Allow", "Sitemap", "Crawl-delay", "x"]),
+            hostile_text,
+        ).map(lambda line: f"{line[0]}: {line[1]}"),
+        max_size=12,
+    ).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")),
+)
+
 # -------------------------------------------------------------------------------------- checks
 
 
@@ -233,6 +246,13 @@ def check_decode_letter(fields: dict[Any, Any]) -> None:
     assert isinstance(stored, StoredLetter) and (stored.letter is None) == bool(stored.problem)
 
 
+def check_robots(body: bytes) -> None:
+    rules = rules_from_body(body)
+    for path in ("/", "/news/1", "/%E2%80%8C?a=1", "/*$"):
+        verdict = rules.refuses(f"https://agency.example{path}", "feedpipe")
+        assert verdict is None or isinstance(verdict, str)
+
+
 TARGETS = (
     Target("parse_feed", fetch_results(st.one_of(st.binary(), rss_documents())), check_parse_feed),
     Target("parse_json_feed", fetch_results(json_feed_bodies), check_parse_json_feed),
@@ -243,4 +263,5 @@ TARGETS = (
     Target("parse_opml", opml_files, check_opml),
     Target("read_job", extract_messages, check_read_job),
     Target("decode_letter", dead_letter_fields, check_decode_letter),
+    Target("robots_txt", robots_bodies, check_robots),
 )

@@ -35,6 +35,7 @@ from pipeline.keys import (
     STAT_EXTRACT_FAILURES,
     STAT_FALLBACKS,
     STAT_NEW_ENTRIES,
+    STAT_PAGES_DISALLOWED,
     STAT_PAGES_SKIPPED,
     STAT_POLLS_BY_CLASS,
     STAT_PUBLISHED,
@@ -61,6 +62,10 @@ COUNTERS = {
     "pages_skipped": (
         STAT_PAGES_SKIPPED,
         "Entries of full-content feeds taken from the feed, their page not fetched.",
+    ),
+    "pages_disallowed": (
+        STAT_PAGES_DISALLOWED,
+        "Article pages robots.txt refused (or was unreachable for): items from the feed's text.",
     ),
     "extract_failures": (STAT_EXTRACT_FAILURES, "Extract tasks that raised."),
     "articles_dead_lettered": (

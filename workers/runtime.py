@@ -34,6 +34,7 @@ from pipeline.poll import PollContext, PollPolicy
 from pipeline.publish import PublishPolicy
 from pipeline.redeliver import BrokerView, ExtractQueue, RedeliverContext, RedeliverPolicy
 from pipeline.registry import FeedPolicy
+from pipeline.robots import RobotsCache, RobotsPolicy, agent_token
 from pipeline.routes import Router
 from pipeline.schedule import SchedulePolicy
 from pipeline.settings import Settings
@@ -294,7 +295,14 @@ def poll_context(
         host_polls=HostQueues(settings.host_max_in_flight),
         fulltext=FulltextPolicy(min_chars=settings.min_text_chars),
         websub=websub_policy(settings),
+        robots=robots_cache(settings),
     )
+
+
+def robots_cache(settings: Settings) -> RobotsCache | None:
+    if not settings.obey_robots_txt:
+        return None
+    return RobotsCache(RobotsPolicy(agent=agent_token(settings.user_agent)))
 
 
 def extraction_policy(settings: Settings) -> ExtractionPolicy:

@@ -1,0 +1,159 @@
+"""robots.txt (RFC 9309) before an article page is fetched.
+
+A feed is fetched because a user subscribed to it: feeds are not checked, as no feed reader
+checks them. An article page is fetched because a feed linked to it, which is crawling, so its
+site's robots.txt decides. A page robots.txt disallows is not fetched; the item is made from the
+feed's own text, as for a page that failed.
+
+Each fetch process keeps every origin's rules for a day (RFC 9309 caps caching at 24 hours).
+The robots.txt request goes through the same guard and politeness as a page, and one request
+serves every page of the origin waiting for it. How a fetch that did not give rules counts
+(RFC 9309, 2.3.1):
+
+- 4xx, too many redirects, too large: "unavailable", so everything is allowed;
+- 5xx, 429, a timeout, a network or TLS error: "unreachable", so nothing is allowed. This is
+  kept 10 minutes, then robots.txt is asked again.
+
+Parsing is protego's, Scrapy's robots.txt parser: wildcards, ``$``, the longest match, and
+groups chosen by product token, as RFC 9309 specifies. ``Crawl-delay`` is not in the RFC and is
+not read: politeness is FEEDPIPE_HOST_MIN_GAP_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+from pipeline.errors import FeedError, HostBusy, TLSError, TransientError
+from pipeline.fetch import Fetcher, FetchLimits, Request
+
+ROBOTS_ACCEPT = "text/plain, */*;q=0.5"
+
+
+@dataclass(frozen=True)
+class RobotsPolicy:
+    agent: str  # the product token robots.txt groups are matched against ("feedpipe")
+    max_bytes: int = 512 * 1024  # RFC 9309: at least 500 KiB must be parsed
+    cache_seconds: float = 86_400.0
+    unreachable_seconds: float = 600.0
+    max_origins: int = 10_000  # rules kept in a process; the least recently used go first
+
+
+@dataclass(frozen=True)
+class RobotsRules:
+    """What one origin's robots.txt allows: its rules, everything, or nothing (``refusal``)."""
+
+    parser: Protego | None = None
+    refusal: str | None = None  # why nothing is allowed: robots.txt was unreachable
+
+    def refuses(self, url: str, agent: str) -> str | None:
+        """Why ``url`` may not be fetched, or None if it may."""
+        if self.refusal is not None:
+            return self.refusal
+        if self.parser is not None and not self.parser.can_fetch(url, agent):
+            return "disallowed by robots.txt"
+        return None
+
+
+ALLOW_ALL = RobotsRules()
+
+
+def agent_token(user_agent: str) -> str:
+    """The product token of a User-Agent ("feedpipe/0.1 (+https://…)" -> "feedpipe")."""
+    token = user_agent.split("/", 1)[0].strip().split(" ", 1)[0]
+    return token or "*"
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of ``url``, without userinfo: robots.txt is per origin."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def rules_from_body(body: bytes) -> RobotsRules:
+    # Undecodable bytes stand for themselves; a rule they break matches nothing.
+    return RobotsRules(parser=Protego.parse(body.decode("utf-8", "replace")))
+
+
+def rules_from_error(error: FeedError) -> RobotsRules:
+    """RFC 9309, 2.3.1.3-4: "unavailable" allows everything, "unreachable" nothing."""
+    if isinstance(error, TransientError | TLSError):
+        return RobotsRules(refusal=f"robots.txt unreachable: {error.message}")
+    return ALLOW_ALL
+
+
+@dataclass
+class _Cached:
+    rules: RobotsRules
+    expires: float
+
+
+class RobotsCache:
+    """Each origin's rules in this process, fetched once and shared by all its pages."""
+
+    def __init__(self, policy: RobotsPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._rules: OrderedDict[str, _Cached] = OrderedDict()
+        self._fetching: dict[str, asyncio.Task[RobotsRules]] = {}
+
+    async def refuses(
+        self, fetcher: Fetcher, url: str, *, feed_url: str, limits: FetchLimits, deadline: float
+    ) -> str | None:
+        """Why the page ``url`` may not be fetched, or None if it may. Raises HostBusy when the
+        host gave no slot for robots.txt before ``deadline`` (the page is left for later)."""
+        origin = origin_of(url)
+        rules = self._fresh(origin)
+        if rules is None:
+            rules = await self._fetch_once(fetcher, origin, feed_url, limits, deadline)
+        return rules.refuses(url, self.policy.agent)
+
+    def _fresh(self, origin: str) -> RobotsRules | None:
+        cached = self._rules.get(origin)
+        if cached is None or cached.expires <= self._clock():
+            return None
+        self._rules.move_to_end(origin)
+        return cached.rules
+
+    async def _fetch_once(
+        self, fetcher: Fetcher, origin: str, feed_url: str, limits: FetchLimits, deadline: float
+    ) -> RobotsRules:
+        task = self._fetching.get(origin)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(fetcher, origin, feed_url, limits, deadline))
+            self._fetching[origin] = task
+            task.add_done_callback(lambda _: self._fetching.pop(origin, None))
+        return await asyncio.shield(task)
+
+    async def _fetch(
+        self, fetcher: Fetcher, origin: str, feed_url: str, limits: FetchLimits, deadline: float
+    ) -> RobotsRules:
+        capped = FetchLimits(limits.connect_timeout, limits.read_timeout, self.policy.max_bytes)
+        request = Request(
+            f"{origin}/robots.txt", feed_url, capped, {"Accept": ROBOTS_ACCEPT}, deadline
+        )
+        try:
+            rules = rules_from_body((await fetcher.get(request)).body)
+        except HostBusy:
+            raise
+        except FeedError as error:
+            rules = rules_from_error(error)
+        self._keep(origin, rules)
+        return rules
+
+    def _keep(self, origin: str, rules: RobotsRules) -> None:
+        policy = self.policy
+        ttl = policy.unreachable_seconds if rules.refusal else policy.cache_seconds
+        self._rules[origin] = _Cached(rules, self._clock() + ttl)
+        self._rules.move_to_end(origin)
+        while len(self._rules) > policy.max_origins:
+            self._rules.popitem(last=False)

@@ -1,0 +1,117 @@
+"""robots.txt before article pages (pipeline/robots.py), through pipeline.poll against loopback
+servers and the session's redis-server: what it disallows is not fetched and the job says why,
+one robots.txt request serves every page of the origin, feeds are never checked, an unreachable
+robots.txt allows no page, a missing one allows all, and FEEDPIPE_OBEY_ROBOTS_TXT=false turns
+it off."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
+
+from pipeline.keys import STAT_PAGES_DISALLOWED
+from pipeline.models import ExtractJob
+from tests.integration.conftest import KEYS
+from tests.integration.test_fetching import Jobs, feed_of, poll, settings, setup_feed
+
+ROBOTS = """\
+User-agent: *
+Disallow: /
+
+User-agent: feedpipe
+Disallow: /story/private
+Disallow: /feed
+"""
+PAGE = "<html><body><article><h1>A story</h1><p>{}</p></article></body></html>"
+
+
+class Site:
+    """A feed of three stories, their pages, and a robots.txt answered with ``robots``."""
+
+    def __init__(self, robots: web.Response | None) -> None:
+        self.robots = robots
+        self.requests: Counter[str] = Counter()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests[request.path] += 1
+        if request.path == "/robots.txt":
+            return self.robots or web.Response(status=404)
+        if request.path == "/feed":
+            body = feed_of("public one", "public two", "private one")
+            return web.Response(text=body, content_type="application/rss+xml")
+        return web.Response(text=PAGE.format("words " * 80), content_type="text/html")
+
+    async def serve(self, aiohttp_server: Any) -> TestServer:
+        app = web.Application()
+        app.router.add_get("/{path:.*}", self.handle)
+        server: TestServer = await aiohttp_server(app, host="127.0.0.1")
+        return server
+
+
+def by_title(jobs: Jobs) -> dict[str, ExtractJob]:
+    return {job.entry.title or "": job for job in jobs.sent}
+
+
+async def test_disallowed_pages_are_not_fetched_and_robots_txt_is_read_once(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    site = Site(web.Response(text=ROBOTS))
+    server = await site.serve(aiohttp_server)
+    _, fid = await setup_feed(redis, server, "/feed")
+    before = int(await redis.hget(KEYS.stats, STAT_PAGES_DISALLOWED) or 0)
+    jobs = Jobs()
+
+    await poll(redis, settings(), [fid], jobs)
+
+    found = by_title(jobs)
+    assert site.requests["/robots.txt"] == 1  # three pages, one request
+    assert site.requests["/feed"] == 1  # feeds are not checked ("Disallow: /feed")
+    assert site.requests["/story/private-one"] == 0
+    assert site.requests["/story/public-one"] == site.requests["/story/public-two"] == 1
+    private = found["private one"]
+    assert private.html_key is None and private.page_error is not None
+    assert private.page_error.endswith(": disallowed by robots.txt")
+    assert found["public one"].html_key and found["public two"].html_key
+    assert int(await redis.hget(KEYS.stats, STAT_PAGES_DISALLOWED) or 0) == before + 1
+
+
+async def test_unreachable_robots_txt_allows_no_page_and_a_missing_one_allows_all(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    failing = Site(web.Response(status=503))
+    missing = Site(None)
+    failing_server = await failing.serve(aiohttp_server)
+    missing_server = await missing.serve(aiohttp_server)
+    _, failing_id = await setup_feed(redis, failing_server, "/feed")
+    _, missing_id = await setup_feed(redis, missing_server, "/feed")
+    jobs = Jobs()
+
+    await poll(redis, settings(), [failing_id, missing_id], jobs)
+
+    from_failing = [job for job in jobs.sent if str(failing_server.port) in job.feed.url]
+    from_missing = [job for job in jobs.sent if str(missing_server.port) in job.feed.url]
+    assert len(from_failing) == len(from_missing) == 3
+    assert failing.requests["/robots.txt"] == 1 and missing.requests["/robots.txt"] == 1
+    assert all(
+        job.html_key is None and "robots.txt unreachable: " in (job.page_error or "")
+        for job in from_failing
+    )
+    assert not any(path.startswith("/story/") for path in failing.requests)
+    assert all(job.html_key for job in from_missing)
+
+
+async def test_robots_txt_is_not_read_when_turned_off(aiohttp_server: Any, redis: Redis) -> None:
+    site = Site(web.Response(text=ROBOTS))
+    server = await site.serve(aiohttp_server)
+    _, fid = await setup_feed(redis, server, "/feed")
+    jobs = Jobs()
+
+    await poll(redis, settings(obey_robots_txt=False), [fid], jobs)
+
+    assert site.requests["/robots.txt"] == 0
+    assert site.requests["/story/private-one"] == 1
+    assert all(job.html_key for job in jobs.sent)
