@@ -11,8 +11,8 @@ serves every page of the origin waiting for it. How a fetch that did not give ru
 (RFC 9309, 2.3.1):
 
 - 4xx, too many redirects, too large: "unavailable", so everything is allowed;
-- 5xx, 429, a timeout, a network or TLS error: "unreachable", so nothing is allowed. This is
-  kept 10 minutes, then robots.txt is asked again.
+- 5xx, 429, a timeout, a network or TLS error: "unreachable". The rules fetched before, if any,
+  still serve; else nothing is allowed. Either way robots.txt is asked again after 10 minutes.
 
 Parsing is protego's, Scrapy's robots.txt parser: wildcards, ``$``, the longest match, and
 groups chosen by product token, as RFC 9309 specifies. ``Crawl-delay`` is not in the RFC and is
@@ -91,7 +91,7 @@ def rules_from_error(error: FeedError) -> RobotsRules:
     return ALLOW_ALL
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Cached:
     rules: RobotsRules
     expires: float
@@ -141,18 +141,26 @@ class RobotsCache:
         request = Request(
             f"{origin}/robots.txt", feed_url, capped, {"Accept": ROBOTS_ACCEPT}, deadline
         )
+        unreachable = False
         try:
             rules = rules_from_body((await fetcher.get(request)).body)
         except HostBusy:
             raise
         except FeedError as error:
             rules = rules_from_error(error)
-        self._keep(origin, rules)
+            unreachable = rules.refusal is not None
+            if unreachable:  # RFC 9309, 2.4: the last rules serve while robots.txt is unreachable
+                rules = self._last_rules(origin) or rules
+        self._keep(origin, rules, unreachable=unreachable)
         return rules
 
-    def _keep(self, origin: str, rules: RobotsRules) -> None:
+    def _last_rules(self, origin: str) -> RobotsRules | None:
+        cached = self._rules.get(origin)
+        return cached.rules if cached is not None and cached.rules.refusal is None else None
+
+    def _keep(self, origin: str, rules: RobotsRules, *, unreachable: bool) -> None:
         policy = self.policy
-        ttl = policy.unreachable_seconds if rules.refusal else policy.cache_seconds
+        ttl = policy.unreachable_seconds if unreachable else policy.cache_seconds
         self._rules[origin] = _Cached(rules, self._clock() + ttl)
         self._rules.move_to_end(origin)
         while len(self._rules) > policy.max_origins:

@@ -1,11 +1,12 @@
 """robots.txt before article pages (pipeline/robots.py), through pipeline.poll against loopback
 servers and the session's redis-server: what it disallows is not fetched and the job says why,
 one robots.txt request serves every page of the origin, feeds are never checked, an unreachable
-robots.txt allows no page, a missing one allows all, and FEEDPIPE_OBEY_ROBOTS_TXT=false turns
-it off."""
+robots.txt allows no page unless rules fetched before still serve, a missing one allows all, rules
+are kept a day, and FEEDPIPE_OBEY_ROBOTS_TXT=false turns it off."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -15,8 +16,10 @@ from redis.asyncio import Redis
 
 from pipeline.keys import STAT_PAGES_DISALLOWED
 from pipeline.models import ExtractJob
+from pipeline.robots import RobotsCache, RobotsPolicy
 from tests.integration.conftest import KEYS
 from tests.integration.test_fetching import Jobs, feed_of, poll, settings, setup_feed
+from workers import runtime
 
 ROBOTS = """\
 User-agent: *
@@ -30,16 +33,18 @@ PAGE = "<html><body><article><h1>A story</h1><p>{}</p></article></body></html>"
 
 
 class Site:
-    """A feed of three stories, their pages, and a robots.txt answered with ``robots``."""
+    """A feed of three stories, their pages, and robots.txt answered with ``robots`` (status,
+    text), or 404 when None."""
 
-    def __init__(self, robots: web.Response | None) -> None:
+    def __init__(self, robots: tuple[int, str] | None) -> None:
         self.robots = robots
         self.requests: Counter[str] = Counter()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests[request.path] += 1
         if request.path == "/robots.txt":
-            return self.robots or web.Response(status=404)
+            status, body = self.robots or (404, "")
+            return web.Response(status=status, text=body)
         if request.path == "/feed":
             body = feed_of("public one", "public two", "private one")
             return web.Response(text=body, content_type="application/rss+xml")
@@ -59,7 +64,7 @@ def by_title(jobs: Jobs) -> dict[str, ExtractJob]:
 async def test_disallowed_pages_are_not_fetched_and_robots_txt_is_read_once(
     aiohttp_server: Any, redis: Redis
 ) -> None:
-    site = Site(web.Response(text=ROBOTS))
+    site = Site((200, ROBOTS))
     server = await site.serve(aiohttp_server)
     _, fid = await setup_feed(redis, server, "/feed")
     before = int(await redis.hget(KEYS.stats, STAT_PAGES_DISALLOWED) or 0)
@@ -82,7 +87,7 @@ async def test_disallowed_pages_are_not_fetched_and_robots_txt_is_read_once(
 async def test_unreachable_robots_txt_allows_no_page_and_a_missing_one_allows_all(
     aiohttp_server: Any, redis: Redis
 ) -> None:
-    failing = Site(web.Response(status=503))
+    failing = Site((503, ""))
     missing = Site(None)
     failing_server = await failing.serve(aiohttp_server)
     missing_server = await missing.serve(aiohttp_server)
@@ -105,7 +110,7 @@ async def test_unreachable_robots_txt_allows_no_page_and_a_missing_one_allows_al
 
 
 async def test_robots_txt_is_not_read_when_turned_off(aiohttp_server: Any, redis: Redis) -> None:
-    site = Site(web.Response(text=ROBOTS))
+    site = Site((200, ROBOTS))
     server = await site.serve(aiohttp_server)
     _, fid = await setup_feed(redis, server, "/feed")
     jobs = Jobs()
@@ -115,3 +120,39 @@ async def test_robots_txt_is_not_read_when_turned_off(aiohttp_server: Any, redis
     assert site.requests["/robots.txt"] == 0
     assert site.requests["/story/private-one"] == 1
     assert all(job.html_key for job in jobs.sent)
+
+
+async def test_rules_are_kept_a_day_and_the_last_ones_serve_while_unreachable(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    site = Site((200, ROBOTS))
+    server = await site.serve(aiohttp_server)
+    now = [1000.0]
+    cache = RobotsCache(RobotsPolicy(agent="feedpipe"), clock=lambda: now[0])
+    config = settings()
+
+    async def verdicts() -> tuple[str | None, str | None]:
+        async with runtime.http_session(config) as http:
+            fetcher = runtime.fetcher(config, http, redis, KEYS)
+
+            async def check(path: str) -> str | None:
+                url = str(server.make_url(path))
+                limits = runtime.page_limits(config)
+                deadline = time.monotonic() + 30
+                return await cache.refuses(
+                    fetcher, url, feed_url=url, limits=limits, deadline=deadline
+                )
+
+            return await check("/story/private-one"), await check("/story/public-one")
+
+    first = await verdicts()
+    now[0] += 3600  # within the day: no request
+    cached = await verdicts()
+    site.robots = (503, "")
+    now[0] += 86_400  # a day later robots.txt is asked again, and is unreachable
+    unreachable = await verdicts()
+    now[0] += 601  # and asked again 10 minutes later
+    await verdicts()
+
+    assert first == cached == unreachable == ("disallowed by robots.txt", None)
+    assert site.requests["/robots.txt"] == 3
