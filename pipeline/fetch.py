@@ -50,11 +50,14 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 
 @dataclass(frozen=True)
 class FetchLimits:
-    """Timeouts and a body cap for one kind of request (feed or page)."""
+    """Timeouts and a body cap for one kind of request (feed, page, robots.txt)."""
 
     connect_timeout: float
     read_timeout: float
     max_bytes: int
+    # A body past the cap fails (ResponseTooLarge), or, truncated, gives its first max_bytes:
+    # robots.txt (RFC 9309, 2.5: parse at least the first 500 KiB, ignore the rest).
+    truncate: bool = False
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
@@ -283,13 +286,17 @@ async def _read_capped(response: aiohttp.ClientResponse, request: Request, url: 
     limit = request.limits.max_bytes
     declared = response.content_length
     as_received = request.encoded or not response.headers.get("Content-Encoding")
-    if declared is not None and declared > limit and as_received:
+    truncate = request.limits.truncate
+    if declared is not None and declared > limit and as_received and not truncate:
         message = f"Content-Length {declared} exceeds the {limit}-byte cap"
         raise ResponseTooLarge(request.feed_url, message, url=url)
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(_CHUNK):
         size += len(chunk)
+        if size > limit and truncate:  # the rest is left unread: the connection is closed
+            chunks.append(chunk[: len(chunk) - (size - limit)])
+            break
         if size > limit:
             stage = "as received" if request.encoded else "after decompression"
             message = f"response larger than {limit} bytes ({stage})"

@@ -10,13 +10,14 @@ The robots.txt request goes through the same guard and politeness as a page, and
 serves every page of the origin waiting for it. How a fetch that did not give rules counts
 (RFC 9309, 2.3.1):
 
-- 4xx, too many redirects, too large: "unavailable", so everything is allowed;
+- 4xx, too many redirects: "unavailable", so everything is allowed;
 - 5xx, 429, a timeout, a network or TLS error: "unreachable". The rules fetched before, if any,
   still serve; else nothing is allowed. Either way robots.txt is asked again after 10 minutes.
 
-Parsing is protego's, Scrapy's robots.txt parser: wildcards, ``$``, the longest match, and
-groups chosen by product token, as RFC 9309 specifies. ``Crawl-delay`` is not in the RFC and is
-not read: politeness is FEEDPIPE_HOST_MIN_GAP_SECONDS.
+Of a robots.txt larger than 512 KiB, the whole lines within the first 512 KiB are read and the
+rest is ignored (RFC 9309, 2.5). Parsing is protego's, Scrapy's robots.txt parser: wildcards,
+``$``, the longest match, and groups chosen by product token, as RFC 9309 specifies.
+``Crawl-delay`` is not in the RFC and is not read: politeness is FEEDPIPE_HOST_MIN_GAP_SECONDS.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def rules_from_body(body: bytes) -> RobotsRules:
     return RobotsRules(parser=Protego.parse(body.decode("utf-8", "replace")))
 
 
+def _whole_lines(body: bytes, max_bytes: int) -> bytes:
+    """A body cut at the cap without its last, partial line ("Disallow: /private" cut to
+    "Disallow: /pri" would refuse other paths)."""
+    return body[: body.rfind(b"\n") + 1] if len(body) >= max_bytes else body
+
+
 def rules_from_error(error: FeedError) -> RobotsRules:
     """RFC 9309, 2.3.1.3-4: "unavailable" allows everything, "unreachable" nothing."""
     if isinstance(error, TransientError | TLSError):
@@ -137,13 +144,16 @@ class RobotsCache:
     async def _fetch(
         self, fetcher: Fetcher, origin: str, feed_url: str, limits: FetchLimits, deadline: float
     ) -> RobotsRules:
-        capped = FetchLimits(limits.connect_timeout, limits.read_timeout, self.policy.max_bytes)
+        capped = FetchLimits(
+            limits.connect_timeout, limits.read_timeout, self.policy.max_bytes, truncate=True
+        )
         request = Request(
             f"{origin}/robots.txt", feed_url, capped, {"Accept": ROBOTS_ACCEPT}, deadline
         )
         unreachable = False
         try:
-            rules = rules_from_body((await fetcher.get(request)).body)
+            body = (await fetcher.get(request)).body
+            rules = rules_from_body(_whole_lines(body, self.policy.max_bytes))
         except HostBusy:
             raise
         except FeedError as error:

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
@@ -156,3 +157,43 @@ async def test_rules_are_kept_a_day_and_the_last_ones_serve_while_unreachable(
 
     assert first == cached == unreachable == ("disallowed by robots.txt", None)
     assert site.requests["/robots.txt"] == 3
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_robots_txt_past_512_kib_is_read_up_to_its_last_whole_line_within_them(
+    aiohttp_server: Any, redis: Redis, chunked: bool
+) -> None:
+    # RFC 9309, 2.5: the first 500 KiB at least are parsed, the rest ignored. The padding ends
+    # mid-line at the cap: "Disallow: /story/public-one" past it is not read, nor is its cut
+    # prefix "Disallow: /story/p", which would refuse the private page's neighbours too.
+    cap = RobotsPolicy(agent="feedpipe").max_bytes
+    head = "User-agent: feedpipe\nDisallow: /story/private\n"
+    padding = "# " + "x" * 97 + "\n"
+    body = head + padding * ((cap - len(head)) // len(padding) - 1)
+    body += "#" * (cap - 18 - len(body) - 1) + "\n"  # the cap falls after "Disallow: /story/p"
+    body += "Disallow: /story/public-one\n" + padding * 20
+    assert body.encode()[cap - 18 : cap] == b"Disallow: /story/p"
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.Response(text=body)
+        if chunked:
+            response.enable_chunked_encoding()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/robots.txt", handle)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    cache = RobotsCache(RobotsPolicy(agent="feedpipe"))
+    config = settings()
+    async with runtime.http_session(config) as http:
+        fetcher = runtime.fetcher(config, http, redis, KEYS)
+
+        async def check(path: str) -> str | None:
+            url = str(server.make_url(path))
+            deadline = time.monotonic() + 30
+            limits = runtime.page_limits(config)
+            return await cache.refuses(fetcher, url, feed_url=url, limits=limits, deadline=deadline)
+
+        private, public = await check("/story/private-one"), await check("/story/public-one")
+
+    assert (private, public) == ("disallowed by robots.txt", None)
