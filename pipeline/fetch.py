@@ -36,7 +36,7 @@ from pipeline.errors import (
 )
 from pipeline.models import FeedState, FetchResult
 from pipeline.netguard import DestinationRefused, GuardedResolver, NetworkPolicy
-from pipeline.politeness import HostGate, NoSlot
+from pipeline.politeness import HostGate, NoSlot, host_key
 
 _CHUNK = 64 * 1024
 FEED_ACCEPT = (
@@ -95,6 +95,9 @@ class Request:
     # The body as sent (Content-Encoding not undone, ``FetchResult.content_encoding``); the
     # cap then counts bytes as received, and whoever decodes it caps what it inflates to.
     encoded: bool = False
+    # Seconds before the next request to this URL's host, when longer than the configured gap
+    # (robots.txt's Crawl-delay, for article pages); redirect hops to other hosts keep theirs.
+    min_gap_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -122,13 +125,23 @@ class Fetcher:
         limits: FetchLimits,
         deadline: float,
         encoded: bool = False,
+        min_gap_seconds: float = 0.0,
     ) -> FetchResult:
         """GET an HTML page. ``encoded``: keep the body as the server sent it, for storage (only
-        the codings pipeline/page_store.py decodes are asked for)."""
+        the codings pipeline/page_store.py decodes are asked for). ``min_gap_seconds``: the
+        host's Crawl-delay."""
         headers = {"Accept": PAGE_ACCEPT}
         if encoded:
             headers["Accept-Encoding"] = page_store.ACCEPT_ENCODING
-        request = Request(url, feed_url, limits, headers, deadline, encoded=encoded)
+        request = Request(
+            url,
+            feed_url,
+            limits,
+            headers,
+            deadline,
+            encoded=encoded,
+            min_gap_seconds=min_gap_seconds,
+        )
         return await self.get(request)
 
     async def post_form(
@@ -164,7 +177,7 @@ class Fetcher:
         try:
             self.network.check_url(url)
             async with (
-                self._slot(url, request.deadline),
+                self._slot(url, request),
                 self.in_flight,
                 self.session.request(
                     "GET" if request.form is None else "POST",
@@ -192,10 +205,12 @@ class Fetcher:
         except (aiohttp.ClientError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
             raise _classify(exc, feed_url, url) from exc
 
-    def _slot(self, url: str, deadline: float) -> contextlib.AbstractAsyncContextManager[None]:
+    def _slot(self, url: str, request: Request) -> contextlib.AbstractAsyncContextManager[None]:
         if self.gate is None:
             return contextlib.nullcontext()
-        return self.gate.slot(url, deadline)
+        same_host = host_key(url) == host_key(request.url)
+        gap = request.min_gap_seconds if same_host else 0.0
+        return self.gate.slot(url, request.deadline, min_gap_seconds=gap)
 
 
 def conditional_headers(state: FeedState) -> dict[str, str]:

@@ -111,23 +111,27 @@ class HostGate:
         object.__setattr__(self, "_queues", HostQueues(self.limits.max_in_flight))
 
     @asynccontextmanager
-    async def slot(self, url: str, deadline: float) -> AsyncIterator[None]:
-        """Hold a slot for ``url``'s host while the block runs (``deadline``: monotonic)."""
+    async def slot(
+        self, url: str, deadline: float, *, min_gap_seconds: float = 0.0
+    ) -> AsyncIterator[None]:
+        """Hold a slot for ``url``'s host while the block runs (``deadline``: monotonic).
+        ``min_gap_seconds``: the host's own ask (Crawl-delay), when longer than the limits'."""
         host = host_key(url)
         token = uuid.uuid4().hex
+        gap = max(self.limits.min_gap_seconds, min_gap_seconds)
         async with self._queues.turn(host, deadline):
-            await self._acquire(host, token, deadline)
+            await self._acquire(host, token, gap, deadline)
             try:
                 yield
             finally:
                 # Shielded: a cancelled poll must still give its slot back at once.
                 await asyncio.shield(self.redis.zrem(self.keys.host_slots(host), token))
 
-    async def _acquire(self, host: str, token: str, deadline: float) -> None:
+    async def _acquire(self, host: str, token: str, gap: float, deadline: float) -> None:
         args = (
             token,
             self.limits.max_in_flight,
-            round(self.limits.min_gap_seconds * 1000),
+            round(gap * 1000),
             round(self.limits.lease_seconds * 1000),
         )
         keys = [self.keys.host_slots(host), self.keys.host_next_start(host)]

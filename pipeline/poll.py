@@ -323,16 +323,24 @@ async def _prepare_job(
 async def _allowed_page(
     ctx: PollContext, state: FeedState, url: str, deadline: float
 ) -> FetchResult:
-    """The article page, kept as sent, if its site's robots.txt lets us fetch it."""
+    """The article page, kept as sent, if its site's robots.txt lets us fetch it, as often as it
+    asks (Crawl-delay)."""
+    crawl_delay = 0.0
     if ctx.robots is not None:
-        refused = await ctx.robots.refuses(
+        verdict = await ctx.robots.check(
             ctx.fetcher, url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline
         )
-        if refused is not None:
+        if verdict.refusal is not None:
             await ctx.redis.hincrby(ctx.keys.stats, STAT_PAGES_DISALLOWED, 1)
-            raise DisallowedByRobots(state.url, refused, url=url)
+            raise DisallowedByRobots(state.url, verdict.refusal, url=url)
+        crawl_delay = verdict.crawl_delay
     return await ctx.fetcher.fetch_page(
-        url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline, encoded=True
+        url,
+        feed_url=state.url,
+        limits=ctx.page_limits,
+        deadline=deadline,
+        encoded=True,
+        min_gap_seconds=crawl_delay,
     )
 
 

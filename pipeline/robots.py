@@ -17,7 +17,11 @@ serves every page of the origin waiting for it. How a fetch that did not give ru
 Of a robots.txt larger than 512 KiB, the whole lines within the first 512 KiB are read and the
 rest is ignored (RFC 9309, 2.5). Parsing is protego's, Scrapy's robots.txt parser: wildcards,
 ``$``, the longest match, and groups chosen by product token, as RFC 9309 specifies.
-``Crawl-delay`` is not in the RFC and is not read: politeness is FEEDPIPE_HOST_MIN_GAP_SECONDS.
+
+``Crawl-delay`` is not in the RFC, but the crawlers sites write it for read it (Bing, Yandex,
+Common Crawl, Apache Nutch): the seconds it asks become the gap before the next request to the
+host after each article page, when longer than FEEDPIPE_HOST_MIN_GAP_SECONDS, up to 30 s
+(Nutch's default cap, ``fetcher.max.crawl.delay``) so that one site cannot stall its pages.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class RobotsPolicy:
     cache_seconds: float = 86_400.0
     unreachable_seconds: float = 600.0
     max_origins: int = 10_000  # rules kept in a process; the least recently used go first
+    max_crawl_delay_seconds: float = 30.0  # a longer Crawl-delay is read as this
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,18 @@ class RobotsRules:
         if self.parser is not None and not self.parser.can_fetch(url, agent):
             return "disallowed by robots.txt"
         return None
+
+    def crawl_delay(self, agent: str) -> float | None:
+        """Crawl-delay of ``agent``'s group, in seconds (protego drops negative and NaN ones)."""
+        return None if self.parser is None else self.parser.crawl_delay(agent)
+
+
+@dataclass(frozen=True)
+class PageVerdict:
+    """What a page's site's robots.txt says of fetching it."""
+
+    refusal: str | None  # why it may not be fetched; None: it may
+    crawl_delay: float = 0.0  # seconds the host asks between requests (0: none, capped)
 
 
 ALLOW_ALL = RobotsRules()
@@ -83,6 +100,14 @@ def origin_of(url: str) -> str:
 def rules_from_body(body: bytes) -> RobotsRules:
     # Undecodable bytes stand for themselves; a rule they break matches nothing.
     return RobotsRules(parser=Protego.parse(body.decode("utf-8", "replace")))
+
+
+def page_verdict(rules: RobotsRules, url: str, policy: RobotsPolicy) -> PageVerdict:
+    delay = rules.crawl_delay(policy.agent) or 0.0
+    return PageVerdict(
+        rules.refuses(url, policy.agent),
+        max(0.0, min(delay, policy.max_crawl_delay_seconds)),  # "-0" is a float too
+    )
 
 
 def _whole_lines(body: bytes, max_bytes: int) -> bytes:
@@ -113,16 +138,17 @@ class RobotsCache:
         self._rules: OrderedDict[str, _Cached] = OrderedDict()
         self._fetching: dict[str, asyncio.Task[RobotsRules]] = {}
 
-    async def refuses(
+    async def check(
         self, fetcher: Fetcher, url: str, *, feed_url: str, limits: FetchLimits, deadline: float
-    ) -> str | None:
-        """Why the page ``url`` may not be fetched, or None if it may. Raises HostBusy when the
-        host gave no slot for robots.txt before ``deadline`` (the page is left for later)."""
+    ) -> PageVerdict:
+        """Whether the page ``url`` may be fetched, and the gap its host asks for. Raises
+        HostBusy when the host gave no slot for robots.txt before ``deadline`` (the page is
+        left for later)."""
         origin = origin_of(url)
         rules = self._fresh(origin)
         if rules is None:
             rules = await self._fetch_once(fetcher, origin, feed_url, limits, deadline)
-        return rules.refuses(url, self.policy.agent)
+        return page_verdict(rules, url, self.policy)
 
     def _fresh(self, origin: str) -> RobotsRules | None:
         cached = self._rules.get(origin)

@@ -34,7 +34,7 @@ from pipeline.normalize import (
 )
 from pipeline.parse import parse_feed
 from pipeline.registry import parse_feeds_yaml, parse_opml
-from pipeline.robots import rules_from_body
+from pipeline.robots import RobotsPolicy, page_verdict, rules_from_body
 
 FEED_URL = "https://agency.example/fa/rss"
 MAX_ENTRIES = 50
@@ -247,10 +247,12 @@ def check_decode_letter(fields: dict[Any, Any]) -> None:
 
 
 def check_robots(body: bytes) -> None:
-    rules = rules_from_body(body)
+    rules, policy = rules_from_body(body), RobotsPolicy(agent="feedpipe")
     for path in ("/", "/news/1", "/%E2%80%8C?a=1", "/*$"):
-        verdict = rules.refuses(f"https://agency.example{path}", "feedpipe")
-        assert verdict is None or isinstance(verdict, str)
+        verdict = page_verdict(rules, f"https://agency.example{path}", policy)
+        assert verdict.refusal is None or isinstance(verdict.refusal, str)
+        # The gap goes to Redis in whole milliseconds: finite, never negative, within the cap.
+        assert 0.0 <= verdict.crawl_delay <= policy.max_crawl_delay_seconds
 
 
 TARGETS = (

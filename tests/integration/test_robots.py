@@ -6,6 +6,7 @@ are kept a day, and FEEDPIPE_OBEY_ROBOTS_TXT=false turns it off."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from typing import Any
@@ -56,6 +57,18 @@ class Site:
         app.router.add_get("/{path:.*}", self.handle)
         server: TestServer = await aiohttp_server(app, host="127.0.0.1")
         return server
+
+
+class TimedSite(Site):
+    """A Site that notes when each request came in."""
+
+    def __init__(self, robots: tuple[int, str] | None) -> None:
+        super().__init__(robots)
+        self.starts: list[tuple[float, str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.starts.append((time.monotonic(), request.path))
+        return await super().handle(request)
 
 
 def by_title(jobs: Jobs) -> dict[str, ExtractJob]:
@@ -140,9 +153,10 @@ async def test_rules_are_kept_a_day_and_the_last_ones_serve_while_unreachable(
                 url = str(server.make_url(path))
                 limits = runtime.page_limits(config)
                 deadline = time.monotonic() + 30
-                return await cache.refuses(
+                verdict = await cache.check(
                     fetcher, url, feed_url=url, limits=limits, deadline=deadline
                 )
+                return verdict.refusal
 
             return await check("/story/private-one"), await check("/story/public-one")
 
@@ -192,8 +206,42 @@ async def test_a_robots_txt_past_512_kib_is_read_up_to_its_last_whole_line_withi
             url = str(server.make_url(path))
             deadline = time.monotonic() + 30
             limits = runtime.page_limits(config)
-            return await cache.refuses(fetcher, url, feed_url=url, limits=limits, deadline=deadline)
+            verdict = await cache.check(
+                fetcher, url, feed_url=url, limits=limits, deadline=deadline
+            )
+            return verdict.refusal
 
         private, public = await check("/story/private-one"), await check("/story/public-one")
 
     assert (private, public) == ("disallowed by robots.txt", None)
+
+
+async def test_crawl_delay_spaces_the_article_pages_and_is_capped(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    # FEEDPIPE_HOST_MIN_GAP_SECONDS is 0 here: the gaps between pages are the site's own ask.
+    site = TimedSite((200, "User-agent: feedpipe\nCrawl-delay: 0.6\n"))
+    server = await site.serve(aiohttp_server)
+    _, fid = await setup_feed(redis, server, "/feed")
+    jobs = Jobs()
+
+    await poll(redis, settings(), [fid], jobs)
+
+    pages = [t for t, path in site.starts if path.startswith("/story/")]
+    assert len(pages) == 3 and all(job.html_key for job in jobs.sent)
+    # Each page's request sets the host's next start 0.6 s on (Redis's clock, ms rounding).
+    assert min(b - a for a, b in itertools.pairwise(pages)) >= 0.58, pages
+    capped = RobotsCache(RobotsPolicy(agent="feedpipe", max_crawl_delay_seconds=0.25))
+    site.robots = (200, "User-agent: *\nCrawl-delay: 3600\n")
+    config = settings()
+    async with runtime.http_session(config) as http:
+        fetcher = runtime.fetcher(config, http, redis, KEYS)
+        url = str(server.make_url("/story/public-one"))
+        verdict = await capped.check(
+            fetcher,
+            url,
+            feed_url=url,
+            limits=runtime.page_limits(config),
+            deadline=time.monotonic() + 30,
+        )
+    assert (verdict.refusal, verdict.crawl_delay) == (None, 0.25)

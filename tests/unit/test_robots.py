@@ -12,7 +12,16 @@ from pipeline.errors import (
     ServerError,
     TLSError,
 )
-from pipeline.robots import ALLOW_ALL, agent_token, origin_of, rules_from_body, rules_from_error
+from pipeline.robots import (
+    ALLOW_ALL,
+    PageVerdict,
+    RobotsPolicy,
+    agent_token,
+    origin_of,
+    page_verdict,
+    rules_from_body,
+    rules_from_error,
+)
 
 FEED = "https://agency.example/rss"
 
@@ -51,6 +60,27 @@ def test_the_most_specific_group_and_the_longest_rule_decide() -> None:
     assert rules.refuses("https://a.example/news/public/1", "feedpipe") is None
     assert rules.refuses("https://a.example/report.pdf", "feedpipe") is not None
     assert rules.refuses("https://a.example/about", "otherbot") is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "delay"), [("2.5", 2.5), ("-3", None), ("nan", None), ("inf", None), ("soon", None)]
+)
+def test_crawl_delay_is_read_from_the_agents_group(value: str, delay: float | None) -> None:
+    rules = rules_from_body(
+        f"User-agent: *\nCrawl-delay: 9\n\nUser-agent: feedpipe\nCrawl-delay: {value}\n".encode()
+    )
+    assert rules.crawl_delay("feedpipe") == delay
+    assert rules.crawl_delay("otherbot") == 9.0
+    assert ALLOW_ALL.crawl_delay("feedpipe") is None
+
+
+@pytest.mark.parametrize(("value", "gap"), [("3600", 30.0), ("-0", 0.0), ("1.5", 1.5)])
+def test_a_pages_gap_is_its_crawl_delay_within_the_cap(value: str, gap: float) -> None:
+    rules = rules_from_body(f"User-agent: *\nCrawl-delay: {value}\nDisallow: /x\n".encode())
+    policy = RobotsPolicy(agent="feedpipe")
+    assert page_verdict(rules, "https://a.example/news/1", policy) == PageVerdict(None, gap)
+    assert page_verdict(rules, "https://a.example/x", policy).refusal is not None
+    assert page_verdict(ALLOW_ALL, "https://a.example/x", policy) == PageVerdict(None, 0.0)
 
 
 def test_undecodable_robots_txt_is_read_as_far_as_it_goes() -> None:
