@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from pipeline.keys import Keys, reply_text
 from pipeline.models import DeadLetter
+from pipeline.normalize import feed_id
 
 # The fields of the feed hash that let a poll skip parsing an unchanged feed (registry's
 # encoding of FeedState).
@@ -64,10 +65,52 @@ def decode_letter(stream_id: str, fields: Mapping[Any, Any] | None) -> StoredLet
         return StoredLetter(stream_id, None, f"not a dead letter: {exc}")
 
 
-async def read_letters(redis: Redis, keys: Keys, limit: int) -> list[StoredLetter]:
-    """The newest ``limit`` letters, newest first."""
-    entries = await redis.xrevrange(keys.dead_letter_stream, count=limit) or []
-    return [decode_letter(reply_text(stream_id), fields) for stream_id, fields in entries]
+class LetterFilter(msgspec.Struct, frozen=True):
+    """Which letters a command acts on: those of one feed (``feed``: its ID, or its URL as
+    registered) whose reason contains ``reason`` (case aside). An unreadable entry matches only
+    the empty filter."""
+
+    feed: str | None = None
+    reason: str | None = None
+
+    def matches(self, stored: StoredLetter) -> bool:
+        if self.feed is None and self.reason is None:
+            return True
+        letter = stored.letter
+        if letter is None:
+            return False
+        if self.feed is not None and not _of_feed(letter, self.feed):
+            return False
+        return self.reason is None or self.reason.casefold() in letter.reason.casefold()
+
+
+def _of_feed(letter: DeadLetter, feed: str) -> bool:
+    """Whether ``feed`` (an ID, or a URL as the user gave it) is the letter's feed."""
+    return feed in (letter.feed_id, letter.feed_url) or feed_id(feed) == letter.feed_id
+
+
+EVERY_LETTER = LetterFilter()
+_PAGE = 500  # stream entries read per round trip while filtering
+
+
+async def read_letters(
+    redis: Redis, keys: Keys, limit: int, where: LetterFilter = EVERY_LETTER
+) -> list[StoredLetter]:
+    """The newest ``limit`` letters ``where`` matches, newest first (the stream is read
+    backwards a page at a time until there are enough)."""
+    found: list[StoredLetter] = []
+    newest = "+"
+    while len(found) < limit:
+        count = limit - len(found) if where == EVERY_LETTER else _PAGE
+        entries = await redis.xrevrange(keys.dead_letter_stream, max=newest, count=count) or []
+        for stream_id, fields in entries:
+            stored = decode_letter(reply_text(stream_id), fields)
+            if where.matches(stored) and len(found) < limit:
+                found.append(stored)
+        if len(entries) < count:
+            break
+        newest = "(" + reply_text(entries[-1][0])
+    return found
 
 
 async def retry_letter(redis: Redis, keys: Keys, stream_id: str, now: float) -> RetryResult:

@@ -441,6 +441,16 @@ def dead_letters_group() -> None:
     """Articles given up after FEEDPIPE_EXTRACT_MAX_ATTEMPTS, and messages set aside."""
 
 
+def _letter_filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    feed = click.option(
+        "--feed", metavar="ID_OR_URL", help="Only the letters of this feed (its ID or URL)."
+    )
+    reason = click.option(
+        "--reason", metavar="TEXT", help="Only the letters whose reason contains TEXT."
+    )
+    return feed(reason(command))
+
+
 @dead_letters_group.command("ls")
 @click.option(
     "--limit",
@@ -449,10 +459,12 @@ def dead_letters_group() -> None:
     type=click.IntRange(min=1),
     help="How many, newest first.",
 )
+@_letter_filter_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per letter.")
-def dead_letters_ls(limit: int, as_json: bool) -> None:
+def dead_letters_ls(limit: int, feed: str | None, reason: str | None, as_json: bool) -> None:
     """The newest dead letters: when, attempts, reason, title, article and feed URLs."""
-    found = run_async(load_settings(), lambda r, k: dead_letters.read_letters(r, k, limit))
+    where = dead_letters.LetterFilter(feed=feed, reason=reason)
+    found = run_async(load_settings(), lambda r, k: dead_letters.read_letters(r, k, limit, where))
     for stored in found:
         if as_json:
             row = {"id": stored.stream_id, "problem": stored.problem} | (
@@ -484,19 +496,27 @@ def _letter_lines(stored: dead_letters.StoredLetter) -> list[str]:
 
 @dead_letters_group.command("retry")
 @click.argument("letter_ids", nargs=-1)
-@click.option("--all", "every", is_flag=True, help="Every letter that can be retried.")
-def dead_letters_retry(letter_ids: tuple[str, ...], every: bool) -> None:
+@click.option(
+    "--all", "every", is_flag=True, help="Every letter (that --feed and --reason choose)."
+)
+@_letter_filter_options
+def dead_letters_retry(
+    letter_ids: tuple[str, ...], every: bool, feed: str | None, reason: str | None
+) -> None:
     """Has each letter's article taken again at its feed's next poll (now), and removes the
     letter. LETTER_IDS are the IDs `feedpipe dead-letters ls` shows."""
     if bool(letter_ids) == every:
         raise click.UsageError("give the letters' IDs, or --all")
+    where = dead_letters.LetterFilter(feed=feed, reason=reason)
+    if letter_ids and where != dead_letters.EVERY_LETTER:
+        raise click.UsageError("--feed and --reason choose letters for --all")
     for letter_id in letter_ids:
         if not dead_letters.is_stream_id(letter_id):
             raise click.BadParameter(
                 f"{letter_id!r} is not a dead letter's ID (like 1733312345678-0)",
                 param_hint="LETTER_IDS",
             )
-    results = run_async(load_settings(), lambda r, k: _retry(r, k, letter_ids))
+    results = run_async(load_settings(), lambda r, k: _retry(r, k, letter_ids, where))
     for result in results:
         click.echo(f"{result.stream_id}  {result.status}: {redact_text(result.detail)}")
     if not results:
@@ -506,10 +526,10 @@ def dead_letters_retry(letter_ids: tuple[str, ...], every: bool) -> None:
 
 
 async def _retry(
-    client: AsyncRedis, keys: Keys, letter_ids: tuple[str, ...]
+    client: AsyncRedis, keys: Keys, letter_ids: tuple[str, ...], where: dead_letters.LetterFilter
 ) -> list[dead_letters.RetryResult]:
-    if not letter_ids:  # --all: the whole stream, as it is now
-        stored = await dead_letters.read_letters(client, keys, limit=2**31)
+    if not letter_ids:  # --all: the whole stream as it is now, or what the filter chooses of it
+        stored = await dead_letters.read_letters(client, keys, 2**31, where)
         letter_ids = tuple(letter.stream_id for letter in reversed(stored))
     return [
         await dead_letters.retry_letter(client, keys, letter_id, time.time())

@@ -8,15 +8,16 @@ import json
 import time
 from typing import Any
 
+import msgspec
 import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
 
 from pipeline import registry
-from pipeline.dead_letters import FEED_VALIDATORS
+from pipeline.dead_letters import FEED_VALIDATORS, LetterFilter, read_letters
 from pipeline.errors import MalformedJob
 from pipeline.extract_stage import dead_letter, set_aside
-from pipeline.models import Entry, ExtractJob, FeedRef, FeedSpec
+from pipeline.models import DeadLetter, Entry, ExtractJob, FeedRef, FeedSpec
 from pipeline.monitor import take_snapshot
 from pipeline.normalize import feed_id
 from pipeline.settings import Settings
@@ -124,6 +125,52 @@ async def test_retry_says_what_it_cannot_do(letters_db: str) -> None:
     assert f"{ids['unreadable']}  not_retryable: no `dead` field" in every
     assert SECRET not in every
     assert sync_redis.Redis.from_url(letters_db).xlen(KEYS.dead_letter_stream) == 4  # all kept
+
+
+async def test_letters_are_chosen_by_feed_and_reason(letters_db: str) -> None:
+    ids = await write_letters(letters_db)
+    env = cli_env(letters_db)
+    fid = feed_id(FEED_URL)
+
+    def listed(*options: str) -> list[str]:
+        out = feedpipe("dead-letters", "ls", "--json", *options, env=env).stdout
+        return [json.loads(line)["id"] for line in out.splitlines()]
+
+    by_id, by_url = listed("--feed", fid), listed("--feed", FEED_URL, "--limit", "1")
+    by_reason, other_feed = listed("--reason", "MALFORMED"), listed("--feed", "https://b.example/")
+    mixed = feedpipe("dead-letters", "retry", ids["crash"], "--feed", fid, env=env, check=False)
+    retried = feedpipe("dead-letters", "retry", "--all", "--feed", FEED_URL, env=env).stdout
+
+    assert by_id == [ids["hang"], ids["crash"]] and by_url == [ids["hang"]]
+    assert by_reason == [ids["malformed"]] and other_feed == []
+    assert mixed.returncode == 2 and "--feed and --reason choose letters for --all" in mixed.stderr
+    assert f"{ids['crash']}  retried" in retried and f"{ids['hang']}  retried" in retried
+    assert ids["malformed"] not in retried and SECRET not in retried
+    remaining = sync_redis.Redis.from_url(letters_db).xrange(KEYS.dead_letter_stream)
+    assert [entry_id.decode() for entry_id, _ in remaining] == [ids["malformed"], ids["unreadable"]]
+
+
+async def test_a_filter_reads_past_the_newest_page(letters_db: str) -> None:
+    # The matching letters are the oldest, behind more than a page (500) of others.
+    redis = Redis.from_url(letters_db)
+    letter = DeadLetter(item_id="x", attempts=3, reason="page hung", feed_id="f-old")
+    for _ in range(3):
+        await redis.xadd(KEYS.dead_letter_stream, {"dead": msgspec.json.encode(letter)})
+    others = msgspec.json.encode(msgspec.structs.replace(letter, feed_id="f-new"))
+    async with redis.pipeline(transaction=False) as pipe:
+        for _ in range(1200):
+            pipe.xadd(KEYS.dead_letter_stream, {"dead": others})
+        await pipe.execute()
+    try:
+        old = await read_letters(redis, KEYS, 2, LetterFilter(feed="f-old"))
+        every_old = await read_letters(redis, KEYS, 2**31, LetterFilter(feed="f-old"))
+        newest = await read_letters(redis, KEYS, 5)
+    finally:
+        await redis.aclose()
+
+    assert len(old) == 2 and len(every_old) == 3 and len(newest) == 5
+    assert all(stored.letter and stored.letter.feed_id == "f-old" for stored in every_old)
+    assert old == every_old[:2]
 
 
 async def test_dead_letters_are_counted_for_alerts_and_status(letters_db: str) -> None:
