@@ -13,7 +13,7 @@ import contextlib
 import email.utils
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -36,7 +36,7 @@ from pipeline.errors import (
 )
 from pipeline.models import FeedState, FetchResult
 from pipeline.netguard import DestinationRefused, GuardedResolver, NetworkPolicy
-from pipeline.politeness import HostGate, NoSlot, host_key
+from pipeline.politeness import HostGate, NoSlot
 
 _CHUNK = 64 * 1024
 FEED_ACCEPT = (
@@ -46,6 +46,10 @@ FEED_ACCEPT = (
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
+
+
+# Request.before_hop: a hop's URL -> the gap its host asks for, or a FeedError.
+HopCheck = Callable[[str], Awaitable[float]]
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,10 @@ class Request:
     # The body as sent (Content-Encoding not undone, ``FetchResult.content_encoding``); the
     # cap then counts bytes as received, and whoever decodes it caps what it inflates to.
     encoded: bool = False
-    # Seconds before the next request to this URL's host, when longer than the configured gap
-    # (robots.txt's Crawl-delay, for article pages); redirect hops to other hosts keep theirs.
-    min_gap_seconds: float = 0.0
+    # Called with each hop's URL before it is requested, redirects included (an article page's
+    # robots.txt, like httpx's request hooks): it raises a FeedError to refuse the hop, or gives
+    # the seconds the hop's host asks between requests (Crawl-delay; 0: the configured gap).
+    before_hop: HopCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,11 @@ class Fetcher:
         limits: FetchLimits,
         deadline: float,
         encoded: bool = False,
-        min_gap_seconds: float = 0.0,
+        before_hop: HopCheck | None = None,
     ) -> FetchResult:
         """GET an HTML page. ``encoded``: keep the body as the server sent it, for storage (only
-        the codings pipeline/page_store.py decodes are asked for). ``min_gap_seconds``: the
-        host's Crawl-delay."""
+        the codings pipeline/page_store.py decodes are asked for). ``before_hop``: see
+        ``Request``."""
         headers = {"Accept": PAGE_ACCEPT}
         if encoded:
             headers["Accept-Encoding"] = page_store.ACCEPT_ENCODING
@@ -140,7 +145,7 @@ class Fetcher:
             headers,
             deadline,
             encoded=encoded,
-            min_gap_seconds=min_gap_seconds,
+            before_hop=before_hop,
         )
         return await self.get(request)
 
@@ -159,7 +164,8 @@ class Fetcher:
         """Follow redirects hop by hop, each hop guarded and polite."""
         url, hops = request.url, list[tuple[int, str]]()
         for _ in range(self.max_redirects + 1):
-            async with self._response(request, url) as response:
+            gap = 0.0 if request.before_hop is None else await request.before_hop(url)
+            async with self._response(request, url, gap) as response:
                 location = _redirect_target(response, request, url)
                 if location is None:
                     return await _result(response, request, url, hops)
@@ -172,12 +178,14 @@ class Fetcher:
         )
 
     @contextlib.asynccontextmanager
-    async def _response(self, request: Request, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def _response(
+        self, request: Request, url: str, gap: float = 0.0
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         feed_url = request.feed_url
         try:
             self.network.check_url(url)
             async with (
-                self._slot(url, request),
+                self._slot(url, request.deadline, gap),
                 self.in_flight,
                 self.session.request(
                     "GET" if request.form is None else "POST",
@@ -205,12 +213,12 @@ class Fetcher:
         except (aiohttp.ClientError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
             raise _classify(exc, feed_url, url) from exc
 
-    def _slot(self, url: str, request: Request) -> contextlib.AbstractAsyncContextManager[None]:
+    def _slot(
+        self, url: str, deadline: float, gap: float
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         if self.gate is None:
             return contextlib.nullcontext()
-        same_host = host_key(url) == host_key(request.url)
-        gap = request.min_gap_seconds if same_host else 0.0
-        return self.gate.slot(url, request.deadline, min_gap_seconds=gap)
+        return self.gate.slot(url, deadline, min_gap_seconds=gap)
 
 
 def conditional_headers(state: FeedState) -> dict[str, str]:

@@ -323,24 +323,29 @@ async def _prepare_job(
 async def _allowed_page(
     ctx: PollContext, state: FeedState, url: str, deadline: float
 ) -> FetchResult:
-    """The article page, kept as sent, if its site's robots.txt lets us fetch it, as often as it
-    asks (Crawl-delay)."""
-    crawl_delay = 0.0
-    if ctx.robots is not None:
-        verdict = await ctx.robots.check(
-            ctx.fetcher, url, feed_url=state.url, limits=ctx.page_limits, deadline=deadline
+    """The article page, kept as sent, if robots.txt lets us fetch it: the robots.txt of every
+    hop's site (a feed's link through a redirector ends on another site), at the pace each asks
+    (Crawl-delay)."""
+    robots = ctx.robots
+
+    async def allowed_hop(hop: str) -> float:
+        if robots is None:
+            return 0.0
+        verdict = await robots.check(
+            ctx.fetcher, hop, feed_url=state.url, limits=ctx.page_limits, deadline=deadline
         )
         if verdict.refusal is not None:
             await ctx.redis.hincrby(ctx.keys.stats, STAT_PAGES_DISALLOWED, 1)
-            raise DisallowedByRobots(state.url, verdict.refusal, url=url)
-        crawl_delay = verdict.crawl_delay
+            raise DisallowedByRobots(state.url, verdict.refusal, url=hop)
+        return verdict.crawl_delay
+
     return await ctx.fetcher.fetch_page(
         url,
         feed_url=state.url,
         limits=ctx.page_limits,
         deadline=deadline,
         encoded=True,
-        min_gap_seconds=crawl_delay,
+        before_hop=None if robots is None else allowed_hop,
     )
 
 

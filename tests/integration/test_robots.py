@@ -245,3 +245,35 @@ async def test_crawl_delay_spaces_the_article_pages_and_is_capped(
             deadline=time.monotonic() + 30,
         )
     assert (verdict.refusal, verdict.crawl_delay) == (None, 0.25)
+
+
+async def test_a_page_behind_a_redirect_obeys_the_robots_txt_of_the_site_it_lands_on(
+    aiohttp_server: Any, redis: Redis
+) -> None:
+    # The feed's links go through a redirector (its own robots.txt: none) to the agency's site,
+    # whose robots.txt disallows the private story for us.
+    site = Site((200, ROBOTS))
+    target = await site.serve(aiohttp_server)
+    redirector = Site(None)
+
+    async def redirect(request: web.Request) -> web.Response:
+        if request.path.startswith("/story/"):
+            redirector.requests[request.path] += 1
+            raise web.HTTPFound(str(target.make_url(request.path)))
+        return await redirector.handle(request)  # the feed; robots.txt: 404
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", redirect)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    _, fid = await setup_feed(redis, server, "/feed")
+    jobs = Jobs()
+
+    await poll(redis, settings(), [fid], jobs)
+
+    found = by_title(jobs)
+    assert redirector.requests["/story/private-one"] == 1  # the redirector's robots.txt allows it
+    assert site.requests["/story/private-one"] == 0  # where it leads, ours is disallowed
+    assert site.requests["/story/public-one"] == site.requests["/story/public-two"] == 1
+    assert site.requests["/robots.txt"] == redirector.requests["/robots.txt"] == 1
+    assert (found["private one"].page_error or "").endswith(": disallowed by robots.txt")
+    assert found["public one"].html_key and found["public two"].html_key
