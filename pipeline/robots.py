@@ -27,6 +27,7 @@ host after each article page, when longer than FEEDPIPE_HOST_MIN_GAP_SECONDS, up
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from pipeline.errors import FeedError, HostBusy, TLSError, TransientError
 from pipeline.fetch import Fetcher, FetchLimits, Request
 
 ROBOTS_ACCEPT = "text/plain, */*;q=0.5"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,17 @@ class RobotsCache:
             if unreachable:  # RFC 9309, 2.4: the last rules serve while robots.txt is unreachable
                 rules = self._last_rules(origin) or rules
         self._keep(origin, rules, unreachable=unreachable)
+        delay = rules.crawl_delay(self.policy.agent)
+        if delay:  # once a day per origin and process: why that site's pages come slowly
+            kept = min(delay, self.policy.max_crawl_delay_seconds)
+            log.info(
+                "robots.txt asks a crawl delay",
+                extra={
+                    "stage": "fetch",
+                    "feed_url": feed_url,
+                    "reason": f"{origin} asks {delay:g} s between requests ({kept:g} s kept)",
+                },
+            )
         return rules
 
     def _last_rules(self, origin: str) -> RobotsRules | None:

@@ -7,6 +7,7 @@ are kept a day, and FEEDPIPE_OBEY_ROBOTS_TXT=false turns it off."""
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections import Counter
 from typing import Any
@@ -217,9 +218,10 @@ async def test_a_robots_txt_past_512_kib_is_read_up_to_its_last_whole_line_withi
 
 
 async def test_crawl_delay_spaces_the_article_pages_and_is_capped(
-    aiohttp_server: Any, redis: Redis
+    aiohttp_server: Any, redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     # FEEDPIPE_HOST_MIN_GAP_SECONDS is 0 here: the gaps between pages are the site's own ask.
+    caplog.set_level(logging.INFO, logger="pipeline.robots")
     site = TimedSite((200, "User-agent: feedpipe\nCrawl-delay: 0.6\n"))
     server = await site.serve(aiohttp_server)
     _, fid = await setup_feed(redis, server, "/feed")
@@ -231,6 +233,8 @@ async def test_crawl_delay_spaces_the_article_pages_and_is_capped(
     assert len(pages) == 3 and all(job.html_key for job in jobs.sent)
     # Each page's request sets the host's next start 0.6 s on (Redis's clock, ms rounding).
     assert min(b - a for a, b in itertools.pairwise(pages)) >= 0.58, pages
+    [line] = [r for r in caplog.records if r.getMessage() == "robots.txt asks a crawl delay"]
+    assert line.reason.endswith("asks 0.6 s between requests (0.6 s kept)")  # type: ignore[attr-defined]
     capped = RobotsCache(RobotsPolicy(agent="feedpipe", max_crawl_delay_seconds=0.25))
     site.robots = (200, "User-agent: *\nCrawl-delay: 3600\n")
     config = settings()
