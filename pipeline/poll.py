@@ -30,7 +30,7 @@ from pipeline.errors import (
     ServerError,
     UnexpectedError,
 )
-from pipeline.fetch import Fetcher, FetchLimits
+from pipeline.fetch import Fetcher, FetchLimits, HopCheck
 from pipeline.fulltext import FulltextPolicy, page_needed
 from pipeline.keys import (
     CLAIM_ENTRY,
@@ -327,10 +327,23 @@ async def _allowed_page(
     hop's site (a feed's link through a redirector ends on another site), at the pace each asks
     (Crawl-delay)."""
     robots = ctx.robots
+    return await ctx.fetcher.fetch_page(
+        url,
+        feed_url=state.url,
+        limits=ctx.page_limits,
+        deadline=deadline,
+        encoded=True,
+        before_hop=None if robots is None else _robots_check(ctx, robots, state, deadline),
+    )
+
+
+def _robots_check(
+    ctx: PollContext, robots: RobotsCache, state: FeedState, deadline: float
+) -> HopCheck:
+    """The hop check of an article page's fetch: refuses what robots.txt disallows, and gives
+    the hop's host's Crawl-delay."""
 
     async def allowed_hop(hop: str) -> float:
-        if robots is None:
-            return 0.0
         verdict = await robots.check(
             ctx.fetcher, hop, feed_url=state.url, limits=ctx.page_limits, deadline=deadline
         )
@@ -339,14 +352,7 @@ async def _allowed_page(
             raise DisallowedByRobots(state.url, verdict.refusal, url=hop)
         return verdict.crawl_delay
 
-    return await ctx.fetcher.fetch_page(
-        url,
-        feed_url=state.url,
-        limits=ctx.page_limits,
-        deadline=deadline,
-        encoded=True,
-        before_hop=None if robots is None else allowed_hop,
-    )
+    return allowed_hop
 
 
 async def _record_success(
