@@ -52,6 +52,10 @@ class RobotsPolicy:
     max_origins: int = 10_000  # rules kept in a process; the least recently used go first
     max_crawl_delay_seconds: float = 30.0  # a longer Crawl-delay is read as this
 
+    def crawl_gap(self, crawl_delay: float | None) -> float:
+        """The gap kept for a Crawl-delay: within the cap, never negative ("-0" parses)."""
+        return max(0.0, min(crawl_delay or 0.0, self.max_crawl_delay_seconds))
+
 
 @dataclass(frozen=True)
 class RobotsRules:
@@ -105,10 +109,8 @@ def rules_from_body(body: bytes) -> RobotsRules:
 
 
 def page_verdict(rules: RobotsRules, url: str, policy: RobotsPolicy) -> PageVerdict:
-    delay = rules.crawl_delay(policy.agent) or 0.0
     return PageVerdict(
-        rules.refuses(url, policy.agent),
-        max(0.0, min(delay, policy.max_crawl_delay_seconds)),  # "-0" is a float too
+        rules.refuses(url, policy.agent), policy.crawl_gap(rules.crawl_delay(policy.agent))
     )
 
 
@@ -191,8 +193,8 @@ class RobotsCache:
                 rules = self._last_rules(origin) or rules
         self._keep(origin, rules, unreachable=unreachable)
         delay = rules.crawl_delay(self.policy.agent)
-        if delay:  # once a day per origin and process: why that site's pages come slowly
-            kept = min(delay, self.policy.max_crawl_delay_seconds)
+        if delay:  # at each fetch of the origin's rules: why that site's pages come slowly
+            kept = self.policy.crawl_gap(delay)
             log.info(
                 "robots.txt asks a crawl delay",
                 extra={
